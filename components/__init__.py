@@ -1,0 +1,1 @@
+"""UI pieces shared by the pages; each with its html/css/js beside it."""

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, data functions, blob storage, import jobs, and the CLI."""

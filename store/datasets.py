@@ -1,0 +1,50 @@
+"""Datasets: create, list, and who may see them."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, or_
+from sqlmodel import Session, select
+
+from store.errors import InputError, NotFound
+from store.models import Dataset, DatasetMember, User
+
+
+def create_dataset(
+    *, session: Session, name: str, description: str = "", created_by: int | None = None
+) -> Dataset:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError("dataset name: 1 to 200 characters")
+    if session.exec(select(Dataset).where(Dataset.name == name)).first():
+        raise InputError(f"dataset name {name!r}: already exists")
+    dataset = Dataset(name=name, description=description, created_by=created_by, settings={})
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def visible_datasets_query(user: User):  # type: ignore[no-untyped-def]
+    """Datasets `user` may see: all for admins and reviewers; open or member-of for annotators."""
+    query = select(Dataset).order_by(Dataset.name)
+    if user.role in ("admin", "reviewer"):
+        return query
+    member = exists().where(DatasetMember.dataset_id == Dataset.id, DatasetMember.user_id == user.id)
+    return query.where(or_(Dataset.restricted == False, member))  # noqa: E712
+
+
+def list_datasets(*, session: Session, user: User | None = None) -> list[Dataset]:
+    """Datasets visible to `user`; every dataset when `user` is None (CLI, run by the operator)."""
+    query = select(Dataset).order_by(Dataset.name) if user is None else visible_datasets_query(user)
+    return list(session.exec(query).all())
+
+
+def get_dataset(*, session: Session, name: str, user: User | None = None) -> Dataset:
+    query = (
+        select(Dataset).where(Dataset.name == name)
+        if user is None
+        else visible_datasets_query(user).where(Dataset.name == name)
+    )
+    dataset = session.exec(query).first()
+    if dataset is None:
+        raise NotFound(f"dataset {name!r}: not found")
+    return dataset

@@ -1,0 +1,60 @@
+"""Alembic: one head, upgrades from empty and from the previous revision, and models match migrations."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from store.db import alembic_config, make_engine, upgrade
+
+
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def test_exactly_one_head():
+    assert len(_script().get_heads()) == 1
+
+
+def test_upgrade_from_empty_matches_models(tmp_path):
+    url = f"sqlite:///{tmp_path}/up.db"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"store/models.py and the migrations differ: {diff}"
+    assert {"user", "dataset", "item", "annotation", "result"} <= set(inspect(engine).get_table_names())
+
+
+def test_upgrade_from_previous_revision_keeps_rows(tmp_path):
+    script = _script()
+    head = script.get_current_head()
+    previous = script.get_revision(head).down_revision
+    url = f"sqlite:///{tmp_path}/prev.db"
+    upgrade(url, previous or "base")
+    if previous is not None:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO dataset (name, description, guidelines, restricted, created_at) VALUES ('keep', '', '', 0, '2026-01-01')"
+            )
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert version == head
+        if previous is not None:
+            assert conn.exec_driver_sql("SELECT name FROM dataset").scalar() == "keep"
+
+
+def test_upgrade_on_postgres(pg_server):
+    url = pg_server.new_database()  # copied from a template migrated by store.db.upgrade
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert (
+            conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            == _script().get_current_head()
+        )
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
