@@ -1,0 +1,165 @@
+"""Annotations: drafts kept on the server, Save and Submit, optimistic locking on `version`.
+
+The working copy of one annotator's annotation on one item ("work") is a plain dict:
+    {"validity": "valid" | "invalid", "invalid_reason": str,
+     "classifications": {"<classification id>": answer, ...},
+     "results": [{"class_id": int, "message": int | None, "candidate": int | None,
+                  "values": {attribute name: value}, "text": str | None, "role": str | None,
+                  "source_text": str | None}, ...]}
+A response result has neither "message" nor "candidate" (one per class per item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlmodel import Session, select
+
+from store.access import visible_item
+from store.errors import Conflict, InputError
+from store.models import Annotation, Result, User, utcnow
+
+STATUSES = ("draft", "saved", "submitted")
+
+
+def empty_work() -> dict[str, Any]:
+    return {"validity": "valid", "invalid_reason": "", "classifications": {}, "results": []}
+
+
+@dataclass
+class Loaded:
+    """What an annotator sees when opening an item: the working copy and where it came from."""
+
+    work: dict[str, Any]
+    version: int  # 0 when the annotator has no annotation on this item yet
+    status: str  # "new" when there is none
+    has_unsaved_draft: bool
+
+
+def _slot(result: dict[str, Any]) -> str:
+    if result.get("message") is not None:
+        return f"m{int(result['message'])}"
+    if result.get("candidate") is not None:
+        return f"c{int(result['candidate'])}"
+    return "r"
+
+
+def _result_dict(row: Result) -> dict[str, Any]:
+    return {
+        "class_id": row.class_id,
+        "message": row.message_index,
+        "candidate": row.candidate_index,
+        "values": dict(row.values or {}),
+        "text": row.text,
+        "role": row.role,
+        "source_text": row.source_text,
+    }
+
+
+def _get(session: Session, user: User, item_id: int) -> Annotation | None:
+    query = select(Annotation).where(Annotation.item_id == item_id, Annotation.annotator_id == user.id)
+    return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def load_work(*, session: Session, user: User, item_id: int) -> Loaded:
+    """The annotator's working copy of `item_id`: the unsaved draft if there is one, else the saved state."""
+    visible_item(session=session, user=user, item_id=item_id)
+    ann = _get(session, user, item_id)
+    if ann is None:
+        return Loaded(work=empty_work(), version=0, status="new", has_unsaved_draft=False)
+    if ann.draft is not None:
+        return Loaded(work=ann.draft, version=ann.version, status=ann.status, has_unsaved_draft=True)
+    rows = session.exec(select(Result).where(Result.annotation_id == ann.id).order_by(Result.id)).all()
+    work = {
+        "validity": ann.validity,
+        "invalid_reason": ann.invalid_reason,
+        "classifications": dict(ann.classifications or {}),
+        "results": [_result_dict(r) for r in rows],
+    }
+    return Loaded(work=work, version=ann.version, status=ann.status, has_unsaved_draft=False)
+
+
+def _lock(session: Session, user: User, item_id: int, version: int) -> Annotation:
+    """The annotation row at `version` (created at version 0 → 1), or Conflict if someone saved since."""
+    item = visible_item(session=session, user=user, item_id=item_id)
+    ann = _get(session, user, item_id)
+    current = ann.version if ann else 0
+    if current != version:
+        raise Conflict(
+            "This item was changed in another tab or window since you opened it. "
+            "Reload the item to see the newest version; your changes here were not saved."
+        )
+    if ann is None:
+        ann = Annotation(item_id=item_id, dataset_id=item.dataset_id, annotator_id=user.id, version=0)
+        session.add(ann)
+        session.flush()
+    return ann
+
+
+def _bump(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
+    # The WHERE on version makes the update itself the guard (PostgreSQL runs writers concurrently).
+    done = session.execute(
+        update(Annotation)
+        .where(Annotation.id == ann.id, Annotation.version == ann.version)
+        .values(version=ann.version + 1, updated_at=utcnow(), **values)
+    )
+    if done.rowcount != 1:
+        raise Conflict("This item was changed in another tab or window at the same moment; reload it.")
+    return ann.version + 1
+
+
+def save_draft(*, session: Session, user: User, item_id: int, work: dict[str, Any], version: int) -> int:
+    """Keep unsaved work on the server; returns the new version. Raises Conflict on a stale version."""
+    ann = _lock(session, user, item_id, version)
+    new_version = _bump(session, ann, {"draft": work, "draft_at": utcnow()})
+    session.commit()
+    return new_version
+
+
+def save_annotation(
+    *, session: Session, user: User, item_id: int, work: dict[str, Any], version: int, submit: bool = False
+) -> int:
+    """Save (or submit) the working copy as the annotation's results; returns the new version."""
+    if work.get("validity", "valid") not in ("valid", "invalid"):
+        raise InputError(f"validity {work.get('validity')!r}: must be valid or invalid")
+    ann = _lock(session, user, item_id, version)
+    rows = []
+    seen: set[tuple[int, str]] = set()
+    for result in work.get("results", []):
+        key = (int(result["class_id"]), _slot(result))
+        if key in seen:
+            raise InputError(f"class {key[0]} appears twice on {key[1]}: one result per class per target")
+        seen.add(key)
+        rows.append(
+            {
+                "annotation_id": ann.id,
+                "class_id": key[0],
+                "slot": key[1],
+                "message_index": result.get("message"),
+                "candidate_index": result.get("candidate"),
+                "values": result.get("values") or {},
+                "text": result.get("text"),
+                "role": result.get("role"),
+                "source_text": result.get("source_text"),
+                "created_at": utcnow(),
+            }
+        )
+    session.execute(delete(Result).where(Result.annotation_id == ann.id))
+    if rows:
+        session.execute(insert(Result), rows)
+    status = "submitted" if submit else "saved"
+    values: dict[str, Any] = {
+        "status": status,
+        "validity": work.get("validity", "valid"),
+        "invalid_reason": work.get("invalid_reason", ""),
+        "classifications": work.get("classifications") or {},
+        "draft": None,
+        "draft_at": None,
+    }
+    if submit:
+        values["submitted_at"] = utcnow()
+    new_version = _bump(session, ann, values)
+    session.commit()
+    return new_version
