@@ -100,14 +100,15 @@ def _lock(session: Session, user: User, item_id: int, version: int) -> Annotatio
 
 def _bump(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
     # The WHERE on version makes the update itself the guard (PostgreSQL runs writers concurrently).
+    old = ann.version
     done = session.execute(
         update(Annotation)
-        .where(Annotation.id == ann.id, Annotation.version == ann.version)
-        .values(version=ann.version + 1, updated_at=utcnow(), **values)
+        .where(Annotation.id == ann.id, Annotation.version == old)
+        .values(version=old + 1, updated_at=utcnow(), **values)
     )
     if done.rowcount != 1:
         raise Conflict("This item was changed in another tab or window at the same moment; reload it.")
-    return ann.version + 1
+    return old + 1
 
 
 def save_draft(*, session: Session, user: User, item_id: int, work: dict[str, Any], version: int) -> int:
