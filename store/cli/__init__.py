@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from core.errors import FormatError
 from store.errors import Conflict, Forbidden, InputError, NotFound
 
 # Each module defines register(subparsers); its subcommands set `func(args) -> int`.
@@ -29,6 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (InputError, NotFound, Forbidden, Conflict) as exc:
+    except (FormatError, InputError, NotFound, Forbidden, Conflict) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
