@@ -1,0 +1,180 @@
+// The reply text box: live counter, hard maximum, debounced draft state, Ctrl+S / Ctrl+Enter while typing.
+//
+// Streamlit calls this function again whenever `data` changes, on the same parentElement, and only calls
+// the last returned cleanup on unmount: so the DOM and listeners are built once per parentElement and
+// later calls only update them. The text is re-seeded only when `data.seed` changes (another class or
+// item, or a change made by the page such as delete or "start from the model's reply"); otherwise what
+// the annotator is typing is never overwritten by a rerun.
+
+const instances = new WeakMap();
+const DEBOUNCE_MS = 300;
+
+// Same rule as core/response.py: Han, Hiragana, Katakana count one word a character.
+const CJK = "\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f" +
+  "\u{20000}-\u{3134f}";
+const CJK_RE = new RegExp(`[${CJK}]`, "gu");
+const SPLIT_RE = new RegExp(`[\\s${CJK}]+`, "u");
+const ALNUM_RE = /[\p{L}\p{N}]/u;
+
+function countChars(text) {
+  return Array.from(text).length; // code points, as Python's len()
+}
+
+function countWords(text) {
+  if (!text) return 0;
+  const cjk = (text.match(CJK_RE) || []).length;
+  const others = text.split(SPLIT_RE).filter((piece) => ALNUM_RE.test(piece)).length;
+  return cjk + others;
+}
+
+// Keep `next` within `max` code points by cutting only what was just inserted (typing or pasting in the
+// middle keeps the text after the cursor).
+function clampInsertion(prev, next, max) {
+  const a = Array.from(prev);
+  const b = Array.from(next);
+  if (b.length <= max) return { text: next, cut: false, caret: null };
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let s = 0;
+  while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  const inserted = b.slice(p, b.length - s);
+  const room = Math.max(0, max - (p + s));
+  const kept = inserted.slice(0, room);
+  const text = [...b.slice(0, p), ...kept, ...b.slice(b.length - s)].join("");
+  const caret = [...b.slice(0, p), ...kept].join("").length; // UTF-16 offset for setSelectionRange
+  return { text, cut: true, caret };
+}
+
+function build(parentElement) {
+  const root = document.createElement("div");
+  root.className = "rb";
+  root.innerHTML = `
+    <div class="rb-message" role="alert" hidden></div>
+    <textarea class="rb-text" spellcheck="true"></textarea>
+    <div class="rb-foot"><span class="rb-hint"></span><span class="rb-counter" aria-live="polite"></span></div>`;
+  parentElement.appendChild(root);
+  return {
+    root,
+    textarea: root.querySelector(".rb-text"),
+    counter: root.querySelector(".rb-counter"),
+    hint: root.querySelector(".rb-hint"),
+    message: root.querySelector(".rb-message"),
+    seed: null,
+    data: {},
+    last: "",
+    timer: null,
+    composing: false,
+    nonce: 0,
+    api: null,
+  };
+}
+
+function updateCounter(inst) {
+  const { data, textarea, counter } = inst;
+  const text = textarea.value;
+  const n = countChars(text);
+  const words = countWords(text);
+  const parts = [];
+  parts.push(data.max ? `${n} / ${data.max} characters` : `${n} characters`);
+  parts.push(`${words} ${words === 1 ? "word" : "words"}`);
+  if (data.min) parts.push(`min ${data.min}`);
+  counter.textContent = parts.join(" · ");
+  const outside = (data.min && n > 0 && n < data.min) || (data.max && n > data.max);
+  counter.classList.toggle("rb-outside", Boolean(outside));
+  counter.dataset.chars = String(n);
+  counter.dataset.words = String(words);
+}
+
+function showMessage(inst, text) {
+  inst.message.textContent = text;
+  inst.message.hidden = !text;
+}
+
+function sendDraft(inst) {
+  clearTimeout(inst.timer);
+  inst.timer = null;
+  if (inst.data.disabled) return;
+  inst.api.setStateValue("draft", { seed: inst.seed, text: inst.textarea.value });
+}
+
+function onInput(inst) {
+  if (inst.composing) return; // an IME is still composing: judge the text when it is committed
+  const { textarea, data } = inst;
+  if (data.max) {
+    const { text, cut, caret } = clampInsertion(inst.last, textarea.value, data.max);
+    if (cut) {
+      textarea.value = text;
+      textarea.setSelectionRange(caret, caret);
+      showMessage(inst, `${data.label || "This class"} allows at most ${data.max} characters: the rest was not typed.`);
+    } else if (countChars(text) < data.max) {
+      showMessage(inst, "");
+    }
+  }
+  inst.last = textarea.value;
+  updateCounter(inst);
+  clearTimeout(inst.timer);
+  inst.timer = setTimeout(() => sendDraft(inst), DEBOUNCE_MS);
+}
+
+function onKeyDown(inst, event) {
+  // Single-key page hotkeys (numbers, e, p, /, ?) must not fire while typing here.
+  event.stopPropagation();
+  const mod = event.ctrlKey || event.metaKey;
+  const action = mod && (event.key === "s" || event.key === "S") ? "save"
+    : mod && event.key === "Enter" ? "submit" : null;
+  if (!action) return;
+  event.preventDefault(); // no browser "Save page" dialog
+  if (inst.data.disabled) return;
+  clearTimeout(inst.timer);
+  inst.timer = null;
+  inst.nonce += 1;
+  // The trigger carries the exact text as typed, so the save never stores an older value.
+  inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.textarea.value, nonce: inst.nonce });
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  let inst = instances.get(parentElement);
+  const fresh = !inst;
+  if (fresh) {
+    inst = build(parentElement);
+    instances.set(parentElement, inst);
+    const { textarea } = inst;
+    textarea.addEventListener("input", () => onInput(inst));
+    textarea.addEventListener("compositionstart", () => { inst.composing = true; });
+    textarea.addEventListener("compositionend", () => { inst.composing = false; onInput(inst); });
+    textarea.addEventListener("keydown", (e) => onKeyDown(inst, e));
+    textarea.addEventListener("keyup", (e) => e.stopPropagation());
+    textarea.addEventListener("keypress", (e) => e.stopPropagation());
+    textarea.addEventListener("blur", () => { if (inst.timer) sendDraft(inst); });
+    inst.onHide = () => { if (inst.timer) sendDraft(inst); };
+    window.addEventListener("pagehide", inst.onHide);
+    inst.cleanup = () => {
+      if (inst.timer) sendDraft(inst);
+      window.removeEventListener("pagehide", inst.onHide);
+      instances.delete(parentElement);
+    };
+  }
+  inst.api = { setStateValue, setTriggerValue };
+  inst.data = data || {};
+  const { textarea, hint } = inst;
+  textarea.disabled = Boolean(inst.data.disabled);
+  textarea.placeholder = inst.data.placeholder || "";
+  textarea.setAttribute("aria-label", inst.data.label ? `Reply for ${inst.data.label}` : "Reply");
+  textarea.style.minHeight = `${inst.data.rows ? inst.data.rows * 1.5 : 9}em`;
+  hint.textContent = inst.data.disabled ? "View mode: read only" : "Ctrl+S save · Ctrl+Enter submit";
+  if (fresh || inst.data.seed !== inst.seed) {
+    if (inst.timer) sendDraft(inst); // the old class's last keystrokes are not lost
+    inst.seed = inst.data.seed;
+    textarea.value = inst.data.value || "";
+    inst.last = textarea.value;
+    showMessage(inst, "");
+    if (inst.data.focus && !inst.data.disabled) {
+      textarea.focus();
+      const end = textarea.value.length;
+      textarea.setSelectionRange(end, end);
+    }
+  }
+  updateCounter(inst);
+  return inst.cleanup;
+}
