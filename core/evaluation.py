@@ -81,7 +81,18 @@ class QuestionDef:
 
     @property
     def allow_ties(self) -> bool:
+        """Ranking: may candidates share a rank."""
         return bool(self.settings.get("allow_ties", False))
+
+    @property
+    def allow_tie(self) -> bool:
+        """Pairwise: may the answer be a tie (on unless the ontology says not)."""
+        return bool(self.settings.get("allow_tie", True))
+
+    @property
+    def strengths(self) -> tuple[str, ...]:
+        """Pairwise strength labels, weakest first; an answer's strength is 1-based into them."""
+        return tuple(self.settings.get("strengths") or PAIRWISE_STRENGTHS.values())
 
     @classmethod
     def from_obj(cls, obj: Any) -> QuestionDef:
@@ -218,7 +229,8 @@ def class_for_key(offered: list[ClassDef], key: str) -> ClassDef | None:
 
 
 def rating_max(attribute: dict[str, Any]) -> int:
-    return int(attribute.get("max") or len(attribute.get("options") or ()) or 5)
+    """The number of stars of a rating attribute (ontology key "scale", default 5)."""
+    return int(attribute.get("scale") or attribute.get("max") or 5)
 
 
 def value_for_key(attribute: dict[str, Any], current: Any, key: str) -> tuple[bool, Any]:
@@ -397,11 +409,14 @@ def pairwise_answer(chosen: int | None, rejected: int | None, strength: int = 2,
     return {"chosen": int(chosen), "rejected": int(rejected), "strength": int(strength)}  # type: ignore[arg-type]
 
 
-def pairwise_errors(answer: Any, n_candidates: int) -> list[str]:
+def pairwise_errors(
+    answer: Any, n_candidates: int, *, strengths: int = 3, allow_tie: bool = True
+) -> list[str]:
+    """Why a pairwise answer is not acceptable."""
     if not isinstance(answer, dict):
         return ["the comparison is not answered"]
     if answer.get("tie") is True:
-        return []
+        return [] if allow_tie else ["a tie is not allowed here"]
     chosen, rejected = answer.get("chosen"), answer.get("rejected")
     if not isinstance(chosen, int) or not isinstance(rejected, int):
         return ["choose the better candidate or a tie"]
@@ -410,8 +425,9 @@ def pairwise_errors(answer: Any, n_candidates: int) -> list[str]:
         errors.append("the chosen and rejected candidates are the same")
     if not (0 <= chosen < n_candidates and 0 <= rejected < n_candidates):
         errors.append("the comparison names a candidate this item does not have")
-    if answer.get("strength") not in PAIRWISE_STRENGTHS:
-        errors.append("the strength must be 1, 2 or 3")
+    strength = answer.get("strength")
+    if not isinstance(strength, int) or not 1 <= strength <= strengths:
+        errors.append(f"the strength must be a whole number from 1 to {strengths}")
     return errors
 
 
@@ -493,7 +509,9 @@ def validate(
         if question.type == "ranking":
             errors = ranking_errors(answer, len(candidates), allow_ties=question.allow_ties)
         elif question.type == "pairwise":
-            errors = pairwise_errors(answer, len(candidates))
+            errors = pairwise_errors(
+                answer, len(candidates), strengths=len(question.strengths), allow_tie=question.allow_tie
+            )
         else:
             errors = []
         missing += [Missing(f"{question.label}: {e}.") for e in errors]
@@ -607,7 +625,8 @@ def accept_suggestion(
             question = _question(questions, "pairwise")
             if question is None:
                 return "this dataset has no pairwise question"
-            answers[str(question.id)] = pairwise_answer(value["chosen"], value["rejected"], strength=2)
+            middle = (len(question.strengths) + 1) // 2  # an imported preference says nothing of strength
+            answers[str(question.id)] = pairwise_answer(value["chosen"], value["rejected"], strength=middle)
             return None
         if kind == "ranking":
             question = _question(questions, "ranking")

@@ -17,7 +17,7 @@ HELP = ev.ClassDef(
         {"name": "score", "type": "radio", "options": ["1", "2", "3", "4", "5"], "required": True},
         {"name": "why", "type": "text"},
         {"name": "flags", "type": "checkbox", "options": ["rude", "wrong", "long"]},
-        {"name": "stars", "type": "rating", "max": 5},
+        {"name": "stars", "type": "rating", "scale": 5},
     ),
 )
 INTENT = ev.ClassDef(
@@ -201,8 +201,9 @@ def test_pairwise_rules():
     assert ev.pairwise_errors({"tie": True}, 2) == []
     assert ev.pairwise_errors(ev.pairwise_answer(0, 1, 1), 2) == []
     assert ev.pairwise_errors({"chosen": 0, "rejected": 1, "strength": 7}, 2) == [
-        "the strength must be 1, 2 or 3"
+        "the strength must be a whole number from 1 to 3"
     ]
+    assert ev.pairwise_errors({"tie": True}, 2, allow_tie=False) == ["a tie is not allowed here"]
     assert ev.pairwise_errors({"chosen": 0}, 2) == ["choose the better candidate or a tie"]
 
 
