@@ -1,0 +1,562 @@
+"""Import dialogues into a dataset: preview first, then all-or-nothing, streaming, in bulk.
+
+One transaction holds every row an import writes (items, assets, suggestions, the job); on any error it
+is rolled back and the blobs this import created are deleted again, so the database and the blob store
+are as before. A `kill -9` never commits, and its temp folder is removed by the next import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import importlib.util
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine, func, insert, select
+from sqlmodel import Session
+
+from core.dialogue import ParsedItem, search_text
+from core.errors import FormatError
+from store import db
+from store.access import require_admin
+from store.blobs import BlobStore, get_blob_store
+from store.datasets import create_dataset
+from store.errors import InputError
+from store.models import Asset, Dataset, ImportJob, Item, Suggestion, User, utcnow
+from store.sources import (
+    MB,
+    Bundle,
+    Limits,
+    cleanup_stale_temp,
+    fetch_s3_object,
+    fetch_url,
+    open_source,
+    source_label,
+)
+
+BATCH = 2000
+IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+MAX_IMAGE_BYTES = 50 * MB
+
+
+def _formats() -> Any:
+    """core.formats (written by another helper); imported late so this module loads without it."""
+    return importlib.import_module("core.formats")
+
+
+def default_options(**kw: Any) -> Any:
+    return _formats().ImportOptions(**kw)
+
+
+@dataclass
+class ImportProgress:
+    items: int
+    bytes_done: int
+    bytes_total: int
+    seconds: float
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def fraction(self) -> float:
+        return min(0.99, self.bytes_done / self.bytes_total) if self.bytes_total else 0.0
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    source: str
+    format: str = ""
+    data_files: list[str] = field(default_factory=list)
+    items: int = 0
+    messages: int = 0
+    candidates: int = 0
+    images: int = 0  # distinct images the imported items show
+    images_new: int = 0  # of which were not stored before
+    suggestions: int = 0
+    annotations: int = 0
+    skipped: int = 0  # duplicated ids: within the source or already in the dataset
+    skipped_ids: list[str] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    job_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        line = (
+            f"{self.items} items, {self.messages} messages, {self.candidates} candidates, {self.images} images, "
+            f"{self.suggestions} suggestions, {self.skipped} skipped (duplicate ids)"
+        )
+        return line + (f", {self.annotations} annotations" if self.annotations else "")
+
+
+@dataclass
+class Preview:
+    """What an import would bring, read before anything is written."""
+
+    format: str
+    data_files: list[str]
+    items: list[ParsedItem]
+    count: int
+    complete: bool  # False when counting stopped at the time budget ("at least count")
+    images: dict[str, bytes] = field(default_factory=dict)  # refs shown in `items` → checked bytes
+    ontology: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- images
+
+
+def check_image(data: bytes, *, label: str) -> tuple[str, int, int]:
+    """(mime, width, height) for PNG/JPEG/GIF/WebP bytes; InputError for anything else or a pixel bomb."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InputError(f"{label}: image larger than {MAX_IMAGE_BYTES // MB} MB (refused)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as im:
+                width, height = im.size
+                fmt = im.format or ""
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InputError(
+                f"{label}: image has too many pixels (decompression bomb, over {Image.MAX_IMAGE_PIXELS} "
+                f"pixels; refused): {exc}"
+            ) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise InputError(f"{label}: not a PNG, JPEG, GIF or WebP image (refused)") from None
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(f"{label}: image format {fmt or 'unknown'} is not allowed (PNG, JPEG, GIF, WebP)")
+    return IMAGE_FORMATS[fmt], width, height
+
+
+def read_image_ref(ref: str, bundle: Bundle, *, label: str, limits: Limits) -> bytes:
+    """The bytes behind an image reference: a bundle member, an http(s) URL (SSRF-guarded) or s3://."""
+    if ref.startswith(("http://", "https://")):
+        buf = io.BytesIO()
+        fetch_url(ref, buf, limits=Limits(max_unpacked=MAX_IMAGE_BYTES, url_timeout=limits.url_timeout))
+        return buf.getvalue()
+    if ref.startswith("data:"):
+        return _data_uri(ref, label=label)
+    if ref.startswith("s3://"):
+        buf = io.BytesIO()
+        fetch_s3_object(ref, buf)
+        return buf.getvalue()
+    if ref not in set(bundle.names()) and not _has(bundle, ref):
+        raise InputError(f"{label}: image {ref!r} is not in {bundle.label}")
+    with bundle.open(ref) as fh:
+        data = fh.read(MAX_IMAGE_BYTES + 1)
+    return data
+
+
+def _data_uri(ref: str, *, label: str) -> bytes:
+    import base64
+    import binascii
+
+    head, _, payload = ref.partition(",")
+    if not head.endswith(";base64"):
+        raise InputError(f"{label}: only base64 data: image URIs are supported")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{label}: a data: image URI is not valid base64") from None
+
+
+def _has(bundle: Bundle, name: str) -> bool:
+    try:
+        bundle.size(name)
+    except (KeyError, InputError):
+        return False
+    return True
+
+
+class _Images:
+    """Stores each distinct image once per import: checked by Pillow, put in the blob store, Asset rows."""
+
+    def __init__(self, session: Session, bundle: Bundle, blobs: BlobStore, limits: Limits) -> None:
+        self.session, self.bundle, self.blobs, self.limits = session, bundle, blobs, limits
+        self.by_ref: dict[str, str] = {}
+        self.known: set[str] = set()  # asset ids with a row (before or in this import)
+        self.new_rows: list[dict[str, Any]] = []
+        self.created_blobs: list[str] = []
+        self.used: set[str] = set()
+        self.names = set(bundle.names())
+
+    def asset_id(self, ref: str, *, label: str) -> str:
+        found = self.by_ref.get(ref)
+        if found is None:
+            data = read_image_ref(ref, self.bundle, label=label, limits=self.limits)
+            mime, width, height = check_image(data, label=f"{label}: image {ref!r}")
+            found = sha256(data).hexdigest()
+            if found not in self.known and self.session.get(Asset, found) is None:
+                if not self.blobs.exists(found):
+                    self.blobs.put(found, data, content_type=mime)
+                    self.created_blobs.append(found)
+                self.new_rows.append(
+                    {"id": found, "mime": mime, "width": width, "height": height, "bytes": len(data),
+                     "created_at": utcnow()}
+                )  # fmt: skip
+            self.known.add(found)
+            self.by_ref[ref] = found
+        self.used.add(found)
+        return found
+
+    def flush(self) -> None:
+        if self.new_rows:
+            self.session.execute(insert(Asset), self.new_rows)
+            self.new_rows = []
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Counting(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, counter: list[int]) -> None:
+        self.raw, self.counter = raw, counter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.counter[0] += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _CountingBundle(Bundle):
+    """Counts the bytes the reader pulls, for the progress bar."""
+
+    def __init__(self, inner: Bundle) -> None:
+        self.inner, self.label, self.counter = inner, inner.label, [0]
+        self.is_archive = inner.is_archive
+
+    def names(self) -> list[str]:
+        return self.inner.names()
+
+    def open(self, name: str) -> BinaryIO:
+        return io.BufferedReader(_Counting(self.inner.open(name), self.counter), buffer_size=MB)  # type: ignore[return-value]
+
+    def size(self, name: str) -> int:
+        return self.inner.size(name)
+
+
+def _read(bundle: Bundle, options: Any) -> Any:
+    if getattr(options, "qualify_ids", False) is None and getattr(bundle, "is_archive", False):
+        options = dataclasses.replace(options, qualify_ids=True)
+    try:
+        return _formats().read_bundle(bundle, options)
+    except RecursionError:
+        raise InputError(f"{bundle.label}: JSON nested too deeply (refused)") from None
+
+
+def _items(reading: Any, label: str) -> Iterator[ParsedItem]:
+    try:
+        yield from reading.items
+    except RecursionError:
+        raise InputError(f"{label}: JSON nested too deeply (refused)") from None
+
+
+def preview_source(
+    source: Any,
+    options: Any = None,
+    *,
+    limit: int = 5,
+    count_seconds: float = 15.0,
+    limits: Limits | None = None,
+) -> Preview:
+    """The detected format, the first `limit` items (their images checked) and a count; writes nothing."""
+    cleanup_stale_temp()
+    options = options if options is not None else default_options()
+    limits = limits or Limits()
+    with open_source(source, limits=limits) as bundle:
+        reading = _read(bundle, options)
+        first: list[ParsedItem] = []
+        count = 0
+        complete = True
+        deadline = time.monotonic() + count_seconds
+        for item in _items(reading, bundle.label):
+            if len(first) < limit:
+                first.append(item)
+            count += 1
+            if count % 512 == 0 and time.monotonic() > deadline:
+                complete = False
+                break
+        images: dict[str, bytes] = {}
+        for item in first:
+            for part in [*item.messages, *item.candidates]:
+                for ref in part.get("images") or []:
+                    if ref not in images:
+                        data = read_image_ref(ref, bundle, label=item.external_id, limits=limits)
+                        check_image(data, label=f"{item.external_id}: image {ref!r}")
+                        images[ref] = data
+        return Preview(
+            format=reading.format,
+            data_files=list(reading.data_files),
+            items=first,
+            count=count,
+            complete=complete,
+            images=images,
+            ontology=reading.ontology,
+        )
+
+
+# ---------------------------------------------------------------- importing
+
+
+def import_source(
+    *,
+    user: User | None,
+    dataset_name: str,
+    source: Any,
+    options: Any = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+    engine: Engine | None = None,
+    create: bool = False,
+    limits: Limits | None = None,
+    blobs: BlobStore | None = None,
+) -> ImportReport:
+    """Import every item of `source` into the dataset, or nothing (InputError/FormatError say why).
+
+    `user` must be an admin (None: the operator, from the CLI). `create` makes the dataset when missing
+    (in the same transaction, so a failed import leaves no empty dataset behind).
+    """
+    if user is not None:
+        require_admin(user)
+    cleanup_stale_temp()
+    engine = engine or db.get_engine()
+    options = options if options is not None else default_options()
+    limits = limits or Limits()
+    blobs = blobs or get_blob_store()
+    label = source_label(source)
+    report = ImportReport(dataset=dataset_name, source=label)
+    started = time.monotonic()
+    images: _Images | None = None
+    try:
+        with open_source(source, limits=limits) as raw_bundle:
+            bundle = _CountingBundle(raw_bundle)
+            reading = _read(bundle, options)
+            report.format, report.data_files = reading.format, list(reading.data_files)
+            total = sum(_size(raw_bundle, n) for n in report.data_files)
+            with db.write_session(engine) as session:
+                dataset = _dataset(session, dataset_name, user, create)
+                job = ImportJob(
+                    dataset_id=dataset.id, source=label, format=reading.format, status="running",
+                    created_by=user.id if user else None,
+                )  # fmt: skip
+                session.add(job)
+                session.flush()
+                images = _Images(session, bundle, blobs, limits)
+                native: list[tuple[int, ParsedItem]] = []
+                _write_items(
+                    session, dataset, job, reading, images, report, progress, bundle, total, started, native
+                )
+                if reading.ontology or native:
+                    _apply_native(session, user, dataset, reading.ontology, native, report)
+                report.bytes = bundle.counter[0]
+                report.seconds = time.monotonic() - started
+                job.status, job.finished_at = "done", utcnow()
+                job.counts = _counts(report)
+                job.errors = []
+                session.add(job)
+                session.flush()
+                report.job_id = job.id
+    except BaseException as exc:
+        if images is not None:
+            _delete_blobs(engine, blobs, images.created_blobs)
+        if isinstance(exc, InputError | FormatError):
+            _record_failure(engine, dataset_name, label, report, user, str(exc))
+        raise
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _size(bundle: Bundle, name: str) -> int:
+    try:
+        return bundle.size(name)
+    except (KeyError, InputError):
+        return 0
+
+
+def _dataset(session: Session, name: str, user: User | None, create: bool) -> Dataset:
+    dataset = session.execute(select(Dataset).where(Dataset.name == name)).scalar_one_or_none()
+    if dataset is not None:
+        return dataset
+    if not create:
+        raise InputError(f"dataset {name!r}: not found")
+    return create_dataset(session=session, name=name, created_by=user.id if user else None)
+
+
+def _write_items(
+    session: Session,
+    dataset: Dataset,
+    job: ImportJob,
+    reading: Any,
+    images: _Images,
+    report: ImportReport,
+    progress: Callable[[ImportProgress], None] | None,
+    bundle: _CountingBundle,
+    total: int,
+    started: float,
+    native: list[tuple[int, ParsedItem]],
+) -> None:
+    existing = set(session.execute(select(Item.external_id).where(Item.dataset_id == dataset.id)).scalars())
+    position = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset.id)).scalar()
+    position = -1 if position is None else position
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
+    now = utcnow()
+    last_tick = 0.0
+    for item in _items(reading, bundle.label):
+        ext = str(item.external_id)[:512]
+        if ext in seen or ext in existing:
+            report.skipped += 1
+            if len(report.skipped_ids) < 20:
+                report.skipped_ids.append(ext)
+            continue
+        seen.add(ext)
+        messages = [_stored_part(m, images, ext) for m in item.messages]
+        candidates = [_stored_part(c, images, ext) for c in item.candidates]
+        position += 1
+        rows.append(
+            {"dataset_id": dataset.id, "external_id": ext, "name": (item.name or "")[:512], "position": position,
+             "messages": messages, "candidates": candidates, "search_text": search_text(messages, candidates),
+             "meta": item.meta or {}, "import_job_id": job.id, "created_at": now}
+        )  # fmt: skip
+        report.items += 1
+        report.messages += len(messages)
+        report.candidates += len(candidates)
+        if item.suggestions or item.annotations:
+            extras[ext] = item
+            report.annotations += len(item.annotations)
+        if len(rows) >= BATCH:
+            _flush(session, dataset, rows, extras, images, report, native)
+            rows, extras = [], {}
+            now_t = time.monotonic()
+            if progress is not None and now_t - last_tick > 0.2:
+                last_tick = now_t
+                progress(ImportProgress(report.items, bundle.counter[0], total, now_t - started))
+    _flush(session, dataset, rows, extras, images, report, native)
+    report.images = len(images.used)
+    report.images_new = len(images.created_blobs)
+    if progress is not None:
+        progress(ImportProgress(report.items, bundle.counter[0], total, time.monotonic() - started))
+
+
+def _stored_part(part: Any, images: _Images, label: str) -> dict[str, Any]:
+    stored = dict(part)
+    refs = stored.get("images")
+    if refs:
+        stored["images"] = [images.asset_id(str(ref), label=label) for ref in refs]
+    elif "images" in stored:
+        del stored["images"]
+    return stored
+
+
+def _flush(
+    session: Session,
+    dataset: Dataset,
+    rows: list[dict[str, Any]],
+    extras: dict[str, ParsedItem],
+    images: _Images,
+    report: ImportReport,
+    native: list[tuple[int, ParsedItem]],
+) -> None:
+    images.flush()
+    if not rows:
+        return
+    session.execute(insert(Item), rows)
+    if not extras:
+        return
+    ids: dict[str, int] = {}
+    keys = list(extras)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        query = select(Item.external_id, Item.id).where(
+            Item.dataset_id == dataset.id, Item.external_id.in_(chunk)
+        )
+        ids.update({ext: item_id for ext, item_id in session.execute(query)})
+    suggestions = []
+    for ext, item in extras.items():
+        for s in item.suggestions:
+            score = s.get("score")
+            suggestions.append(
+                {"item_id": ids[ext], "kind": str(s.get("kind") or "suggestion")[:64],
+                 "target": (str(s["target"])[:16] if s.get("target") is not None else None),
+                 "value": s.get("value"), "score": float(score) if isinstance(score, int | float) else None,
+                 "agent": str(s.get("agent") or "")[:200], "created_at": utcnow()}
+            )  # fmt: skip
+        if item.annotations:
+            native.append((ids[ext], item))
+    if suggestions:
+        session.execute(insert(Suggestion), suggestions)
+        report.suggestions += len(suggestions)
+
+
+def _apply_native(
+    session: Session,
+    user: User | None,
+    dataset: Dataset,
+    ontology: dict[str, Any] | None,
+    native: list[tuple[int, ParsedItem]],
+    report: ImportReport,
+) -> None:
+    """Ontology and annotations carried by a native file, applied by store.roundtrip when it exists."""
+    if importlib.util.find_spec("store.roundtrip") is None:
+        report.notes.append("annotations and ontology in the file were not applied (store.roundtrip missing)")
+        return
+    apply_native = getattr(importlib.import_module("store.roundtrip"), "apply_native", None)
+    if apply_native is None:
+        report.notes.append("annotations and ontology in the file were not applied (apply_native missing)")
+        return
+    apply_native(session=session, user=user, dataset=dataset, ontology=ontology, items=native)
+
+
+def _counts(report: ImportReport) -> dict[str, Any]:
+    return {
+        "items": report.items, "messages": report.messages, "candidates": report.candidates,
+        "images": report.images, "images_new": report.images_new, "suggestions": report.suggestions,
+        "annotations": report.annotations, "skipped": report.skipped, "skipped_ids": report.skipped_ids,
+        "bytes": report.bytes, "seconds": round(report.seconds, 3),
+    }  # fmt: skip
+
+
+def _delete_blobs(engine: Engine, blobs: BlobStore, keys: list[str]) -> None:
+    """Delete blobs this import created, unless another import committed an Asset row for one meanwhile."""
+    if not keys:
+        return
+    with contextlib.suppress(Exception), Session(engine) as session:
+        kept = set(session.execute(select(Asset.id).where(Asset.id.in_(keys))).scalars())
+        keys = [k for k in keys if k not in kept]
+    for key in keys:
+        with contextlib.suppress(Exception):
+            blobs.delete(key)
+
+
+def _record_failure(
+    engine: Engine, dataset_name: str, label: str, report: ImportReport, user: User | None, error: str
+) -> None:
+    """A failed job row on an existing dataset, so the page can show what went wrong; never raises."""
+    with contextlib.suppress(Exception), db.write_session(engine) as session:
+        dataset = session.execute(select(Dataset).where(Dataset.name == dataset_name)).scalar_one_or_none()
+        if dataset is None:
+            return
+        session.add(
+            ImportJob(
+                dataset_id=dataset.id, source=label, format=report.format, status="failed", counts={},
+                errors=[error], created_by=user.id if user else None, finished_at=utcnow(),
+            )
+        )  # fmt: skip

@@ -1,0 +1,184 @@
+"""Datasets as the Dataset Center shows them: counts per dataset, items to browse, rename and delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, delete, func, select
+from sqlmodel import Session
+
+from store.access import require_admin, visible_dataset, visible_item
+from store.datasets import visible_datasets_query
+from store.errors import InputError
+from store.models import (
+    Annotation,
+    AuditEvent,
+    Classification,
+    Comment,
+    Dataset,
+    DatasetMember,
+    ImportJob,
+    Item,
+    OntologyClass,
+    Result,
+    Suggestion,
+    User,
+)
+
+
+@dataclass
+class DatasetStats:
+    id: int
+    name: str
+    description: str
+    items: int = 0
+    messages: int = 0
+    images: int = 0
+    new: int = 0  # items nobody has saved or submitted
+    saved: int = 0  # items with saved work and no submission
+    submitted: int = 0  # items with at least one submitted annotation
+    invalid: int = 0  # items marked invalid by someone
+
+
+def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
+    """Every dataset `user` may see with its counts: three grouped queries whatever the number of datasets."""
+    datasets = list(session.exec(visible_datasets_query(user)).all())
+    stats = {d.id: DatasetStats(id=d.id, name=d.name, description=d.description) for d in datasets}  # type: ignore[misc]
+    if not stats:
+        return []
+    ids = list(stats)
+    items = select(Item.dataset_id, func.count(), func.sum(func.json_array_length(Item.messages))).where(
+        Item.dataset_id.in_(ids)
+    )
+    for dataset_id, count, messages in session.execute(items.group_by(Item.dataset_id)):
+        stats[dataset_id].items, stats[dataset_id].messages = count, int(messages or 0)
+    rank = func.max(case((Annotation.status == "submitted", 2), (Annotation.status == "saved", 1), else_=0))
+    bad = func.max(case(((Annotation.validity == "invalid") & (Annotation.status != "draft"), 1), else_=0))
+    per_item = (
+        select(Annotation.dataset_id.label("ds"), rank.label("rank"), bad.label("bad"))
+        .where(Annotation.dataset_id.in_(ids))
+        .group_by(Annotation.dataset_id, Annotation.item_id)
+        .subquery()
+    )
+    status = select(
+        per_item.c.ds,
+        func.sum(case((per_item.c.rank == 2, 1), else_=0)),
+        func.sum(case((per_item.c.rank == 1, 1), else_=0)),
+        func.sum(per_item.c.bad),
+    ).group_by(per_item.c.ds)
+    for dataset_id, submitted, saved, invalid in session.execute(status):
+        s = stats[dataset_id]
+        s.submitted, s.saved, s.invalid = int(submitted or 0), int(saved or 0), int(invalid or 0)
+    jobs = select(ImportJob.dataset_id, ImportJob.counts).where(
+        ImportJob.dataset_id.in_(ids), ImportJob.status == "done"
+    )
+    for dataset_id, counts in session.execute(jobs):
+        stats[dataset_id].images += int((counts or {}).get("images", 0))
+    for s in stats.values():
+        s.new = s.items - s.submitted - s.saved
+    return list(stats.values())
+
+
+def list_items(
+    *, session: Session, user: User, dataset_id: int, search: str = "", offset: int = 0, limit: int = 20
+) -> tuple[list[Item], int]:
+    """One page of the dataset's items in order, and how many match `search` (case-insensitive text)."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    query = select(Item).where(Item.dataset_id == dataset_id)
+    count = select(func.count()).select_from(Item).where(Item.dataset_id == dataset_id)
+    needle = search.strip().lower()
+    if needle:
+        match = Item.search_text.contains(needle, autoescape=True)
+        query, count = query.where(match), count.where(match)
+    total = session.execute(count).scalar_one()
+    rows = session.execute(query.order_by(Item.position).offset(max(offset, 0)).limit(limit)).scalars().all()
+    return list(rows), int(total)
+
+
+def get_item(*, session: Session, user: User, item_id: int) -> Item:
+    return visible_item(session=session, user=user, item_id=item_id)
+
+
+def suggestions_for(*, session: Session, user: User, item_id: int) -> list[Suggestion]:
+    visible_item(session=session, user=user, item_id=item_id)
+    return list(session.execute(select(Suggestion).where(Suggestion.item_id == item_id)).scalars())
+
+
+def rename_dataset(
+    *, session: Session, user: User, dataset_id: int, name: str, description: str | None = None
+) -> Dataset:
+    require_admin(user)
+    dataset = visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError("dataset name: 1 to 200 characters")
+    other = session.execute(select(Dataset.id).where(Dataset.name == name, Dataset.id != dataset_id)).first()
+    if other is not None:
+        raise InputError(f"dataset name {name!r}: already exists")
+    old = dataset.name
+    dataset.name = name
+    if description is not None:
+        dataset.description = description
+    session.add(dataset)
+    session.add(
+        AuditEvent(user_id=user.id, dataset_id=dataset_id, action="dataset.rename", detail={"from": old})
+    )
+    session.flush()
+    return dataset
+
+
+def deletion_impact(*, session: Session, user: User, dataset_id: int) -> dict[str, int]:
+    """What deleting the dataset would lose: items, annotations, results, suggestions, comments."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    item_ids = select(Item.id).where(Item.dataset_id == dataset_id)
+    annotation_ids = select(Annotation.id).where(Annotation.dataset_id == dataset_id)
+
+    def count(model: Any, where: Any) -> int:
+        return int(session.execute(select(func.count()).select_from(model).where(where)).scalar_one())
+
+    return {
+        "items": count(Item, Item.dataset_id == dataset_id),
+        "annotations": count(Annotation, Annotation.dataset_id == dataset_id),
+        "results": count(Result, Result.annotation_id.in_(annotation_ids)),
+        "suggestions": count(Suggestion, Suggestion.item_id.in_(item_ids)),
+        "comments": count(Comment, Comment.item_id.in_(item_ids)),
+    }
+
+
+def delete_dataset(*, session: Session, user: User, dataset_id: int) -> dict[str, int]:
+    """Delete the dataset and everything in it (explicitly, child tables first); returns what was lost."""
+    require_admin(user)
+    dataset = visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    lost = deletion_impact(session=session, user=user, dataset_id=dataset_id)
+    item_ids = select(Item.id).where(Item.dataset_id == dataset_id)
+    annotation_ids = select(Annotation.id).where(Annotation.dataset_id == dataset_id)
+    session.execute(delete(Result).where(Result.annotation_id.in_(annotation_ids)))
+    session.execute(delete(Annotation).where(Annotation.dataset_id == dataset_id))
+    session.execute(delete(Suggestion).where(Suggestion.item_id.in_(item_ids)))
+    session.execute(delete(Comment).where(Comment.item_id.in_(item_ids)))
+    session.execute(delete(Item).where(Item.dataset_id == dataset_id))
+    session.execute(delete(OntologyClass).where(OntologyClass.dataset_id == dataset_id))
+    session.execute(delete(Classification).where(Classification.dataset_id == dataset_id))
+    session.execute(delete(ImportJob).where(ImportJob.dataset_id == dataset_id))
+    session.execute(delete(DatasetMember).where(DatasetMember.dataset_id == dataset_id))
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            dataset_id=dataset_id,
+            action="dataset.delete",
+            detail={"name": dataset.name, **lost},
+        )
+    )
+    session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+    session.flush()
+    session.expunge_all()
+    return lost
+
+
+def import_jobs(*, session: Session, user: User, dataset_id: int, limit: int = 10) -> list[ImportJob]:
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    query = (
+        select(ImportJob).where(ImportJob.dataset_id == dataset_id).order_by(ImportJob.id.desc()).limit(limit)
+    )
+    return list(session.execute(query).scalars())
