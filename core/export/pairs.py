@@ -1,0 +1,136 @@
+"""Preference pairs from one annotation: rankings, pairwise answers and per-candidate scores.
+
+Rules, written once (DPO and KTO both use them):
+- **Ranking** answer: candidate indexes best first, e.g. `[1, 0, 2]`; a tie is a nested list
+  (`[[1, 0], 2]`: 1 and 0 tied best) or a mapping `{"candidate index": rank number}` (equal numbers tie).
+  Mode `all`: every ordered pair (a, b) with a ranked above b. Mode `best`: the best candidate(s) against each
+  candidate ranked below them. Tied candidates never form a pair.
+- **Pairwise** answer: `{"chosen": i, "rejected": j, "strength": s}` gives (i, j); `{"tie": true}` gives none.
+- **Scores**: a numeric attribute (rating, number, radio with numeric options) of an evaluation class put
+  on candidates; each (class, attribute) ranks the candidates by value, higher first, then the ranking rules
+  apply (equal values → no pair).
+Indexes outside the item's candidates are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.export.common import Schema, as_number
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: str  # ranking | pairwise | scores
+    question: str  # the classification's name, or "class.attribute" for scores
+    chosen: int
+    rejected: int
+    strength: int | None = None
+
+
+def as_index(value: Any, n: int) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        i = int(value)
+    except (TypeError, ValueError):
+        return None
+    return i if 0 <= i < n else None
+
+
+def rank_groups(answer: Any, n: int) -> list[list[int]]:
+    """A ranking answer as tie groups, best first; candidates out of range and repeats dropped."""
+    seen: set[int] = set()
+    groups: list[list[int]] = []
+
+    def add(members: list[Any]) -> None:
+        group = []
+        for member in members:
+            i = as_index(member, n)
+            if i is not None and i not in seen:
+                seen.add(i)
+                group.append(i)
+        if group:
+            groups.append(group)
+
+    if isinstance(answer, dict):
+        by_rank: dict[float, list[Any]] = {}
+        for key, rank in answer.items():
+            number = as_number(rank)
+            if number is not None:
+                by_rank.setdefault(number, []).append(key)
+        for rank in sorted(by_rank):
+            add(sorted(by_rank[rank], key=lambda k: int(k) if str(k).lstrip("-").isdigit() else 0))
+    elif isinstance(answer, list):
+        for entry in answer:
+            add(entry if isinstance(entry, list) else [entry])
+    return groups
+
+
+def pairs_from_groups(groups: list[list[int]], mode: str = "all") -> list[tuple[int, int]]:
+    """(chosen, rejected) pairs from tie groups, best first (see the module docstring for the modes)."""
+    out: list[tuple[int, int]] = []
+    if mode == "best":
+        if len(groups) < 2:
+            return out
+        best, rest = groups[0], [i for g in groups[1:] for i in g]
+        return [(a, b) for a in best for b in rest]
+    for gi, group in enumerate(groups):
+        for a in group:
+            for lower in groups[gi + 1 :]:
+                out.extend((a, b) for b in lower)
+    return out
+
+
+def score_groups(scores: dict[int, float]) -> list[list[int]]:
+    """Candidates grouped by equal score, highest first."""
+    by_value: dict[float, list[int]] = {}
+    for index, value in scores.items():
+        by_value.setdefault(value, []).append(index)
+    return [sorted(by_value[v]) for v in sorted(by_value, reverse=True)]
+
+
+def pairwise_pair(answer: Any, n: int) -> tuple[int, int, int | None] | None:
+    """(chosen, rejected, strength) of a pairwise answer, or None for a tie or an incomplete answer."""
+    if not isinstance(answer, dict) or answer.get("tie"):
+        return None
+    chosen, rejected = as_index(answer.get("chosen"), n), as_index(answer.get("rejected"), n)
+    if chosen is None or rejected is None or chosen == rejected:
+        return None
+    strength = answer.get("strength")
+    return chosen, rejected, int(strength) if isinstance(strength, int | float) else None
+
+
+def candidate_scores(annotation: dict[str, Any], schema: Schema, n: int) -> dict[str, dict[int, float]]:
+    """{"class.attribute": {candidate index: value}} from the annotation's results on candidates."""
+    out: dict[str, dict[int, float]] = {}
+    for result in annotation.get("results") or []:
+        index = as_index(result.get("candidate"), n)
+        if index is None:
+            continue
+        values = result.get("values") or {}
+        for attr, _scale in schema.score_attributes(result.get("class", "")):
+            value = as_number(values.get(attr))
+            if value is not None:
+                out.setdefault(f"{result['class']}.{attr}", {})[index] = value
+    return out
+
+
+def preference_pairs(annotation: dict[str, Any], schema: Schema, n: int, mode: str = "all") -> Iterator[Pair]:
+    """Every preference pair one annotation gives, in a stable order: rankings, pairwise, then scores."""
+    answers = annotation.get("classifications") or {}
+    for name in sorted(answers):
+        kind = (schema.classifications.get(name) or {}).get("type")
+        if kind == "ranking":
+            for a, b in pairs_from_groups(rank_groups(answers[name], n), mode):
+                yield Pair("ranking", name, a, b)
+        elif kind == "pairwise":
+            pair = pairwise_pair(answers[name], n)
+            if pair is not None:
+                yield Pair("pairwise", name, pair[0], pair[1], pair[2])
+    scores = candidate_scores(annotation, schema, n)
+    for question in sorted(scores):
+        for a, b in pairs_from_groups(score_groups(scores[question]), mode):
+            yield Pair("scores", question, a, b)
