@@ -1,36 +1,56 @@
-"""Parley's router: page config, sign-in gate, navigation by role."""
+"""Parley's router: page config, sign-in gate, navigation by role (and, for the server, the custom routes)."""
 
 import streamlit as st
 
-from components.auth import current_user, sign_in_ui
-from store import db
+from components import auth
 
-
-@st.cache_resource
-def _schema_ready() -> bool:
-    db.upgrade()
-    return True
-
-
-st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
-_schema_ready()
-user = current_user()
-if user is None:
-    st.navigation([st.Page(sign_in_ui, title="Sign in")], position="hidden").run()
-    st.stop()
-
-annotate = [
-    st.Page("pages/evaluate.py", title="Evaluate", icon="⚖️", url_path="evaluate"),
-    st.Page("pages/respond.py", title="Respond", icon="✍️", url_path="respond"),
+ANY = ("admin", "annotator", "reviewer")
+# (section, script, title, icon, url_path, roles allowed). A page the user's role does not allow keeps its
+# address but shows a refusal, so a URL never reaches another role's page.
+PAGES = [
+    ("Annotate", "pages/home.py", "Home", ":material/home:", "home", ANY),
+    ("Annotate", "pages/evaluate.py", "Evaluate", ":material/balance:", "evaluate", ANY),
+    ("Annotate", "pages/respond.py", "Respond", ":material/edit_note:", "respond", ANY),
+    ("Manage", "pages/datasets.py", "Datasets", ":material/folder_open:", "datasets", ("admin",)),
+    ("Manage", "pages/ontology.py", "Ontology", ":material/label:", "ontology", ("admin",)),
+    ("Manage", "pages/export.py", "Export", ":material/download:", "export", ("admin", "reviewer")),
+    ("Manage", "pages/team.py", "Team", ":material/group:", "team", ("admin",)),
 ]
-manage = []
-if user.role == "admin":
-    manage += [
-        st.Page("pages/datasets.py", title="Datasets", icon="🗂️", url_path="datasets"),
-        st.Page("pages/ontology.py", title="Ontology", icon="🏷️", url_path="ontology"),
-    ]
-if user.role in ("admin", "reviewer"):
-    manage.append(st.Page("pages/export.py", title="Export", icon="📦", url_path="export"))
-if user.role == "admin":
-    manage.append(st.Page("pages/team.py", title="Team", icon="👥", url_path="team"))
-st.navigation({"Annotate": annotate, "Manage": manage} if manage else annotate).run()
+
+if __name__ != "__main__":
+    # `streamlit run app.py` imports this module and serves `app` (ASGI): Streamlit plus our routes for
+    # the session cookie and the canvas images. The script body below runs per rerun as "__main__".
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from components.media import media_routes
+
+    # Streamlit guesses "pages/ directory app" until the first st.navigation call, so the very first
+    # request to a deep link (/evaluate) would run pages/evaluate.py without this router. This is
+    # the flag st.navigation itself sets; setting it up front makes every request go through here.
+    PagesManager.uses_pages_directory = False
+    app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=auth.lifespan)
+else:
+    st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
+    user = auth.current_user()
+    if user is None:
+        # Every address exists while signed out, so a deep link survives sign-in.
+        pages = [
+            st.Page(script, title=title, url_path=url, default=(url == "home"))
+            for _, script, title, _icon, url, _roles in PAGES
+        ]
+        page = st.navigation(pages, position="hidden")
+        auth.sign_in_ui(auth.next_path("" if page.url_path == "home" else page.url_path))
+        st.stop()
+
+    sections: dict[str, list] = {}
+    for section, script, title, icon, url, roles in PAGES:
+        if user.role in roles:
+            sections.setdefault(section, []).append(
+                st.Page(script, title=title, icon=icon, url_path=url, default=(url == "home"))
+            )
+        else:
+            sections.setdefault(section, []).append(
+                st.Page(auth.refuse_ui, title=title, url_path=url, visibility="hidden")
+            )
+    auth.sidebar_ui(user)
+    st.navigation(sections).run()

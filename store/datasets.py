@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import exists, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, delete, select
 
-from store.errors import InputError, NotFound
-from store.models import Dataset, DatasetMember, User
+from store.errors import Forbidden, InputError, NotFound
+from store.models import AuditEvent, Dataset, DatasetMember, User
 
 
 def create_dataset(
@@ -47,4 +47,49 @@ def get_dataset(*, session: Session, name: str, user: User | None = None) -> Dat
     dataset = session.exec(query).first()
     if dataset is None:
         raise NotFound(f"dataset {name!r}: not found")
+    return dataset
+
+
+# ---------------------------------------------------------------- membership (admins restrict a dataset)
+
+
+def dataset_members(*, session: Session, dataset_id: int) -> list[str]:
+    """Usernames of the members of a dataset (they matter only while it is restricted)."""
+    rows = session.exec(
+        select(User.username)
+        .join(DatasetMember, DatasetMember.user_id == User.id)
+        .where(DatasetMember.dataset_id == dataset_id)
+        .order_by(User.username)
+    ).all()
+    return list(rows)
+
+
+def set_dataset_members(
+    *, session: Session, user: User, dataset_id: int, usernames: list[str], restricted: bool
+) -> Dataset:
+    """Restrict a dataset to named members (or open it to every annotator again); admins only."""
+    if user.role != "admin":
+        raise Forbidden("only admins may change datasets and ontologies")
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id}: not found")
+    wanted = sorted(set(usernames))
+    found = session.exec(select(User).where(User.username.in_(wanted))).all() if wanted else []  # type: ignore[attr-defined]
+    unknown = sorted(set(wanted) - {u.username for u in found})
+    if unknown:
+        raise InputError(f"members: no user named {', '.join(map(repr, unknown))}")
+    session.exec(delete(DatasetMember).where(DatasetMember.dataset_id == dataset_id))  # type: ignore[call-overload]
+    for member in found:
+        session.add(DatasetMember(dataset_id=dataset_id, user_id=member.id))  # type: ignore[arg-type]
+    dataset.restricted = restricted
+    session.add(dataset)
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            dataset_id=dataset_id,
+            action="dataset.members",
+            detail={"restricted": restricted, "members": wanted},
+        )
+    )
+    session.flush()
     return dataset
