@@ -10,7 +10,14 @@ from core.errors import FormatError
 from store.errors import Conflict, Forbidden, InputError, NotFound
 
 # Each module defines register(subparsers); its subcommands set `func(args) -> int`.
-COMMAND_MODULES = ["store.cli.setup", "store.cli.users", "store.cli.datasets", "store.cli.ontology", "store.cli.imports"]
+COMMAND_MODULES = [
+    "store.cli.setup",
+    "store.cli.users",
+    "store.cli.datasets",
+    "store.cli.ontology",
+    "store.cli.imports",
+    "store.cli.export",
+]
 
 
 class _Parser(argparse.ArgumentParser):
