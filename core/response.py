@@ -62,6 +62,8 @@ def limit_problem(cls: ResponseClass, text: str) -> str | None:
     """Why `text` is outside the class's character limits, naming the class; None when it is inside."""
     n = count_chars(text)
     low, high = cls.min_chars, cls.max_chars
+    if not text.strip():
+        return f"{class_label(cls)}: the reply is empty (write it, or delete it)"
     if low and n < low:
         return f"{class_label(cls)}: {n} characters, at least {low} needed"
     if high and n > high:

@@ -64,8 +64,8 @@ def test_limit_problem_names_the_class() -> None:
     assert limit_problem(cls, "0123456789") is None
     assert limit_problem(cls, "hey") == "Ideal reply: 3 characters, at least 5 needed"
     assert limit_problem(cls, "01234567890") == "Ideal reply: 11 characters, at most 10 allowed"
-    assert limit_problem(Cls(2, "free"), "") is None  # no limits
-    assert "free" in limit_problem(Cls(2, "free", min_chars=1), "")  # the name when there is no alias
+    assert limit_problem(Cls(2, "free"), "x") is None  # no limits
+    assert limit_problem(Cls(2, "free"), " \n") == "free: the reply is empty (write it, or delete it)"
 
 
 def test_limit_problems_over_work() -> None:
