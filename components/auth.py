@@ -49,7 +49,7 @@ _GO_KEY = "auth.go"  # {"ticket"?: str, "signout"?: bool, "next": str} for the b
 def current_user() -> User | None:
     """The signed-in user, re-checked against the database on every rerun (sign-out and deactivation bite at once)."""
     token = st.context.cookies.get(COOKIE)
-    if token:
+    if isinstance(token, str) and token:  # AppTest's context has no real cookies
         with db.read_session() as session:
             found = verify_session(session=session, token=token)
         if found is None:

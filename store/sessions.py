@@ -87,7 +87,7 @@ def redeem_ticket(*, session: Session, ticket: str) -> str | None:
 
 def verify_session(*, session: Session, token: str | None) -> tuple[User, UserSession] | None:
     """The active user and session row for `token`, or None when unknown, expired or deactivated."""
-    if not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return None
     found = session.exec(
         select(User, UserSession)
