@@ -1,8 +1,245 @@
-"""Datasets page (under construction in this session)."""
+"""Dataset Center: create datasets, import dialogues with a preview, browse items, rename and delete."""
+
+from __future__ import annotations
+
+import dataclasses
 
 import streamlit as st
 
 from components.auth import require_role
+from components.preview import dialogue_ui
+from core.errors import FormatError
+from store import db, items
+from store.datasets import create_dataset
+from store.errors import InputError
+from store.importer import ImportProgress, default_options, import_source, preview_source, table_info
 
-require_role("admin")
+UPLOAD_TYPES = ["csv", "xlsx", "xls", "json", "jsonl", "zip", "gz", "tgz", "tar", "rar"]
+NONE = "—"
+user = require_role("admin")
 st.title("Datasets")
+
+
+def create_ui(first: bool) -> None:
+    with st.expander("Create a dataset", expanded=first), st.form("datasets.create", clear_on_submit=True):
+        name = st.text_input("Name")
+        description = st.text_area("Description", height=68)
+        if st.form_submit_button("Create"):
+            try:
+                with db.write_session() as session:
+                    dataset = create_dataset(
+                        session=session, name=name, description=description, created_by=user.id
+                    )
+                st.session_state["datasets.open"] = dataset.id
+                st.rerun()
+            except InputError as exc:
+                st.error(str(exc))
+
+
+def table_ui(stats: list[items.DatasetStats]) -> items.DatasetStats | None:
+    rows = [{k: v for k, v in dataclasses.asdict(s).items() if k not in ("id", "description")} for s in stats]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    by_id = {s.id: s for s in stats}
+    current = st.session_state.get("datasets.open")
+    ids = list(by_id)
+    chosen = st.selectbox(
+        "Open a dataset",
+        ids,
+        index=ids.index(current) if current in by_id else 0,
+        format_func=lambda i: by_id[i].name,
+    )
+    st.session_state["datasets.open"] = chosen
+    return by_id[chosen]
+
+
+def load_image(ref: str) -> bytes | None:
+    try:
+        return items.asset_bytes(ref)
+    except Exception:
+        return None
+
+
+def items_ui(ds: items.DatasetStats) -> None:
+    search = st.text_input("Search items", key=f"datasets.search.{ds.id}")
+    page = st.session_state.setdefault(f"datasets.page.{ds.id}", 0)
+    with db.read_session() as session:
+        found, total = items.list_items(
+            session=session, user=user, dataset_id=ds.id, search=search, offset=page * 20, limit=20
+        )
+    if not found:
+        st.info("No items match." if search else "No items yet: import some on the Import tab.")
+        return
+    left, mid, right = st.columns([1, 3, 1])
+    if left.button("Previous", disabled=page == 0):
+        st.session_state[f"datasets.page.{ds.id}"] = page - 1
+        st.rerun()
+    mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total}")
+    if right.button("Next", disabled=(page + 1) * 20 >= total):
+        st.session_state[f"datasets.page.{ds.id}"] = page + 1
+        st.rerun()
+    by_id = {item.id: item for item in found}
+    first_text = {i.id: next((m.get("text", "") for m in i.messages or []), "")[:80] for i in found}
+    chosen = st.selectbox(
+        "Item", list(by_id), format_func=lambda i: f"{by_id[i].external_id} · {first_text[i]}"
+    )
+    item = by_id[chosen]
+    st.caption(
+        f"id {item.external_id} · {len(item.messages or [])} messages · {len(item.candidates or [])} candidates"
+    )
+    dialogue_ui(item.messages or [], item.candidates or [], load_image)
+
+
+def mapping_ui(source: object, key: str) -> object | None:
+    """The spreadsheet mapping step: guessed columns, correctable; returns the TableMapping or None."""
+    info = st.session_state.get(f"datasets.table.{key}")
+    if info is None:
+        info = table_info(source)
+        st.session_state[f"datasets.table.{key}"] = info or False
+    if not info:
+        return None
+    st.markdown(f"**Columns of {info.data_file}** — check the guess; the preview follows.")
+    guess, options = info.guess, [NONE, *info.columns]
+    layout = st.radio("Layout", ["item", "message"], index=["item", "message"].index(guess.layout), horizontal=True,
+                      format_func=lambda v: "One row an item" if v == "item" else "One row a message")  # fmt: skip
+
+    def pick(label: str, field: str) -> str | None:
+        value = getattr(guess, field)
+        chosen = st.selectbox(
+            label, options, index=options.index(value) if value in options else 0, key=f"{key}.{field}"
+        )
+        return None if chosen == NONE else chosen
+
+    cols = st.columns(3)
+    if layout == "item":
+        fields = [
+            ("Conversation id", "id"),
+            ("System", "system"),
+            ("Prompt", "prompt"),
+            ("Response", "response"),
+        ]
+    else:
+        fields = [
+            ("Conversation id", "id"),
+            ("Turn", "turn"),
+            ("Role", "role"),
+            ("Text", "text"),
+            ("Image", "image"),
+        ]
+    picked = {}
+    for i, (label, field) in enumerate(fields):
+        with cols[i % 3]:
+            picked[field] = pick(label, field)
+    mapping = dataclasses.replace(guess, layout=layout, **picked)
+    if layout == "item":
+        mapping.candidates = st.multiselect(
+            "Candidate replies", info.columns, default=guess.candidates, key=f"{key}.cand"
+        )
+        mapping.images = st.multiselect("Image columns", info.columns, default=guess.images, key=f"{key}.img")
+    return mapping
+
+
+def import_ui(ds: items.DatasetStats) -> None:
+    kind = st.segmented_control("Import from", ["Upload", "URL", "S3", "Server path"], default="Upload")
+    source: object = None
+    if kind == "Upload":
+        files = st.file_uploader(
+            "Files", type=UPLOAD_TYPES, accept_multiple_files=True, key=f"datasets.files.{ds.id}"
+        )
+        st.caption(
+            "Uploads are held in the server's memory: for files over 500 MB use a URL, S3 or a server path."
+        )
+        source = list(files) if files else None
+        key = "|".join(f"{f.name}:{f.size}:{f.file_id}" for f in files or [])
+    else:
+        hint = {
+            "URL": "https://…",
+            "S3": "s3://bucket/key or s3://bucket/prefix/",
+            "Server path": "/data/big.jsonl",
+        }
+        source = st.text_input(kind or "Source", placeholder=hint.get(kind or "", "")).strip() or None
+        key = str(source)
+    if not source:
+        return
+    key = f"{ds.id}.{abs(hash(key))}"
+    try:
+        mapping = mapping_ui(source, key)
+        options = default_options(mapping=mapping) if mapping else default_options()
+        preview_key = f"{key}.{mapping!r}"
+        if st.session_state.get("datasets.preview", (None,))[0] != preview_key:
+            with st.spinner("Reading…"):
+                st.session_state["datasets.preview"] = (preview_key, preview_source(source, options))
+        preview = st.session_state["datasets.preview"][1]
+    except (InputError, FormatError) as exc:
+        st.error(f"{exc}\n\nNothing was imported.")
+        return
+    count = f"{preview.count:,}" + ("" if preview.complete else "+")
+    st.markdown(
+        f"**Preview** · format **{preview.format}** · **{count} items** in {', '.join(preview.data_files)}"
+    )
+    for item in preview.items[:3]:
+        with st.container(border=True):
+            st.caption(f"id {item.external_id}")
+            dialogue_ui(item.messages, item.candidates, preview.images.get)
+    if st.button("Import", type="primary"):
+        bar = st.progress(0.0, text="Importing…")
+
+        def tick(p: ImportProgress) -> None:
+            bar.progress(p.fraction, text=f"{p.items:,} items · {p.items_per_second:,.0f} items/s")
+
+        try:
+            report = import_source(
+                user=user, dataset_name=ds.name, source=source, options=options, progress=tick
+            )
+        except (InputError, FormatError) as exc:
+            bar.empty()
+            st.error(f"{exc}\n\nNothing was imported.")
+            return
+        st.session_state.pop("datasets.preview", None)
+        st.session_state["datasets.report"] = report
+        st.rerun()
+
+
+def manage_ui(ds: items.DatasetStats) -> None:
+    with st.form(f"datasets.rename.{ds.id}"):
+        name = st.text_input("Name", value=ds.name)
+        description = st.text_area("Description", value=ds.description, height=68)
+        if st.form_submit_button("Rename"):
+            try:
+                with db.write_session() as session:
+                    items.rename_dataset(
+                        session=session, user=user, dataset_id=ds.id, name=name, description=description
+                    )
+                st.rerun()
+            except InputError as exc:
+                st.error(str(exc))
+    with db.read_session() as session:
+        lost = items.deletion_impact(session=session, user=user, dataset_id=ds.id)
+    what = ", ".join(f"{v:,} {k}" for k, v in lost.items())
+    st.warning(f"Deleting **{ds.name}** loses {what}. This cannot be undone.")
+    sure = st.checkbox(f"Yes, delete {ds.name} and everything in it", key=f"datasets.confirm.{ds.id}")
+    if sure and st.button("Delete dataset", type="primary"):
+        with db.write_session() as session:
+            items.delete_dataset(session=session, user=user, dataset_id=ds.id)
+        st.session_state.pop("datasets.open", None)
+        st.rerun()
+
+
+with db.read_session() as session:
+    stats = items.dataset_stats(session=session, user=user)
+create_ui(first=not stats)
+if not stats:
+    st.info("No datasets yet: create one above, then import dialogues into it.")
+    st.stop()
+report = st.session_state.pop("datasets.report", None)
+if report is not None:
+    st.success(f"Imported into {report.dataset}: {report.summary()} in {report.seconds:.1f} s.")
+    for note in report.notes:
+        st.info(note)
+ds = table_ui(stats)
+browse, load, manage = st.tabs(["Items", "Import", "Rename / delete"])
+with browse:
+    items_ui(ds)
+with load:
+    import_ui(ds)
+with manage:
+    manage_ui(ds)

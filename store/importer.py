@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import importlib.util
 import io
 import time
 import warnings
@@ -313,6 +312,34 @@ def preview_source(
         )
 
 
+@dataclass
+class TableInfo:
+    """A spreadsheet source, for the mapping step: its columns, first rows and the guessed mapping."""
+
+    data_file: str
+    format: str  # csv | xlsx | xls
+    columns: list[str]
+    sample: list[dict[str, str]]
+    sheets: list[str]
+    guess: Any  # core.formats TableMapping
+
+
+def table_info(source: Any, *, sheet: str | None = None, limits: Limits | None = None) -> TableInfo | None:
+    """The mapping step's facts when `source` holds exactly one spreadsheet (CSV/XLSX/XLS), else None."""
+    formats = _formats()
+    detect = importlib.import_module("core.formats.detect")
+    tables = importlib.import_module("core.formats.tables")
+    with open_source(source, limits=limits or Limits()) as bundle:
+        data = [n for n in bundle.names() if detect.is_data_name(n)]
+        if len(data) != 1:
+            return None
+        fmt = detect.detect_file(bundle, data[0])
+        if fmt not in ("csv", "xlsx", "xls"):
+            return None
+        columns, sample, sheets = tables.table_columns(bundle, data[0], fmt, sheet)
+        return TableInfo(data[0], fmt, columns, sample, sheets, formats.guess_mapping(columns, sample))
+
+
 # ---------------------------------------------------------------- importing
 
 
@@ -514,15 +541,16 @@ def _apply_native(
     native: list[tuple[int, ParsedItem]],
     report: ImportReport,
 ) -> None:
-    """Ontology and annotations carried by a native file, applied by store.roundtrip when it exists."""
-    if importlib.util.find_spec("store.roundtrip") is None:
-        report.notes.append("annotations and ontology in the file were not applied (store.roundtrip missing)")
-        return
-    apply_native = getattr(importlib.import_module("store.roundtrip"), "apply_native", None)
-    if apply_native is None:
-        report.notes.append("annotations and ontology in the file were not applied (apply_native missing)")
-        return
-    apply_native(session=session, user=user, dataset=dataset, ontology=ontology, items=native)
+    """Ontology and annotations carried by a native file, applied by store.roundtrip in this transaction."""
+    from store.roundtrip import apply_native
+
+    counts = apply_native(session=session, user=user, dataset=dataset, ontology=ontology, items=native) or {}
+    report.annotations = int(counts.get("annotations", report.annotations))
+    if counts.get("users_created"):
+        report.notes.append(f"{counts['users_created']} annotator accounts created for the imported work")
+    skipped = {k.removeprefix("skipped_"): v for k, v in counts.items() if k.startswith("skipped") and v}
+    if skipped:
+        report.notes.append("not applied: " + ", ".join(f"{v} {k}" for k, v in skipped.items()))
 
 
 def _counts(report: ImportReport) -> dict[str, Any]:

@@ -182,3 +182,10 @@ def import_jobs(*, session: Session, user: User, dataset_id: int, limit: int = 1
         select(ImportJob).where(ImportJob.dataset_id == dataset_id).order_by(ImportJob.id.desc()).limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+def asset_bytes(asset_id: str) -> bytes:
+    """An image's bytes from the blob store (the id is its sha256)."""
+    from store.blobs import get_blob_store
+
+    return get_blob_store().get(asset_id)

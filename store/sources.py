@@ -522,7 +522,7 @@ def _claimed_kind(name: str) -> str:
         return "tar"
     if lower.endswith(".gz"):
         return "gzip"
-    for ext, kind in ((".zip", "zip"), (".rar", "rar"), (".xlsx", "zip"), (".xls", "ole")):
+    for ext, kind in ((".zip", "zip"), (".rar", "rar"), (".xlsx", "zip"), (".xlsm", "zip"), (".xls", "ole")):
         if lower.endswith(ext):
             return kind
     return "data"
@@ -563,8 +563,8 @@ def bundle_for_file(
         what = "plain data" if kind == "data" else f"a {kind} file"
         raise InputError(f"{name}: the name says {claimed} but the bytes are {what} (refused)")
     lower = name.lower()
-    if lower.endswith((".xlsx", ".xls")):
-        if lower.endswith(".xlsx") and not _is_xlsx(fileobj):
+    if lower.endswith((".xlsx", ".xlsm", ".xls")):
+        if lower.endswith((".xlsx", ".xlsm")) and not _is_xlsx(fileobj):
             raise InputError(f"{name}: the name says xlsx but the zip holds no workbook (refused)")
         return FileBundle(name, _reopen(fileobj), size)
     if kind == "zip":
