@@ -473,3 +473,49 @@ def values_using_option(values: Any, attribute: str, option: str) -> bool:
 def answer_uses_option(answer: Any, option: str) -> bool:
     """Whether a radio/checkbox classification answer picked `option`."""
     return answer == option or (isinstance(answer, list) and option in answer)
+
+
+def parse_number(text: str) -> int | float | str | None:
+    """A number typed in a text box: "" → None, "3" → 3, "2.5" → 2.5; anything else is returned as typed
+    so validation names the field."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags typed comma-separated: trimmed, blanks and repeats dropped."""
+    out: list[str] = []
+    for tag in (t.strip() for t in text.split(",")):
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def parse_default(kind: str, text: str) -> Any:
+    """An attribute's default typed as text: a radio option, comma-separated checkbox options, a number."""
+    if not text.strip():
+        return None
+    if kind == "checkbox":
+        return parse_tags(text)
+    if kind in ("number", "rating"):
+        return parse_number(text)
+    return text if kind == "text" else text.strip()
+
+
+def format_default(default: Any) -> str:
+    """The inverse of parse_default, for filling the text box."""
+    if default is None:
+        return ""
+    if isinstance(default, list):
+        return ", ".join(str(d) for d in default)
+    return str(default)

@@ -1,8 +1,519 @@
-"""Ontology page (under construction in this session)."""
+"""Ontology page (admins): a dataset's classes, classifications, guidelines; JSON download, upload and copy."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
 
 import streamlit as st
 
 from components.auth import require_role
+from core.ontology import (
+    ATTRIBUTE_TYPES,
+    CLASSIFICATION_TYPES,
+    DEFAULT_COLOR,
+    STRENGTHS,
+    TOOL_LABELS,
+    describe_targets,
+    format_default,
+    parse_default,
+    parse_number,
+    parse_options,
+    parse_tags,
+)
+from store import db
+from store import ontology as onto
+from store.datasets import list_datasets
+from store.errors import Conflict, Forbidden, InputError, NotFound
 
-require_role("admin")
+S = st.session_state
+K = "ontology."  # every session-state key of this page starts with it
+FAILURES = (InputError, NotFound, Forbidden, Conflict)
+
+
+def _write(action, **kw) -> Any:  # type: ignore[no-untyped-def]
+    """Run a store write; on bad input show the message (naming class and field) and return None."""
+    try:
+        with db.write_session() as session:
+            result = action(session=session, **kw)
+    except FAILURES as exc:
+        S[K + "error"] = str(exc)
+        return None
+    return True if result is None else result
+
+
+def _flash(message: str) -> None:
+    S[K + "flash"] = message
+
+
+# ---------------------------------------------------------------- class editor state
+
+# Widgets hidden for a run lose their state (Streamlit clears it), so each editor refills the gaps first.
+CLASS_FIELDS = {"name": "", "alias": "", "number": 1, "color": DEFAULT_COLOR, "tags": "", "tool": "dialog_evaluation",
+                "targets": "bot", "role": "bot", "min_chars": "", "max_chars": "", "instruction": ""}  # fmt: skip
+ATTR_FIELDS = {"was": "", "name": "", "type": "radio", "options": "", "required": False, "default": "",
+               "max_length": "", "min": "", "max": "", "step": "", "scale": 5}  # fmt: skip
+QUESTION_FIELDS = {"name": "", "title": "", "type": "radio", "options": "", "required": False, "allow_ties": False,
+                   "allow_tie": True, "strengths": "\n".join(STRENGTHS)}  # fmt: skip
+
+
+def _ensure(prefix: str, fields: dict[str, Any]) -> None:
+    for key, value in fields.items():
+        S.setdefault(prefix + key, value)
+
+
+def _attr_state(uid: str, attr: dict[str, Any]) -> None:
+    p = f"{K}a.{uid}."
+    S[p + "was"] = attr.get("name", "")
+    S[p + "name"] = attr.get("name", "")
+    S[p + "type"] = attr.get("type", "radio")
+    S[p + "options"] = "\n".join(attr.get("options") or [])
+    S[p + "required"] = bool(attr.get("required"))
+    S[p + "default"] = format_default(attr.get("default"))
+    for key in ("max_length", "min", "max", "step"):
+        S[p + key] = format_default(attr.get(key))
+    S[p + "scale"] = int(attr.get("scale") or 5)
+
+
+def _open_class(cls: dict[str, Any] | None, class_id: int | None, number: int = 1) -> None:
+    cls = cls or {"name": "", "tool": "dialog_evaluation", "targets": ["bot"], "number": number}
+    S[K + "edit"] = class_id or "new"
+    S.pop(K + "confirm_save", None)
+    c = K + "c."
+    S[c + "name"], S[c + "alias"] = cls.get("name", ""), cls.get("alias", "")
+    S[c + "number"], S[c + "color"] = int(cls.get("number") or number), cls.get("color") or DEFAULT_COLOR
+    S[c + "tags"], S[c + "tool"] = ", ".join(cls.get("tags") or []), cls.get("tool", "dialog_evaluation")
+    targets = cls.get("targets") or ["bot"]
+    S[c + "targets"] = "both" if len(targets) == 2 else targets[0]
+    S[c + "role"] = cls.get("role") or "bot"
+    S[c + "min_chars"] = format_default(cls.get("min_chars"))
+    S[c + "max_chars"] = format_default(cls.get("max_chars"))
+    S[c + "instruction"] = cls.get("instruction") or ""
+    S[K + "attrs"] = []
+    for attr in cls.get("attributes") or []:
+        _add_attr(attr)
+
+
+def _add_attr(attr: dict[str, Any] | None = None) -> None:
+    uid = uuid.uuid4().hex[:8]
+    _attr_state(uid, attr or {"name": "", "type": "radio"})
+    S[K + "attrs"] = [*S.get(K + "attrs", []), uid]
+
+
+def _move(key: str, i: int, step: int) -> None:
+    items = list(S[key])
+    j = i + step
+    if 0 <= j < len(items):
+        items[i], items[j] = items[j], items[i]
+        S[key] = items
+
+
+def _remove_attr(uid: str) -> None:
+    S[K + "attrs"] = [u for u in S[K + "attrs"] if u != uid]
+
+
+def _collected_class() -> tuple[dict[str, Any], dict[str, str]]:
+    """The class JSON from the editor's widgets, and the attributes renamed {old: new}."""
+    c = K + "c."
+    cls: dict[str, Any] = {
+        "name": S[c + "name"].strip(), "alias": S[c + "alias"].strip(), "number": int(S[c + "number"]),
+        "color": S[c + "color"], "tags": parse_tags(S[c + "tags"]), "tool": S[c + "tool"],
+    }  # fmt: skip
+    renamed: dict[str, str] = {}
+    if cls["tool"] == "dialog_response":
+        cls |= {"role": S[c + "role"], "instruction": S[c + "instruction"]}
+        cls |= {k: parse_number(S[c + k]) for k in ("min_chars", "max_chars")}
+        return cls, renamed
+    cls["targets"] = ["user", "bot"] if S[c + "targets"] == "both" else [S[c + "targets"]]
+    cls["attributes"] = []
+    for uid in S[K + "attrs"]:
+        p = f"{K}a.{uid}."
+        kind = S[p + "type"]
+        attr: dict[str, Any] = {"name": S[p + "name"].strip(), "type": kind, "required": S[p + "required"]}
+        if kind in ("radio", "checkbox"):
+            attr["options"] = parse_options(S[p + "options"])
+        keys = {"text": ("max_length",), "number": ("min", "max", "step")}.get(kind, ())
+        attr |= {k: parse_number(S[p + k]) for k in keys if parse_number(S[p + k]) is not None}
+        if kind == "rating":
+            attr["scale"] = int(S[p + "scale"])
+        if (default := parse_default(kind, S[p + "default"])) is not None:
+            attr["default"] = default
+        if S[p + "was"] and S[p + "was"] != attr["name"]:
+            renamed[S[p + "was"]] = attr["name"]
+        cls["attributes"].append(attr)
+    return cls, renamed
+
+
+# ---------------------------------------------------------------- class list and editor
+
+
+def _chip(color: str) -> str:
+    return f'<span style="display:inline-block;width:1em;height:1em;border-radius:3px;background:{color}"></span>'
+
+
+def classes_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+    with db.read_session() as session:
+        classes = onto.list_classes(session=session, dataset_id=dataset_id)
+        deleted = [c for c in onto.list_classes(session=session, dataset_id=dataset_id, include_deleted=True)
+                   if c.deleted_at is not None]  # fmt: skip
+        counts = onto.result_counts(session=session, dataset_id=dataset_id)
+    widths = [0.4, 0.5, 2, 2, 1.6, 1.1, 0.8, 1.5, 0.8, 0.7, 0.8]
+    head = st.columns(widths)
+    for col, label in zip(
+        head, ["", "No.", "Name", "Alias", "Tool", "Targets", "Attrs", "Tags", "Results"], strict=False
+    ):
+        col.caption(label)
+    for cls in classes:
+        d = onto.class_to_dict(cls)
+        row = st.columns(widths, vertical_alignment="center")
+        row[0].markdown(_chip(d["color"]), unsafe_allow_html=True)
+        row[1].write(f"**{d['number']}**")
+        row[2].text(d["name"])
+        row[3].text(d["alias"])
+        row[4].text(TOOL_LABELS[d["tool"]])
+        row[5].text(describe_targets(d))
+        row[6].text(str(len(d.get("attributes", []))) if d["tool"] == "dialog_evaluation" else "–")
+        row[7].text(", ".join(d["tags"]))
+        row[8].text(str(counts.get(cls.id, 0)))
+        row[9].button("Edit", key=f"{K}edit.{cls.id}", on_click=_open_class, args=(d, cls.id))
+        row[10].button(
+            "Delete", key=f"{K}del.{cls.id}", on_click=S.__setitem__, args=(K + "confirm_delete", cls.id)
+        )
+        if S.get(K + "confirm_delete") == cls.id:
+            n = counts.get(cls.id, 0)
+            st.warning(f"Delete class **{d['name']}**? {n} results use it. They are kept, and exports keep "
+                       "them under this class's name; the deletion is recorded.")  # fmt: skip
+            yes, no = st.columns(2)
+            if yes.button("Delete class", key=K + "del.yes", type="primary"):
+                S.pop(K + "confirm_delete")
+                if _write(onto.delete_class, user=user, class_id=cls.id) is not None:
+                    _flash(f"Deleted class {d['name']} ({n} results kept).")
+                st.rerun()
+            no.button("Cancel", key=K + "del.no", on_click=S.pop, args=(K + "confirm_delete", None))
+    if not classes:
+        st.info("No classes yet.")
+    numbers = [c.number for c in classes]
+    st.button(
+        "New class", key=K + "new", on_click=_open_class, args=(None, None, max(numbers, default=0) + 1)
+    )
+    if deleted:
+        with st.expander(f"Deleted classes ({len(deleted)})"):
+            for cls in deleted:
+                a, b = st.columns([4, 1])
+                a.text(f"{cls.name} — {counts.get(cls.id, 0)} results kept")
+                if b.button("Restore", key=f"{K}restore.{cls.id}"):
+                    _write(onto.restore_class, user=user, class_id=cls.id)
+                    st.rerun()
+    if S.get(K + "edit"):
+        class_editor_ui(user, dataset_id)
+
+
+def attribute_ui(uid: str, i: int, n: int) -> None:
+    p = f"{K}a.{uid}."
+    _ensure(p, ATTR_FIELDS)
+    with st.container(border=True):
+        top = st.columns([3, 2, 1.3, 0.5, 0.5, 0.5], vertical_alignment="bottom")
+        top[0].text_input("Attribute name", key=p + "name")
+        kind = top[1].selectbox("Type", ATTRIBUTE_TYPES, key=p + "type")
+        top[2].checkbox("Required", key=p + "required")
+        top[3].button("↑", key=p + "up", on_click=_move, args=(K + "attrs", i, -1), disabled=i == 0)
+        top[4].button("↓", key=p + "down", on_click=_move, args=(K + "attrs", i, 1), disabled=i == n - 1)
+        top[5].button("✕", key=p + "remove", on_click=_remove_attr, args=(uid,), help="Remove this attribute")
+        if kind in ("radio", "checkbox"):
+            st.text_area("Options, one a line (the order is the hotkey order)", key=p + "options", height=100)
+        cols = st.columns(4)
+        if kind == "text":
+            cols[0].text_input("Max length (blank: none)", key=p + "max_length")
+        if kind == "number":
+            for col, key in zip(cols, ("min", "max", "step"), strict=False):
+                col.text_input(key.capitalize(), key=p + key)
+        if kind == "rating":
+            cols[0].number_input("Scale 1..N", min_value=2, max_value=10, step=1, key=p + "scale")
+        hint = {"checkbox": "Default (comma-separated)"}.get(kind, "Default")
+        cols[3].text_input(hint, key=p + "default")
+
+
+def class_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+    c = K + "c."
+    editing = S[K + "edit"]
+    _ensure(c, CLASS_FIELDS)
+    S.setdefault(K + "attrs", [])
+    with st.container(border=True):
+        st.subheader("New class" if editing == "new" else f"Edit class {S[c + 'name']}")
+        a, b, n, col = st.columns([3, 3, 1, 1])
+        a.text_input("Name (used in exports)", key=c + "name")
+        b.text_input("Alias (shown to annotators)", key=c + "alias")
+        n.number_input("Number", min_value=1, step=1, key=c + "number", help="Unique; its number hotkey")
+        col.color_picker("Color", key=c + "color")
+        st.text_input("Tags (comma-separated)", key=c + "tags")
+        tool = st.radio(
+            "Tool", list(TOOL_LABELS), format_func=TOOL_LABELS.get, key=c + "tool", horizontal=True
+        )
+        if tool == "dialog_evaluation":
+            st.radio("Targets", ["bot", "user", "both"], key=c + "targets", horizontal=True)
+            uids = S[K + "attrs"]
+            for i, uid in enumerate(uids):
+                attribute_ui(uid, i, len(uids))
+            st.button("Add attribute", key=K + "attr.add", on_click=_add_attr)
+        else:
+            st.radio("Answer as", ["bot", "user"], key=c + "role", horizontal=True)
+            lo, hi = st.columns(2)
+            lo.text_input("Min characters", key=c + "min_chars")
+            hi.text_input("Max characters", key=c + "max_chars")
+            st.text_area("Instruction (shown above the text box)", key=c + "instruction")
+        save, cancel = st.columns([1, 5])
+        if save.button("Save class", key=K + "save", type="primary") or S.get(K + "confirm_save") == "yes":
+            _save_class(user, dataset_id)
+        cancel.button("Cancel", key=K + "cancel", on_click=S.pop, args=(K + "edit", None))
+        if S.get(K + "confirm_save") == "ask":
+            for r in S[K + "removed"]:
+                what = (
+                    f"option {r['option']!r} of {r['attribute']}"
+                    if r["option"]
+                    else f"attribute {r['attribute']}"
+                )
+                st.warning(f"{r['results']} results use {what}; their values are kept as they are.")
+            st.button(
+                "Save anyway", key=K + "save.yes", on_click=S.__setitem__, args=(K + "confirm_save", "yes")
+            )
+
+
+def _save_class(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+    data, renamed = _collected_class()
+    editing = S[K + "edit"]
+    if editing == "new":
+        row = _write(onto.create_class, user=user, dataset_id=dataset_id, data=data)
+    else:
+        if S.get(K + "confirm_save") != "yes":
+            # Compare under the old names: a renamed attribute is not a removed one.
+            back = {new: old for old, new in renamed.items()}
+            after = {
+                **data,
+                "attributes": [
+                    {**a, "name": back.get(a["name"], a["name"])} for a in data.get("attributes", [])
+                ],
+            }
+            with db.read_session() as session:
+                removed = onto.removed_usage(session=session, class_id=editing, data=after)
+            if removed:
+                S[K + "removed"], S[K + "confirm_save"] = removed, "ask"
+                return
+        row = _write(onto.update_class, user=user, class_id=editing, data=data, renamed_attributes=renamed)
+    S.pop(K + "confirm_save", None)
+    if row is not None:
+        S.pop(K + "edit", None)
+        _flash(f"Saved class {row.name}.")
+    st.rerun()
+
+
+# ---------------------------------------------------------------- classifications
+
+
+def _open_question(q: dict[str, Any] | None, qid: int | None) -> None:
+    q = q or {"name": "", "type": "radio"}
+    p = K + "q."
+    S[K + "qedit"] = qid or "new"
+    S.pop(K + "qconfirm", None)
+    S[p + "name"], S[p + "title"], S[p + "type"] = q["name"], q.get("title", ""), q["type"]
+    S[p + "options"] = "\n".join(q.get("options") or [])
+    S[p + "required"] = bool(q.get("required"))
+    S[p + "allow_ties"] = bool(q.get("allow_ties"))
+    S[p + "allow_tie"] = q.get("allow_tie", True) is not False
+    S[p + "strengths"] = "\n".join(q.get("strengths") or STRENGTHS)
+
+
+def _collected_question() -> dict[str, Any]:
+    p = K + "q."
+    kind = S[p + "type"]
+    q: dict[str, Any] = {"name": S[p + "name"].strip(), "title": S[p + "title"].strip(), "type": kind,
+                         "required": S[p + "required"]}  # fmt: skip
+    if kind in ("radio", "checkbox"):
+        q["options"] = parse_options(S[p + "options"])
+    if kind == "ranking":
+        q["allow_ties"] = S[p + "allow_ties"]
+    if kind == "pairwise":
+        q |= {"allow_tie": S[p + "allow_tie"], "strengths": parse_options(S[p + "strengths"])}
+    return q
+
+
+def classifications_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+    with db.read_session() as session:
+        questions = onto.list_classifications(session=session, dataset_id=dataset_id)
+        answers = onto.answer_counts(session=session, dataset_id=dataset_id)
+    for i, row in enumerate(questions):
+        d = onto.classification_to_dict(row)
+        cols = st.columns([2, 3, 1, 1, 1, 0.5, 0.5, 0.8, 0.8], vertical_alignment="center")
+        cols[0].text(d["name"])
+        settings = ", ".join(d.get("options") or []) or (
+            "ties allowed" if d.get("allow_ties") else "tie allowed" if d.get("allow_tie") else ""
+        )
+        cols[1].text(f"{d['title']}  ({settings})" if settings else d["title"])
+        cols[2].text(d["type"])
+        cols[3].text("required" if d["required"] else "optional")
+        cols[4].text(f"{answers.get(row.id, 0)} answers")
+        if cols[5].button("↑", key=f"{K}qup.{row.id}", disabled=i == 0):
+            _write(onto.move_classification, user=user, classification_id=row.id, step=-1)
+            st.rerun()
+        if cols[6].button("↓", key=f"{K}qdown.{row.id}", disabled=i == len(questions) - 1):
+            _write(onto.move_classification, user=user, classification_id=row.id, step=1)
+            st.rerun()
+        cols[7].button("Edit", key=f"{K}qedit.{row.id}", on_click=_open_question, args=(d, row.id))
+        cols[8].button(
+            "Delete", key=f"{K}qdel.{row.id}", on_click=S.__setitem__, args=(K + "qdelete", row.id)
+        )
+        if S.get(K + "qdelete") == row.id:
+            st.warning(f"Delete classification **{d['name']}**? {answers.get(row.id, 0)} annotations answer it; "
+                       "their answers are kept and the deletion is recorded.")  # fmt: skip
+            if st.button("Delete classification", key=K + "qdel.yes", type="primary"):
+                S.pop(K + "qdelete")
+                _write(onto.delete_classification, user=user, classification_id=row.id)
+                st.rerun()
+    if not questions:
+        st.info("No classifications yet.")
+    st.button("New classification", key=K + "qnew", on_click=_open_question, args=(None, None))
+    if S.get(K + "qedit"):
+        question_editor_ui(user, dataset_id)
+
+
+def question_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+    p = K + "q."
+    _ensure(p, QUESTION_FIELDS)
+    with st.container(border=True):
+        st.subheader(
+            "New classification" if S[K + "qedit"] == "new" else f"Edit classification {S[p + 'name']}"
+        )
+        a, b, c = st.columns([2, 3, 2])
+        a.text_input("Classification name", key=p + "name")
+        b.text_input("Question shown to annotators", key=p + "title")
+        kind = c.selectbox("Question type", CLASSIFICATION_TYPES, key=p + "type")
+        if kind in ("radio", "checkbox"):
+            st.text_area("Options, one a line", key=p + "options", height=100)
+        if kind == "ranking":
+            st.checkbox("Ties allowed", key=p + "allow_ties")
+        if kind == "pairwise":
+            st.checkbox("Tie allowed", key=p + "allow_tie")
+            st.text_area("Strengths, weakest first", key=p + "strengths", height=100)
+        st.checkbox("Required", key=p + "required")
+        if (
+            st.button("Save classification", key=K + "qsave", type="primary")
+            or S.get(K + "qconfirm") == "yes"
+        ):
+            data, editing = _collected_question(), S[K + "qedit"]
+            if editing != "new" and S.get(K + "qconfirm") != "yes":
+                with db.read_session() as session:
+                    removed = onto.removed_answer_usage(session=session, classification_id=editing, data=data)
+                if removed:
+                    S[K + "qremoved"], S[K + "qconfirm"] = removed, "ask"
+                    st.rerun()
+            S.pop(K + "qconfirm", None)
+            if editing == "new":
+                row = _write(onto.create_classification, user=user, dataset_id=dataset_id, data=data)
+            else:
+                row = _write(onto.update_classification, user=user, classification_id=editing, data=data)
+            if row is not None:
+                S.pop(K + "qedit", None)
+                _flash(f"Saved classification {row.name}.")
+            st.rerun()
+        if S.get(K + "qconfirm") == "ask":
+            for r in S[K + "qremoved"]:
+                st.warning(
+                    f"{r['answers']} annotations chose option {r['option']!r}; their answers are kept."
+                )
+            st.button(
+                "Save anyway", key=K + "qsave.yes", on_click=S.__setitem__, args=(K + "qconfirm", "yes")
+            )
+        st.button("Cancel", key=K + "qcancel", on_click=S.pop, args=(K + "qedit", None))
+
+
+# ---------------------------------------------------------------- guidelines, JSON, copy
+
+
+def guidelines_ui(user, dataset) -> None:  # type: ignore[no-untyped-def]
+    key = f"{K}guidelines.{dataset.id}"
+    S.setdefault(key, dataset.guidelines or "")
+    text = st.text_area("Guidelines (markdown, shown on the tool pages)", key=key, height=260)
+    if st.button("Save guidelines", key=K + "guidelines.save"):
+        if _write(onto.set_guidelines, user=user, dataset_id=dataset.id, text=text):
+            _flash("Saved the guidelines.")
+        st.rerun()
+    with st.expander("Preview"):
+        st.markdown(text)
+
+
+def json_ui(user, dataset, others: list) -> None:  # type: ignore[no-untyped-def]
+    with db.read_session() as session:
+        data = onto.export_ontology(session=session, dataset_id=dataset.id)
+    st.download_button(
+        "Download ontology JSON",
+        json.dumps(data, indent=2, ensure_ascii=False),
+        file_name=f"{dataset.name}-ontology.json",
+        mime="application/json",
+        key=K + "download",
+    )
+    mode = st.radio("When importing or copying", ["replace", "merge"], key=K + "mode", horizontal=True,
+                    format_func={"replace": "Replace: classes not in the file are deleted (results kept)",
+                                 "merge": "Merge: keep classes the file does not name"}.get)  # fmt: skip
+    upload = st.file_uploader("Upload ontology JSON", type=["json"], key=K + "upload")
+    if upload is not None and st.button("Import ontology", key=K + "import"):
+        try:
+            incoming = json.loads(upload.getvalue().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            S[K + "error"] = f"{upload.name}: not valid JSON ({exc})"
+            st.rerun()
+        summary = _write(onto.import_ontology, user=user, dataset_id=dataset.id, data=incoming, mode=mode)
+        if summary is not None:
+            _flash(f"Imported {upload.name}: {summary['created']} classes created, {summary['updated']} updated, "
+                   f"{summary['deleted']} deleted." + "".join(f"\n\n⚠️ {w}" for w in summary["warnings"]))  # fmt: skip
+        st.rerun()
+    if others:
+        source = st.selectbox(
+            "Copy the ontology from", others, format_func=lambda d: d.name, key=K + "copy.from"
+        )
+        if st.button("Copy ontology", key=K + "copy"):
+            summary = _write(
+                onto.copy_ontology, user=user, from_dataset_id=source.id, to_dataset_id=dataset.id, mode=mode
+            )
+            if summary is not None:
+                _flash(f"Copied the ontology of {source.name}: {summary['created']} classes created.")
+            st.rerun()
+
+
+# ---------------------------------------------------------------- the page
+
+user = require_role("admin")
 st.title("Ontology")
+with db.read_session() as session:
+    datasets = list_datasets(session=session, user=user)
+if not datasets:
+    st.info("No datasets yet: create one on the Datasets page.")
+    st.stop()
+names = [d.name for d in datasets]
+if S.get(K + "dataset") not in names:
+    wanted = st.query_params.get("dataset")
+    S[K + "dataset"] = wanted if wanted in names else names[0]
+st.selectbox(
+    "Dataset", names, key=K + "dataset", on_change=lambda: [S.pop(K + k, None) for k in ("edit", "qedit")]
+)
+dataset = datasets[names.index(S[K + "dataset"])]
+if S.get(K + "flash"):
+    st.success(S.pop(K + "flash"))
+if S.get(K + "error"):
+    st.error(S.pop(K + "error"))
+with db.read_session() as session:
+    problems = onto.check_ontology(
+        session=session,
+        dataset_id=dataset.id,
+        data=onto.export_ontology(session=session, dataset_id=dataset.id),
+    )
+for problem in problems:
+    st.warning(str(problem))
+tabs = st.tabs(["Classes", "Classifications", "Guidelines", "Import / export"])
+with tabs[0]:
+    classes_ui(user, dataset.id)
+with tabs[1]:
+    classifications_ui(user, dataset.id)
+with tabs[2]:
+    guidelines_ui(user, dataset)
+with tabs[3]:
+    json_ui(user, dataset, [d for d in datasets if d.id != dataset.id])

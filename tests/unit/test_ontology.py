@@ -298,3 +298,15 @@ def test_attribute_must_be_object(bad):
     data = example()
     data["classes"][0]["attributes"].append(bad)
     assert "field attributes[2]: must be an object" in only_error(data)
+
+
+def test_parsers_for_the_page():
+    from core.ontology import format_default, parse_default, parse_number, parse_tags
+
+    assert parse_number("") is None and parse_number("3") == 3 and parse_number("2.5") == 2.5
+    assert parse_number("abc") == "abc" and parse_number("inf") == "inf"
+    assert parse_tags(" a, b,,a ") == ["a", "b"]
+    assert parse_default("checkbox", "x, y") == ["x", "y"]
+    assert parse_default("rating", "4") == 4 and parse_default("radio", " 3 ") == "3"
+    assert parse_default("text", "") is None
+    assert format_default(["x", "y"]) == "x, y" and format_default(None) == "" and format_default(2) == "2"

@@ -1,0 +1,197 @@
+"""The Ontology page under AppTest: create classes with every attribute type, and every classification type."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from store import db
+from store.models import Item
+from store.ontology import export_ontology, result_counts
+from tests.conftest import ROOT
+from tests.utils import make_dataset, make_user
+
+PAGE = str(ROOT / "pages" / "ontology.py")
+K = "ontology."
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/p.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    db.get_engine.cache_clear()
+    db.upgrade(url)
+    engine = db.get_engine(url)
+    with db.write_session(engine) as session:
+        admin = make_user(session, "root", role="admin")
+        ds = make_dataset(session, "d1")
+        make_dataset(session, "d2")
+        session.add(
+            Item(dataset_id=ds.id, external_id="1", messages=[], candidates=[{"text": "a"}, {"text": "b"}])
+        )
+    yield engine, admin, ds
+    engine.dispose()
+    db.get_engine.cache_clear()
+
+
+def page(admin) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["auth.user_id"] = admin.id
+    return at.run()
+
+
+def ontology(engine, ds):
+    with db.read_session(engine) as session:
+        return export_ontology(session=session, dataset_id=ds.id)
+
+
+def attr_keys(at):
+    return at.session_state[K + "attrs"]
+
+
+def test_create_evaluation_class_with_every_attribute_type(env):
+    engine, admin, ds = env
+    at = page(admin)
+    assert not at.exception
+    at.button(key=K + "new").click().run()
+    at.text_input(key=K + "c.name").set_value("quality")
+    at.text_input(key=K + "c.alias").set_value("Quality")
+    at.text_input(key=K + "c.tags").set_value("core, rlhf")
+    at.color_picker(key=K + "c.color").set_value("#2e7d32")
+    at.radio(key=K + "c.targets").set_value("both").run()
+    specs = [
+        ("score", "radio", {"options": "1\n2\n3", "default": "2", "required": True}),
+        ("flags", "checkbox", {"options": "rude\nwrong"}),
+        ("why", "text", {"max_length": "200"}),
+        ("confidence", "number", {"min": "0", "max": "1", "step": "0.1"}),
+        ("stars", "rating", {"scale": 7}),
+    ]
+    for name, kind, settings in specs:
+        at.button(key=K + "attr.add").click().run()
+        p = f"{K}a.{attr_keys(at)[-1]}."
+        at.text_input(key=p + "name").set_value(name)
+        at.selectbox(key=p + "type").set_value(kind).run()
+        for field, value in settings.items():
+            if field == "required":
+                at.checkbox(key=p + field).check()
+            elif field == "options":
+                at.text_area(key=p + field).set_value(value)
+            elif field == "scale":
+                at.number_input(key=p + field).set_value(value)
+            else:
+                at.text_input(key=p + field).set_value(value)
+        at.run()
+    # Move "why" above "flags".
+    at.button(key=f"{K}a.{attr_keys(at)[2]}.up").click().run()
+    at.button(key=K + "save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Saved class quality." in [s.value for s in at.success]
+    cls = ontology(engine, ds)["classes"][0]
+    assert cls["name"] == "quality" and cls["alias"] == "Quality" and cls["number"] == 1
+    assert cls["targets"] == ["user", "bot"] and cls["tags"] == ["core", "rlhf"] and cls["color"] == "#2e7d32"
+    assert [a["name"] for a in cls["attributes"]] == ["score", "why", "flags", "confidence", "stars"]
+    assert cls["attributes"][0] == {"name": "score", "type": "radio", "required": True, "options": ["1", "2", "3"],
+                                    "default": "2"}  # fmt: skip
+    assert cls["attributes"][1] == {"name": "why", "type": "text", "required": False, "max_length": 200}
+    assert cls["attributes"][3] == {"name": "confidence", "type": "number", "required": False, "min": 0, "max": 1,
+                                    "step": 0.1}  # fmt: skip
+    assert cls["attributes"][4]["scale"] == 7
+    # The class list shows it with its results count.
+    assert "quality" in [t.value for t in at.text]
+
+
+def test_create_response_class_and_errors_name_the_field(env):
+    engine, admin, ds = env
+    at = page(admin)
+    at.button(key=K + "new").click().run()
+    at.text_input(key=K + "c.name").set_value("ideal")
+    at.radio(key=K + "c.tool").set_value("dialog_response").run()
+    at.radio(key=K + "c.role").set_value("user")
+    at.text_input(key=K + "c.min_chars").set_value("50")
+    at.text_input(key=K + "c.max_chars").set_value("10")
+    at.text_area(key=K + "c.instruction").set_value("Write as the user would.")
+    at.button(key=K + "save").click().run()
+    assert [e.value for e in at.error] == [
+        "class 'ideal', field min_chars: min_chars 50 is greater than max_chars 10"
+    ]
+    assert ontology(engine, ds)["classes"] == []
+    at.text_input(key=K + "c.max_chars").set_value("500")
+    at.button(key=K + "save").click().run()
+    assert not at.error
+    assert ontology(engine, ds)["classes"] == [
+        {"name": "ideal", "alias": "", "number": 1, "color": "#3b5bdb", "tags": [], "tool": "dialog_response",
+         "role": "user", "min_chars": 50, "max_chars": 500, "instruction": "Write as the user would."}
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind,fields,expected",
+    [
+        ("radio", {"options": "code\nchat"}, {"options": ["code", "chat"]}),
+        ("checkbox", {"options": "a\nb"}, {"options": ["a", "b"]}),
+        ("text", {}, {}),
+        ("ranking", {"allow_ties": True}, {"allow_ties": True}),
+        (
+            "pairwise",
+            {"allow_tie": False},
+            {"allow_tie": False, "strengths": ["slightly better", "better", "much better"]},
+        ),
+    ],
+)
+def test_create_each_classification_type(env, kind, fields, expected):
+    engine, admin, ds = env
+    at = page(admin)
+    at.button(key=K + "qnew").click().run()
+    at.text_input(key=K + "q.name").set_value("q1")
+    at.text_input(key=K + "q.title").set_value("Which?")
+    at.selectbox(key=K + "q.type").set_value(kind).run()
+    at.checkbox(key=K + "q.required").check()
+    for field, value in fields.items():
+        if field == "options":
+            at.text_area(key=K + "q." + field).set_value(value)
+        else:
+            at.checkbox(key=K + "q." + field).set_value(value)
+    at.button(key=K + "qsave").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert ontology(engine, ds)["classifications"] == [
+        {"name": "q1", "title": "Which?", "type": kind, "required": True, **expected}
+    ]
+
+
+def test_delete_class_in_use_asks_with_the_count(env):
+    from store.annotations import save_annotation
+    from store.ontology import create_class, list_classes
+
+    engine, admin, ds = env
+    with db.write_session(engine) as session:
+        cls = create_class(
+            session=session, user=admin, dataset_id=ds.id, data={"name": "q", "tool": "dialog_evaluation"}
+        )
+        alice = make_user(session, "alice")
+        item = session.exec(__import__("sqlmodel").select(Item)).first()
+        work = {"results": [{"class_id": cls.id, "message": 0, "values": {}}]}
+        save_annotation(session=session, user=alice, item_id=item.id, work=work, version=0)
+    at = page(admin)
+    at.button(key=f"{K}del.{cls.id}").click().run()
+    assert "1 results use it" in at.warning[0].value
+    at.button(key=K + "del.yes").click().run()
+    with db.read_session(engine) as session:
+        assert list_classes(session=session, dataset_id=ds.id) == []
+        assert result_counts(session=session, dataset_id=ds.id) == {cls.id: 1}
+    assert "Deleted class q (1 results kept)." in [s.value for s in at.success]
+
+
+def test_guidelines_and_copy(env):
+    engine, admin, ds = env
+    at = page(admin)
+    at.text_area(key=f"{K}guidelines.{ds.id}").set_value("# Rules")
+    at.button(key=K + "guidelines.save").click().run()
+    assert ontology(engine, ds)["guidelines"] == "# Rules"
+    at.selectbox(key=K + "dataset").set_value("d2").run()
+    at.button(key=K + "copy").click().run()
+    assert not at.error, [e.value for e in at.error]
+    with db.read_session(engine) as session:
+        from store.datasets import get_dataset
+
+        d2 = get_dataset(session=session, name="d2")
+    assert ontology(engine, d2)["guidelines"] == "# Rules"
