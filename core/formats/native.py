@@ -2,7 +2,7 @@
 annotations, and an optional first header line carrying the ontology (written by core/export/native.py).
 
 Header (first line of a JSONL, or first element of a JSON array): `{"parley": {"version": 1, "ontology":
-{...}}}`. Items (DESIGN.md):
+{...}}}` (one key, "parley": how core.formats.detect knows the file). Items (DESIGN.md):
     {"id": "c1", "name": "...", "messages": [{"role": "user", "content": "...", "images": ["img/a.png"]}],
      "responses": [{"content": "...", "model": "m1"}], "suggestions": [...], "meta": {...},
      "annotations": [{"annotator": "alice", "status": "submitted", "validity": "valid",
@@ -37,7 +37,7 @@ STATUSES = ("draft", "saved", "submitted")
 
 
 def header_of(obj: Any) -> dict[str, Any] | None:
-    """The header's body ({"version", "ontology", …}) when `obj` is a native header line, else None."""
+    """The header's body ({"version", "ontology"}) when `obj` is a native header line, else None."""
     if type(obj) is dict and len(obj) == 1 and type(obj.get("parley")) is dict:
         return obj["parley"]
     return None
@@ -133,8 +133,9 @@ def _annotation(raw: Any, rec: Record, field: str, n_messages: int, n_candidates
 
 def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | None:
     """One native record as a ParsedItem (None for the header line)."""
-    if header_of(obj) is not None:
-        check_header(obj["parley"], rec)
+    header = header_of(obj)
+    if header is not None:
+        check_header(header, rec)
         return None
     obj = require_dict(obj, rec)
     raw_messages = obj.get("messages")
@@ -196,6 +197,26 @@ def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | N
     )
 
 
+# The names core.formats' registry looks for.
+parse_record = parse_native
+
+
+def read_ontology(bundle: Bundle, files: list[str]) -> dict[str, Any] | None:
+    """The ontology in the header of the first of `files` that has one (read eagerly: it is one line)."""
+    for name in files:
+        records = iter_records(bundle, name)
+        try:
+            first = next(records, None)
+        finally:
+            records.close()
+        header = header_of(first[0]) if first is not None else None
+        if header is not None:
+            found = check_header(header, first[1])  # type: ignore[index]
+            if found is not None:
+                return found
+    return None
+
+
 def read_native(bundle: Bundle, options: ImportOptions | None = None) -> Reading:
     """Every native data file of `bundle` as one Reading; `ontology` is the first file's header's, if any.
 
@@ -216,8 +237,9 @@ def read_native(bundle: Bundle, options: ImportOptions | None = None) -> Reading
     for index, name in enumerate(names):
         records = iter_records(bundle, name, qualify=qualify, max_chars=options.max_message_chars)
         first = next(records, None)
-        if first is not None and header_of(first[0]) is not None:
-            found = check_header(first[0]["parley"], first[1])
+        header = header_of(first[0]) if first is not None else None
+        if header is not None:
+            found = check_header(header, first[1])  # type: ignore[index]
             if index == 0:
                 ontology = found
             first = None

@@ -1,0 +1,161 @@
+"""Export rules in core/export: preference pairs, KTO labels, SFT context, agreement, formula escaping."""
+
+import pytest
+
+from core.export import FORMATS, Options, Schema, dpo, kto, native, requirement_problem, sft
+from core.export.agreement import annotators_agree
+from core.export.pairs import pairs_from_groups, pairwise_pair, rank_groups
+from core.export.table import safe_cell
+
+ONTOLOGY = {
+    "classes": [
+        {"name": "quality", "tool": "dialog_evaluation", "targets": ["bot"],
+         "attributes": [{"name": "stars", "type": "rating", "scale": 5}, {"name": "why", "type": "text"}]},
+        {"name": "ideal", "tool": "dialog_response", "role": "bot"},
+    ],
+    "classifications": [{"name": "rank", "type": "ranking"}, {"name": "ab", "type": "pairwise"}],
+}  # fmt: skip
+SCHEMA = Schema.from_ontology(ONTOLOGY)
+
+
+def item(*annotations):
+    return {
+        "id": "i1",
+        "messages": [{"role": "user", "text": "hi"}, {"role": "bot", "text": "old"}],
+        "candidates": [{"text": "A"}, {"text": "B"}, {"text": "C"}],
+        "annotations": list(annotations),
+    }
+
+
+def ann(who="alice", validity="valid", results=(), **answers):
+    return {"annotator": who, "status": "submitted", "validity": validity, "classifications": answers,
+            "results": list(results)}  # fmt: skip
+
+
+def test_ranking_of_three_gives_every_ordered_pair():
+    assert pairs_from_groups(rank_groups([1, 0, 2], 3)) == [(1, 0), (1, 2), (0, 2)]
+
+
+def test_ranking_best_vs_rest():
+    assert pairs_from_groups(rank_groups([1, 0, 2], 3), "best") == [(1, 0), (1, 2)]
+
+
+def test_tie_gives_no_pair_between_tied_candidates():
+    assert pairs_from_groups(rank_groups([[0, 1], 2], 3)) == [(0, 2), (1, 2)]
+    assert pairs_from_groups(rank_groups([[0, 1, 2]], 3)) == []
+    assert pairs_from_groups(rank_groups({"0": 1, "1": 1, "2": 2}, 3)) == [(0, 2), (1, 2)]
+
+
+def test_ranking_ignores_candidates_out_of_range():
+    assert rank_groups([5, 0, 0, 1], 2) == [[0], [1]]
+
+
+def test_pairwise_answers():
+    assert pairwise_pair({"chosen": 1, "rejected": 0, "strength": 2}, 2) == (1, 0, 2)
+    assert pairwise_pair({"tie": True}, 2) is None
+    assert pairwise_pair({"chosen": 1}, 2) is None
+
+
+def test_dpo_records_name_source_and_annotator():
+    recs = list(dpo.records(item(ann(rank=[2, 0, 1])), SCHEMA, Options()))
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in recs] == [
+        ("C", "A"), ("C", "B"), ("A", "B")
+    ]  # fmt: skip
+    assert recs[0]["prompt"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "old"}]
+    assert recs[0]["meta"]["source"] == "ranking" and recs[0]["meta"]["annotator"] == "alice"
+
+
+def test_dpo_invalid_annotation_and_ties_give_nothing():
+    assert list(dpo.records(item(ann(validity="invalid", rank=[0, 1, 2])), SCHEMA, Options())) == []
+    assert list(dpo.records(item(ann(ab={"tie": True}, rank=[[0, 1, 2]])), SCHEMA, Options())) == []
+
+
+def test_dpo_scores_prefer_the_higher_and_skip_equal():
+    results = [
+        {"class": "quality", "candidate": 0, "values": {"stars": 4}},
+        {"class": "quality", "candidate": 1, "values": {"stars": 4}},
+        {"class": "quality", "candidate": 2, "values": {"stars": 1}},
+    ]
+    recs = list(dpo.records(item(ann(results=results)), SCHEMA, Options()))
+    assert [(r["meta"]["chosen"], r["meta"]["rejected"]) for r in recs] == [(0, 2), (1, 2)]
+    assert {r["meta"]["source"] for r in recs} == {"scores"}
+
+
+def test_kto_labels_from_scores_and_pairwise():
+    results = [
+        {"class": "quality", "candidate": 0, "values": {"stars": 5}},
+        {"class": "quality", "candidate": 1, "values": {"stars": 3}},  # the middle: no label
+        {"class": "quality", "candidate": 2, "values": {"stars": 2}},
+    ]
+    recs = list(kto.records(item(ann(results=results, ab={"chosen": 1, "rejected": 2})), SCHEMA, Options()))
+    got = [(r["completion"][0]["content"], r["label"], r["meta"]["source"]) for r in recs]
+    assert got == [
+        ("B", True, "pairwise"),
+        ("C", False, "pairwise"),
+        ("A", True, "scores"),
+        ("C", False, "scores"),
+    ]
+
+
+def test_sft_reply_replaces_a_turn_of_its_own_role_else_follows():
+    result = {"class": "ideal", "text": "better", "role": "bot", "source_text": "old"}
+    (rec,) = sft.records(item(ann(results=[result])), SCHEMA, Options())
+    assert rec["messages"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "better"}]
+    assert rec["meta"]["original"] == "old"
+    user_reply = {"class": "ideal", "text": "and you?", "role": "user"}
+    (rec,) = sft.records(item(ann(results=[user_reply])), SCHEMA, Options())
+    assert rec["messages"][-1] == {"role": "user", "content": "and you?"} and len(rec["messages"]) == 3
+
+
+def test_images_become_tokens_and_an_images_list():
+    it = item(ann(rank=[0, 1]))
+    it["messages"][0]["images"] = ["images/abc.png"]
+    rec = next(dpo.records(it, SCHEMA, Options()))
+    assert rec["prompt"][0]["content"] == "<image>hi" and rec["images"] == ["images/abc.png"]
+
+
+@pytest.mark.parametrize(
+    "value", ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "＝1+1", "＋1", "－1", "＠x", '=HYPERLINK("x")']
+)
+def test_formula_cells_are_escaped(value):
+    assert safe_cell(value) == "'" + value
+
+
+def test_plain_cells_and_numbers_are_kept():
+    assert safe_cell("hello") == "hello" and safe_cell(-3) == -3 and safe_cell(["a", "b"]) == "a; b"
+
+
+def test_agreement_ignores_free_text_and_needs_two():
+    a = ann(
+        "a", results=[{"class": "quality", "candidate": 0, "values": {"stars": 4, "why": "x"}}], rank=[0, 1]
+    )
+    b = ann(
+        "b", results=[{"class": "quality", "candidate": 0, "values": {"stars": 4, "why": "y"}}], rank=[0, 1]
+    )
+    c = ann("c", results=[{"class": "quality", "candidate": 0, "values": {"stars": 2}}], rank=[0, 1])
+    assert annotators_agree([a, b], SCHEMA)
+    assert not annotators_agree([a, c], SCHEMA)
+    assert not annotators_agree([a], SCHEMA)
+
+
+def test_requirements_name_what_is_missing():
+    assert "unknown" in requirement_problem("parquet", SCHEMA)
+    empty = Schema.from_ontology({"classes": [], "classifications": []})
+    assert "no Dialog Response" in requirement_problem("sft", empty)
+    assert "ranking" in requirement_problem("dpo", empty)
+    assert requirement_problem("dpo", SCHEMA) is None and set(FORMATS) == {
+        "native",
+        "sft",
+        "dpo",
+        "kto",
+        "csv",
+        "xlsx",
+    }
+
+
+def test_native_record_is_stable_and_sorted():
+    it = item(ann("zoe", rank=[0, 1]), ann("adam", results=[{"class": "ideal", "text": "t", "role": "bot"}]))
+    rec = native.record(it)
+    assert [a["annotator"] for a in rec["annotations"]] == ["adam", "zoe"]
+    assert rec["messages"][0] == {"role": "user", "content": "hi"}
+    assert rec["responses"][0] == {"content": "A"}
