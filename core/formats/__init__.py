@@ -92,13 +92,13 @@ class FormatSpec:
 
 
 def _native_parser() -> RecordParser:
-    """core.formats.native's `parse_record(obj, rec: Record, resolve: ImageResolver) -> ParsedItem | None`
-    (None skips a record that is not an item, e.g. an ontology line) when it exists, else a basic one."""
+    """core.formats.native's `parse_native(obj, rec: Record, resolve: ImageResolver) -> ParsedItem | None`
+    (None skips the header record) when it exists, else a basic parser."""
     try:
         mod = importlib.import_module("core.formats.native")
     except ImportError:
         return chat.parse_native_basic
-    return getattr(mod, "parse_record", None) or chat.parse_native_basic
+    return getattr(mod, "parse_native", None) or chat.parse_native_basic
 
 
 def _native_parse(obj, rec: Record, resolve: ImageResolver):  # noqa: ANN001, ANN202
@@ -222,13 +222,21 @@ def read_bundle(bundle: Bundle, options: ImportOptions | None = None) -> Reading
 
 
 def _native_ontology(bundle: Bundle, files: list[str]) -> dict | None:
-    """core.formats.native's `read_ontology(bundle, files) -> dict | None`, when it has one."""
+    """The ontology in the first native file's header record (core.formats.native's header_of/check_header)."""
     try:
         mod = importlib.import_module("core.formats.native")
     except ImportError:
         return None
-    read = getattr(mod, "read_ontology", None)
-    return read(bundle, files) if read else None
+    if not (hasattr(mod, "header_of") and hasattr(mod, "check_header")):
+        return None
+    records = iter_records(bundle, files[0])
+    try:
+        first = next(records, None)
+    finally:
+        records.close()
+    if first is None or mod.header_of(first[0]) is None:
+        return None
+    return mod.check_header(mod.header_of(first[0]), first[1])
 
 
 def _read_file(

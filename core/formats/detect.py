@@ -79,7 +79,7 @@ def sniff_record(obj: Any) -> str | None:
     if not isinstance(obj, dict):
         return None
     keys = obj.keys()
-    if "ontology" in keys and "messages" not in keys:
+    if len(obj) == 1 and isinstance(obj.get("parley"), dict):  # native header line (core/export/native.py)
         return "native"
     if "message_tree_id" in keys or (isinstance(obj.get("prompt"), dict) and "replies" in obj["prompt"]):
         return "oasst"
