@@ -19,13 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _setup(args: argparse.Namespace) -> int:
+    from store.demo import DEMO_NAME, load_demo_if_new
+
     db.upgrade()
-    if not args.no_demo:
-        try:
-            from store.demo import load_demo_if_new
-        except ImportError:  # the demo module arrives with the foundation work
-            return 0
-        load_demo_if_new()
+    if not args.no_demo and load_demo_if_new():
+        print(f"loaded the demo dataset {DEMO_NAME!r}")
+    print(
+        "schema up to date. Start the app (make run) and open http://localhost:8501; with no accounts yet,\n"
+        "create the admin with the setup code the server prints in its terminal."
+    )
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from store import db
-from store.users import ROLES, create_user
+from store.users import ROLES, create_user, list_users
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--password-stdin", action="store_true", required=True)
     p.add_argument("--display-name", default="")
     p.set_defaults(func=_add)
+    p = users.add_parser("list", help="list users: name, role, active")
+    p.set_defaults(func=_list)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -31,4 +33,12 @@ def _add(args: argparse.Namespace) -> int:
             display_name=args.display_name,
         )
     print(f"added {user.role} {user.username}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    db.upgrade()
+    with db.read_session() as session:
+        for user in list_users(session=session):
+            print(f"{user.username}\t{user.role}\t{'active' if user.active else 'inactive'}")
     return 0
