@@ -210,7 +210,7 @@ def read_bundle(bundle: Bundle, options: ImportOptions | None = None) -> Reading
     else:
         formats, skipped = _detect_all(bundle, files)
     data_files = [f for f in files if f in formats]
-    qualify = options.qualify_ids if options.qualify_ids is not None else len(data_files) > 1
+    qualify = options.qualify_ids if options.qualify_ids is not None else len(files) > 1
     fmt_label = ",".join(sorted(set(formats.values())))
     ontology = None
     if "native" in formats.values():

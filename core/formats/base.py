@@ -6,6 +6,8 @@ import gzip
 import io
 import posixpath
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
@@ -365,6 +367,11 @@ def iter_records(
             yield from iter_jsonl(stream, name, qualify, max_chars)
         else:
             yield from records_of_document(load_json(stream, name), name, qualify, max_chars)
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
+        # a truncated gzip, a corrupt archive member: the bytes end or break mid-way
+        raise FormatError(
+            f"cannot read the file to its end (truncated or corrupt?): {exc}", file=name
+        ) from None
     finally:
         stream.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import orjson
@@ -167,11 +168,14 @@ def detect_file(bundle: Bundle, name: str) -> str:
     Raises FormatError saying what the bytes look like when they are an image, an archive etc., and
     UnknownFormat when they are text/JSON matching no format.
     """
-    stream = open_member(bundle, name)
     try:
-        head = stream.read(1 << 20)
-    finally:
-        stream.close()
+        stream = open_member(bundle, name)
+        try:
+            head = stream.read(1 << 20)
+        finally:
+            stream.close()
+    except (EOFError, OSError, zlib.error) as exc:
+        raise FormatError(f"cannot read the file (truncated or corrupt?): {exc}", file=name) from None
     ext = base_name(name)
     what = describe_bytes(head)
     if what is not None:
