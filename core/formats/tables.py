@@ -272,12 +272,12 @@ def guess_mapping(columns: list[str], sample_rows: list[dict]) -> TableMapping:
     elif resp:
         m.response = resp
         taken.add(resp)
-    m.name = _find(cols, _NAME, taken)
-    taken.add(m.name or "")
-    if m.prompt is None:
+    if m.prompt is None and not m.response and not m.candidates:
         rest = [c for c in columns if c not in taken]
         m.prompt = rest[0] if rest else None
         taken.add(m.prompt or "")
+    m.name = _find(cols, _NAME, taken)
+    taken.add(m.name or "")
     m.meta = [c for c in columns if c not in taken]
     return m
 
@@ -370,7 +370,9 @@ def _item_row(row: dict[str, str], rec: Record, m: TableMapping, resolve: ImageR
     if m.system and row[m.system].strip():
         messages.append(message("system", rec.text(row[m.system], m.system)))
     images = [resolve(ref, rec, col) for col in m.images for ref in _split_refs(row[col])]
-    if m.prompt and (row[m.prompt].strip() or images):
+    if m.prompt:
+        if not (row[m.prompt].strip() or images):
+            raise rec.error("empty dialogue (the prompt is empty)", m.prompt)
         messages.append(message("user", rec.text(row[m.prompt], m.prompt), images))
     elif images:
         raise rec.error("images but no prompt text column", m.images[0])
