@@ -49,6 +49,7 @@ def _flash(message: str) -> None:
 
 # ---------------------------------------------------------------- class editor state
 
+PALETTE = ("#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e")
 # Widgets hidden for a run lose their state (Streamlit clears it), so each editor refills the gaps first.
 CLASS_FIELDS = {"name": "", "alias": "", "number": 1, "color": DEFAULT_COLOR, "tags": "", "tool": "dialog_evaluation",
                 "targets": "bot", "role": "bot", "min_chars": "", "max_chars": "", "instruction": ""}  # fmt: skip
@@ -77,8 +78,16 @@ def _attr_state(uid: str, attr: dict[str, Any]) -> None:
 
 
 def _open_class(cls: dict[str, Any] | None, class_id: int | None, number: int = 1) -> None:
-    cls = cls or {"name": "", "tool": "dialog_evaluation", "targets": ["bot"], "number": number}
+    color = PALETTE[(number - 1) % len(PALETTE)]
+    cls = cls or {
+        "name": "",
+        "tool": "dialog_evaluation",
+        "targets": ["bot"],
+        "number": number,
+        "color": color,
+    }
     S[K + "edit"] = class_id or "new"
+    S[K + "gen"] = S.get(K + "gen", 0) + 1
     S.pop(K + "confirm_save", None)
     c = K + "c."
     S[c + "name"], S[c + "alias"] = cls.get("name", ""), cls.get("alias", "")
@@ -158,10 +167,10 @@ def classes_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
         deleted = [c for c in onto.list_classes(session=session, dataset_id=dataset_id, include_deleted=True)
                    if c.deleted_at is not None]  # fmt: skip
         counts = onto.result_counts(session=session, dataset_id=dataset_id)
-    widths = [0.4, 0.5, 2, 2, 1.6, 1.1, 0.8, 1.5, 0.8, 0.7, 0.8]
+    widths = [0.3, 0.4, 1.6, 1.6, 1.5, 1, 0.6, 1.2, 0.7, 0.8, 1.0]
     head = st.columns(widths)
     for col, label in zip(
-        head, ["", "No.", "Name", "Alias", "Tool", "Targets", "Attrs", "Tags", "Results"], strict=False
+        head, ["", "No", "Name", "Alias", "Tool", "Targets", "Attrs", "Tags", "Results"], strict=False
     ):
         col.caption(label)
     for cls in classes:
@@ -245,7 +254,9 @@ def class_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-d
         a.text_input("Name (used in exports)", key=c + "name")
         b.text_input("Alias (shown to annotators)", key=c + "alias")
         n.number_input("Number", min_value=1, step=1, key=c + "number", help="Unique; its number hotkey")
-        col.color_picker("Color", key=c + "color")
+        # A new picker each time the editor opens: a keyed picker seeded through session state showed black.
+        gen = S.get(K + "gen", 0)
+        S[c + "color"] = col.color_picker("Color", value=S[c + "color"], key=f"{K}color.{gen}")
         st.text_input("Tags (comma-separated)", key=c + "tags")
         tool = st.radio(
             "Tool", list(TOOL_LABELS), format_func=TOOL_LABELS.get, key=c + "tool", horizontal=True

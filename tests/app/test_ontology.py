@@ -57,7 +57,7 @@ def test_create_evaluation_class_with_every_attribute_type(env):
     at.text_input(key=K + "c.name").set_value("quality")
     at.text_input(key=K + "c.alias").set_value("Quality")
     at.text_input(key=K + "c.tags").set_value("core, rlhf")
-    at.color_picker(key=K + "c.color").set_value("#2e7d32")
+    at.color_picker(key=f"{K}color.{at.session_state[K + 'gen']}").set_value("#2e7d32")
     at.radio(key=K + "c.targets").set_value("both").run()
     specs = [
         ("score", "radio", {"options": "1\n2\n3", "default": "2", "required": True}),
@@ -119,7 +119,7 @@ def test_create_response_class_and_errors_name_the_field(env):
     at.button(key=K + "save").click().run()
     assert not at.error
     assert ontology(engine, ds)["classes"] == [
-        {"name": "ideal", "alias": "", "number": 1, "color": "#3b5bdb", "tags": [], "tool": "dialog_response",
+        {"name": "ideal", "alias": "", "number": 1, "color": "#2e7d32", "tags": [], "tool": "dialog_response",
          "role": "user", "min_chars": 50, "max_chars": 500, "instruction": "Write as the user would."}
     ]  # fmt: skip
 
