@@ -11,13 +11,22 @@ import streamlit as st
 
 from components.response_box import response_box
 from core.dialogue import candidate_label
-from core.response import class_label, delete_result, find_result, set_text, start_from, word_diff
+from core.response import (
+    class_label,
+    delete_result,
+    find_result,
+    limit_problems,
+    set_text,
+    start_from,
+    word_diff,
+)
 
 OPEN_KEY = "respond.class"  # id of the open class
 REV_KEY = "respond.rev"  # bumped whenever the page itself changes a reply (the box re-seeds)
 ITEM_KEY = "respond.item"  # the item the panel last showed
 CONFIRM_KEY = "respond.confirm_delete"  # class id awaiting the second confirmation
 BOX_KEY = "respond.box"
+LIMIT_NOTE_KEY = "respond.limit_note"  # set by a Save/Submit: show the classes outside their limits
 _COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 ROLE_LABEL = {"bot": "Bot", "user": "User"}
 
@@ -104,6 +113,7 @@ def response_panel_ui(
         st.session_state[ITEM_KEY] = item.id
         _bump()  # a stale draft from another visit of this item never lands
         st.session_state.pop(CONFIRM_KEY, None)
+        st.session_state.pop(LIMIT_NOTE_KEY, None)
     by_id = {c.id: c for c in classes}
     if OPEN_KEY not in st.session_state:  # first run (or a reload): the URL remembers the class
         wanted = st.query_params.get("class")
@@ -125,6 +135,7 @@ def response_panel_ui(
             changed()
 
     _styles_ui(classes)
+    note_slot = st.container()  # always present, so what follows keeps its place (the box is not remounted)
     cols = st.columns(min(len(classes), 5) or 1)
     open_id = st.session_state.get(OPEN_KEY)
     for i, c in enumerate(classes):
@@ -140,6 +151,11 @@ def response_panel_ui(
                 args=(c.id, classes),
                 use_container_width=True,
             )
+    problems = limit_problems(work, classes)
+    if not problems:
+        st.session_state.pop(LIMIT_NOTE_KEY, None)
+    elif st.session_state.get(LIMIT_NOTE_KEY):
+        note_slot.warning("Outside the character limits:\n" + "\n".join(f"- {p}" for p in problems))
     cls = by_id.get(open_id)
     if cls is None:
         st.caption("Pick a response class (click it or press its number) to write the reply.")
@@ -173,7 +189,7 @@ def _open_class_ui(
     limits = [f"min {cls.min_chars}"] if cls.min_chars else []
     limits += [f"max {cls.max_chars}"] if cls.max_chars else []
     with header:
-        head, tools = st.columns([6, 1], vertical_alignment="center")
+        head, tools = st.columns([3, 1], vertical_alignment="center")
         head.markdown(
             f"**{class_label(cls)}** · answers as **{ROLE_LABEL.get(role, role)}**"
             + (f" · {', '.join(limits)} characters" if limits else "")
@@ -184,6 +200,7 @@ def _open_class_ui(
                 icon=":material/delete:",
                 key="respond.delete",
                 help="Delete this reply",
+                use_container_width=True,
                 on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, cls.id),
             )
         if cls.instruction:
@@ -204,10 +221,16 @@ def _open_class_ui(
     sources = _sources(item)
     if editable and sources:
         with starter:
-            pick, go = st.columns([4, 2], vertical_alignment="bottom")
+            pick, go = st.columns([3, 2], vertical_alignment="bottom")
             labels = [label for label, _ in sources]
             chosen = pick.selectbox("Model reply", labels, index=len(labels) - 1, key="respond.source")
-            if go.button("Start from the model's reply", key="respond.start", icon=":material/content_copy:"):
+            if go.button(
+                "Start from this reply",
+                key="respond.start",
+                icon=":material/content_copy:",
+                help="Copy the model's reply into the box to rewrite it (the original is kept for the export)",
+                use_container_width=True,
+            ):
                 start_from(work, cls.id, role, dict(sources)[chosen])
                 _bump()
                 changed()

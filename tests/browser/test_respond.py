@@ -1,0 +1,203 @@
+"""Respond page in chromium on the Alpaca sample: number key, counter and words, reload mid-typing, class
+switch, max refused, delete with confirmation, Ctrl+Enter submit, and the SFT export holding the typed replies."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from store.models import Annotation, Result
+from tests.conftest import ARTIFACTS, sign_in
+
+ONTOLOGY = {
+    "classes": [
+        {
+            "name": "ideal_reply",
+            "alias": "Ideal reply",
+            "number": 1,
+            "color": "#1565c0",
+            "tool": "dialog_response",
+            "role": "bot",
+            "min_chars": 10,
+            "max_chars": 120,
+            "instruction": "Write the reply the assistant should have given.",
+        },
+        {
+            "name": "follow_up",
+            "alias": "Follow-up question",
+            "number": 2,
+            "color": "#2e7d32",
+            "tool": "dialog_response",
+            "role": "user",
+            "max_chars": 200,
+        },
+        {
+            "name": "chinese",
+            "alias": "中文回复",
+            "number": 3,
+            "tool": "dialog_response",
+            "role": "bot",
+            "max_chars": 50,
+        },
+    ]
+}
+
+
+def _setup(app_server, datasets_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app_server.add_user("ann", "password1", role="annotator")
+    for args in (
+        ("datasets", "create", "alpaca"),
+        ("import", "alpaca", str(datasets_dir / "llamafactory_alpaca_en_demo.json")),
+    ):
+        done = app_server.cli(*args)
+        assert done.returncode == 0, done.stderr
+    onto = tmp_path / "ontology.json"
+    onto.write_text(json.dumps(ONTOLOGY), encoding="utf-8")
+    done = app_server.cli("ontology", "import", "alpaca", str(onto))
+    assert done.returncode == 0, done.stderr
+
+
+def _results(app_server) -> tuple[str | None, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The annotation's status and its stored replies by class name."""
+    from store.models import OntologyClass
+
+    with Session(app_server.engine()) as s:
+        ann = s.exec(select(Annotation)).first()
+        if ann is None:
+            return None, {}
+        names = {c.id: c.name for c in s.exec(select(OntologyClass)).all()}
+        rows = s.exec(select(Result).where(Result.annotation_id == ann.id)).all()
+        return ann.status, {names[r.class_id]: r.text for r in rows}
+
+
+def _draft_texts(app_server) -> list[str]:  # type: ignore[no-untyped-def]
+    with Session(app_server.engine()) as s:
+        ann = s.exec(select(Annotation)).first()
+        if ann is None or not ann.draft:
+            return []
+        return [r.get("text") or "" for r in ann.draft.get("results", [])]
+
+
+def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def _box(page):  # type: ignore[no-untyped-def]
+    return page.locator("textarea.rb-text")
+
+
+def _counter(page):  # type: ignore[no-untyped-def]
+    return page.locator(".rb-counter")
+
+
+def _press_outside(page, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Press a page hotkey with no text box focused."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)
+
+
+def test_respond_alpaca_flow(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
+    _setup(app_server, datasets_dir, tmp_path)
+    sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=1")
+    page.get_by_text("Describe a process of making crepes.").first.wait_for()
+    page.get_by_role("button", name="1 · Ideal reply").wait_for()
+
+    # The number key opens the class's text box, with its instruction and role.
+    _press_outside(page, "1")
+    box = _box(page)
+    box.wait_for()
+    page.get_by_text("Write the reply the assistant should have given.").wait_for()
+    assert page.get_by_text("answers as Bot").is_visible()
+    first = "Mix flour, eggs and milk; rest the batter."
+    box.click()
+    page.keyboard.type(first)
+    assert _counter(page).text_content() == f"{len(first)} / 120 characters · 8 words · min 10"
+
+    # A reload in the middle of typing: the draft reached the server, the class and text come back.
+    page.keyboard.type(" Fry")
+    _wait(lambda: any(t.endswith("Fry") for t in _draft_texts(app_server)), timeout=2.5)
+    page.reload()
+    if page.get_by_role("button", name="Sign in").is_visible():
+        sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=1&class=1")
+    box = _box(page)
+    box.wait_for()
+    first += " Fry"
+    _wait(lambda: box.input_value() == first)
+
+    # Another class and back: one result per class, the reply already written is shown.
+    page.get_by_role("button", name="2 · Follow-up question").click()
+    page.get_by_text("answers as User").wait_for()
+    _wait(lambda: box.input_value() == "")
+    second = "Can I make them without eggs?"
+    box.click()
+    page.keyboard.type(second)
+    page.get_by_role("button", name="1 · Ideal reply ✓").click()
+    page.get_by_text("answers as Bot").wait_for()
+    _wait(lambda: box.input_value() == first)
+    _wait(lambda: sorted(_draft_texts(app_server)) == sorted([first, second]))
+
+    # Typing past the max is refused with a message.
+    box.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" x" * 60)
+    assert len(box.input_value()) == 120
+    assert "at most 120 characters" in page.locator(".rb-message").text_content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "respond_max_refused.png"), full_page=True)
+    page.keyboard.press("Control+a")
+    page.keyboard.type(first + " Serve warm.")
+    first += " Serve warm."
+
+    # Delete the follow-up with the icon above the box and a second confirmation.
+    page.get_by_role("button", name="2 · Follow-up question ✓").click()
+    page.get_by_text("answers as User").wait_for()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_text("Delete the reply for Follow-up question?").wait_for()
+    page.get_by_role("button", name="Yes, delete").click()
+    page.get_by_role("button", name="2 · Follow-up question", exact=True).wait_for()
+    _wait(lambda: box.input_value() == "")
+
+    # Ctrl+Enter while still typing submits exactly what was typed.
+    page.get_by_role("button", name="1 · Ideal reply ✓").click()
+    _wait(lambda: box.input_value() == first)
+    box.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Enjoy!")
+    first += " Enjoy!"
+    page.keyboard.press("Control+Enter")
+    _wait(lambda: _results(app_server) == ("submitted", {"ideal_reply": first}))
+    page.screenshot(path=str(ARTIFACTS / "respond_submitted.png"), full_page=True)
+
+    # The SFT export holds exactly the typed reply, as the assistant's turn after the context.
+    out = tmp_path / "sft.jsonl"
+    done = app_server.cli("export", "alpaca", "--format", "sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert [r["messages"][-1] for r in rows] == [{"role": "assistant", "content": first}]
+    assert rows[0]["messages"][0]["content"].startswith("Describe a process of making crepes.")
+
+
+def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
+    _setup(app_server, datasets_dir, tmp_path)
+    sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=2")
+    page.get_by_role("button", name="3 · 中文回复").wait_for()
+    _press_outside(page, "3")
+    box = _box(page)
+    box.wait_for()
+    box.click()
+    text = "你好，世界。我用Python写代码"  # 17 characters; 4 + 5 Han characters and "Python": 10 words
+    page.keyboard.insert_text(text)
+    _wait(lambda: _counter(page).text_content() == "17 / 50 characters · 10 words")
+    page.keyboard.insert_text("こんにちは")  # five Hiragana: five more words
+    _wait(lambda: _counter(page).text_content() == "22 / 50 characters · 15 words")
+    page.screenshot(path=str(ARTIFACTS / "respond_chinese.png"), full_page=True)
+    page.keyboard.press("Control+s")
+    _wait(lambda: _results(app_server) == ("saved", {"chinese": text + "こんにちは"}))
