@@ -1,0 +1,509 @@
+// The dialogue canvas: bubbles, candidates, selection, pins, search, text size, hotkeys.
+// Data from Python is never turned into markup here except `html`, which components/markdown.py has
+// rendered with raw HTML off and sanitized with nh3; every other string goes through textContent.
+
+const PIN_LIMIT = 4;
+const TYPING_INPUTS = new Set(["text", "search", "email", "number", "password", "tel", "url", "date", "time"]);
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function store(kind) {
+  try {
+    return kind === "local" ? window.localStorage : window.sessionStorage;
+  } catch (err) {
+    return null;
+  }
+}
+
+function readStore(kind, key, fallback) {
+  const s = store(kind);
+  if (!s) return fallback;
+  const raw = s.getItem(key);
+  if (raw === null) return fallback;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    return fallback;
+  }
+}
+
+function writeStore(kind, key, value) {
+  const s = store(kind);
+  if (s) s.setItem(key, JSON.stringify(value));
+}
+
+// A text box has focus: single-key hotkeys must not fire.
+function isTyping(target) {
+  if (!target || !target.tagName) return false;
+  const tag = target.tagName;
+  if (tag === "TEXTAREA" || tag === "SELECT") return true;
+  if (tag === "INPUT") return TYPING_INPUTS.has((target.type || "text").toLowerCase());
+  return !!target.isContentEditable;
+}
+
+class Canvas {
+  constructor(parent) {
+    this.parent = parent;
+    this.api = null;
+    this.data = null;
+    this.rev = null;
+    this.itemKey = null;
+    this.selected = null;
+    this.seq = -1;
+    this.pins = [];
+    this.counter = 0;
+    this.matches = [];
+    this.current = -1;
+    this.build();
+    this.onKey = (e) => this.handleKey(e);
+    window.addEventListener("keydown", this.onKey, true);
+  }
+
+  build() {
+    const root = el("div", "pc");
+    root.setAttribute("data-testid", "parley-canvas");
+    const bar = el("div", "pc-bar");
+    this.search = el("input", "pc-search");
+    this.search.type = "search";
+    this.search.placeholder = "Search  ( / )";
+    this.search.setAttribute("aria-label", "Search the dialogue");
+    this.count = el("span", "pc-count", "");
+    this.count.setAttribute("data-testid", "parley-search-count");
+    const prev = el("button", "pc-btn", "↑");
+    prev.title = "Previous match (Shift+Enter)";
+    const next = el("button", "pc-btn", "↓");
+    next.title = "Next match (Enter)";
+    const sizeLabel = el("label", "pc-opt");
+    sizeLabel.append(el("span", "", "Text size"));
+    this.size = el("input", "pc-size");
+    this.size.type = "range";
+    this.size.min = "12";
+    this.size.max = "24";
+    this.size.step = "1";
+    this.size.setAttribute("aria-label", "Text size");
+    sizeLabel.append(this.size);
+    const avatarLabel = el("label", "pc-opt");
+    this.hideAvatar = el("input");
+    this.hideAvatar.type = "checkbox";
+    this.hideAvatar.setAttribute("aria-label", "Hide Avatar");
+    avatarLabel.append(this.hideAvatar, el("span", "", "Hide Avatar"));
+    const expandLabel = el("label", "pc-opt");
+    this.expand = el("input");
+    this.expand.type = "checkbox";
+    this.expand.setAttribute("aria-label", "Expand Attributes");
+    expandLabel.append(this.expand, el("span", "", "Expand Attributes"));
+    bar.append(this.search, this.count, prev, next, sizeLabel, avatarLabel, expandLabel);
+
+    this.note = el("div", "pc-note");
+    this.note.setAttribute("role", "status");
+    this.note.setAttribute("data-testid", "parley-canvas-note");
+    this.pinArea = el("div", "pc-pins");
+    this.pinArea.setAttribute("data-testid", "parley-pins");
+    this.list = el("div", "pc-list");
+    this.overlay = el("div", "pc-overlay");
+    this.overlay.hidden = true;
+    this.overlayImg = el("img");
+    this.overlayImg.alt = "Full-size image";
+    this.overlayLink = el("a", "pc-overlay-link", "Open full size in a new tab");
+    this.overlayLink.target = "_blank";
+    this.overlayLink.rel = "noopener noreferrer";
+    this.overlay.append(this.overlayImg, this.overlayLink);
+    root.append(bar, this.note, this.pinArea, this.list, this.overlay);
+    this.root = root;
+    this.parent.appendChild(root);
+
+    const fs = readStore("local", "parley.canvas.fontSize", 15);
+    this.size.value = String(fs);
+    this.applySize();
+    this.hideAvatar.checked = !!readStore("local", "parley.canvas.hideAvatar", false);
+    root.classList.toggle("pc-noavatar", this.hideAvatar.checked);
+
+    this.search.addEventListener("input", () => this.runSearch());
+    this.search.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        this.jump(e.shiftKey ? -1 : 1);
+      } else if (e.key === "Escape") {
+        this.search.value = "";
+        this.runSearch();
+        this.search.blur();
+      }
+    });
+    prev.addEventListener("click", () => this.jump(-1));
+    next.addEventListener("click", () => this.jump(1));
+    this.size.addEventListener("input", () => {
+      writeStore("local", "parley.canvas.fontSize", Number(this.size.value));
+      this.applySize();
+    });
+    this.hideAvatar.addEventListener("change", () => {
+      writeStore("local", "parley.canvas.hideAvatar", this.hideAvatar.checked);
+      root.classList.toggle("pc-noavatar", this.hideAvatar.checked);
+    });
+    this.expand.addEventListener("change", () => {
+      root.classList.toggle("pc-expanded", this.expand.checked);
+      if (this.api) this.api.setStateValue("expand", this.expand.checked);
+    });
+    this.overlay.addEventListener("click", (e) => {
+      if (e.target !== this.overlayLink) this.closeOverlay();
+    });
+    root.addEventListener("click", (e) => this.handleClick(e));
+  }
+
+  applySize() {
+    this.root.style.setProperty("--pc-fs", `${Number(this.size.value)}px`);
+  }
+
+  update(data, api) {
+    this.api = api;
+    const fresh = this.data === null;
+    this.data = data;
+    if (data.item_key !== this.itemKey) {
+      this.itemKey = data.item_key;
+      this.pins = readStore("session", `parley.pins.${this.itemKey}`, []);
+      this.selected = null;
+      this.note.textContent = "";
+    }
+    if (fresh) this.expand.checked = !!data.expand;
+    this.root.classList.toggle("pc-expanded", this.expand.checked);
+    this.root.classList.toggle("pc-single", data.mode === "single");
+    const sel = data.sel || { id: null, seq: 0 };
+    if (fresh || sel.seq > this.seq) {
+      this.selected = sel.id;
+      this.seq = Math.max(this.seq, sel.seq);
+    }
+    if (data.rev !== this.rev) {
+      this.rev = data.rev;
+      this.render();
+    } else {
+      this.paintSelection(false);
+    }
+  }
+
+  bubbles() {
+    const d = this.data;
+    return [...(d.messages || []), ...(d.candidates || [])];
+  }
+
+  render() {
+    const d = this.data;
+    this.byId = new Map();
+    this.list.replaceChildren();
+    for (const m of d.messages || []) this.list.appendChild(this.bubble(m, false));
+    if ((d.candidates || []).length) {
+      const title = el("div", "pc-cands-title", "Candidate replies");
+      const row = el("div", "pc-cands");
+      row.style.setProperty("--pc-ncands", String(d.candidates.length));
+      for (const c of d.candidates) row.appendChild(this.bubble(c, false));
+      this.list.append(title, row);
+    }
+    for (const b of this.bubbles()) this.byId.set(b.id, b);
+    this.pins = this.pins.filter((id) => this.byId.has(id));
+    this.renderPins();
+    this.paintSelection(false);
+    if (this.search.value) this.runSearch(true);
+  }
+
+  bubble(b, pinned) {
+    const node = el("div", `pc-b pc-role-${b.role}${b.label ? " pc-cand" : ""}`);
+    node.dataset.id = b.id;
+    node.setAttribute("data-testid", pinned ? "parley-pinned" : "parley-bubble");
+    const av = el("div", "pc-av", b.label ? b.label : b.role === "user" ? "U" : b.role === "system" ? "S" : "B");
+    av.setAttribute("aria-hidden", "true");
+    const body = el("div", "pc-body");
+    const head = el("div", "pc-head");
+    head.append(el("span", "pc-name", b.name));
+    if (b.sub) head.append(el("span", "pc-sub", b.sub));
+    const actions = el("span", "pc-actions");
+    if (this.data.open_url) {
+      const open = el("a", "pc-open", "Open in New Tab");
+      open.href = `${this.data.open_url}${encodeURIComponent(b.id)}`;
+      open.target = "_blank";
+      open.rel = "noopener";
+      open.title = "Open this message alone in a new tab";
+      actions.append(open);
+    }
+    if (this.data.mode !== "single") {
+      const pin = el("button", "pc-pin", pinned || this.pins.includes(b.id) ? "Unpin" : "Pin");
+      pin.type = "button";
+      pin.dataset.pin = b.id;
+      actions.append(pin);
+    }
+    head.append(actions);
+    body.append(head);
+    if (b.badges && b.badges.length) {
+      const badges = el("div", "pc-badges");
+      for (const badge of b.badges) {
+        const chip = el("span", "pc-badge", badge.text);
+        if (badge.color && /^#[0-9a-fA-F]{3,8}$/.test(badge.color)) chip.style.setProperty("--pc-badge", badge.color);
+        if (badge.detail) chip.append(el("span", "pc-badge-detail", badge.detail));
+        badges.append(chip);
+      }
+      body.append(badges);
+    }
+    const text = el("div", "pc-text");
+    text.innerHTML = b.html; // sanitized on the server (components/markdown.py)
+    body.append(text);
+    if (b.images && b.images.length) {
+      const imgs = el("div", "pc-imgs");
+      for (const src of b.images) {
+        if (typeof src !== "string" || !/^(\/|data:image\/(png|jpeg|gif|webp);base64,)/.test(src)) continue;
+        const img = el("img", "pc-thumb");
+        img.src = src;
+        img.alt = `Image in ${b.name}`;
+        img.loading = "lazy";
+        img.dataset.full = src;
+        imgs.append(img);
+      }
+      body.append(imgs);
+    }
+    node.append(av, body);
+    return node;
+  }
+
+  renderPins() {
+    this.pinArea.replaceChildren();
+    if (!this.pins.length) {
+      this.pinArea.hidden = true;
+      return;
+    }
+    this.pinArea.hidden = false;
+    this.pinArea.append(el("div", "pc-pins-title", `Pinned (${this.pins.length} of ${PIN_LIMIT})`));
+    const row = el("div", "pc-pins-row");
+    for (const id of this.pins) {
+      const b = this.byId.get(id);
+      if (b) row.append(this.bubble(b, true));
+    }
+    this.pinArea.append(row);
+    for (const btn of this.list.querySelectorAll("button.pc-pin")) {
+      btn.textContent = this.pins.includes(btn.dataset.pin) ? "Unpin" : "Pin";
+    }
+  }
+
+  togglePin(id) {
+    if (!id || !this.byId.has(id)) return;
+    if (this.pins.includes(id)) {
+      this.pins = this.pins.filter((p) => p !== id);
+      this.note.textContent = "";
+    } else if (this.pins.length >= PIN_LIMIT) {
+      this.note.textContent = `At most ${PIN_LIMIT} bubbles can be pinned. Unpin one first.`;
+      return;
+    } else {
+      this.pins = [...this.pins, id];
+      this.note.textContent = "";
+    }
+    writeStore("session", `parley.pins.${this.itemKey}`, this.pins);
+    this.renderPins();
+    this.paintSelection(false);
+  }
+
+  paintSelection(scroll) {
+    for (const node of this.root.querySelectorAll(".pc-b.pc-sel")) node.classList.remove("pc-sel");
+    if (!this.selected) return;
+    let first = null;
+    for (const node of this.root.querySelectorAll(`.pc-b[data-id="${CSS.escape(this.selected)}"]`)) {
+      node.classList.add("pc-sel");
+      if (!first && node.dataset.testid !== "parley-pinned") first = node;
+    }
+    if (scroll && first) first.scrollIntoView({ block: "nearest" });
+  }
+
+  select(id) {
+    if (id === this.selected) return;
+    this.selected = id;
+    this.seq += 1;
+    this.paintSelection(true);
+    if (this.api) this.api.setStateValue("selected", { id, seq: this.seq });
+  }
+
+  step(delta) {
+    const ids = this.bubbles().map((b) => b.id);
+    if (!ids.length) return;
+    const at = ids.indexOf(this.selected);
+    let next;
+    if (at < 0) next = delta > 0 ? 0 : ids.length - 1;
+    else next = Math.min(ids.length - 1, Math.max(0, at + delta));
+    this.select(ids[next]);
+  }
+
+  handleClick(e) {
+    const target = e.target;
+    const pin = target.closest("button.pc-pin");
+    if (pin) {
+      e.preventDefault();
+      this.togglePin(pin.dataset.pin);
+      return;
+    }
+    if (target.closest("a")) return; // links open on their own
+    const thumb = target.closest("img.pc-thumb");
+    if (thumb) {
+      this.overlayImg.src = thumb.dataset.full;
+      this.overlayLink.href = thumb.dataset.full;
+      this.overlay.hidden = false;
+      return;
+    }
+    const bubble = target.closest(".pc-b");
+    if (bubble) this.select(bubble.dataset.id);
+  }
+
+  closeOverlay() {
+    this.overlay.hidden = true;
+    this.overlayImg.removeAttribute("src");
+  }
+
+  // ------------------------------------------------------------------ search
+  runSearch(keepPlace) {
+    const query = this.search.value.trim().toLowerCase();
+    for (const node of this.list.querySelectorAll(".pc-b")) {
+      const b = this.byId.get(node.dataset.id);
+      const text = node.querySelector(".pc-text");
+      if (b && text && text.dataset.marked) {
+        text.innerHTML = b.html;
+        delete text.dataset.marked;
+      }
+    }
+    this.matches = [];
+    if (query) {
+      for (const text of this.list.querySelectorAll(".pc-text")) {
+        const walker = document.createTreeWalker(text, NodeFilter.SHOW_TEXT);
+        const nodes = [];
+        while (walker.nextNode()) nodes.push(walker.currentNode);
+        for (const node of nodes) {
+          const value = node.nodeValue;
+          const lower = value.toLowerCase();
+          let from = 0;
+          let at = lower.indexOf(query, from);
+          if (at < 0) continue;
+          const frag = document.createDocumentFragment();
+          while (at >= 0) {
+            frag.append(value.slice(from, at));
+            const mark = el("mark", "pc-hit", value.slice(at, at + query.length));
+            frag.append(mark);
+            this.matches.push(mark);
+            from = at + query.length;
+            at = lower.indexOf(query, from);
+          }
+          frag.append(value.slice(from));
+          node.parentNode.replaceChild(frag, node);
+          text.dataset.marked = "1";
+        }
+      }
+    }
+    this.current = this.matches.length ? (keepPlace ? Math.min(Math.max(this.current, 0), this.matches.length - 1) : 0) : -1;
+    this.showCurrent(!keepPlace);
+  }
+
+  jump(delta) {
+    if (!this.matches.length) return;
+    this.current = (this.current + delta + this.matches.length) % this.matches.length;
+    this.showCurrent(true);
+  }
+
+  showCurrent(scroll) {
+    for (const m of this.matches) m.classList.remove("pc-cur");
+    if (this.current < 0) {
+      this.count.textContent = this.search.value.trim() ? "0 of 0" : "";
+      return;
+    }
+    const mark = this.matches[this.current];
+    mark.classList.add("pc-cur");
+    this.count.textContent = `${this.current + 1} of ${this.matches.length}`;
+    if (scroll) mark.scrollIntoView({ block: "center" });
+  }
+
+  // ------------------------------------------------------------------ hotkeys
+  send(key) {
+    if (!this.api) return;
+    this.counter += 1;
+    this.api.setTriggerValue("key", { k: key, n: this.counter });
+  }
+
+  handleKey(e) {
+    if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
+    const target = e.composedPath()[0];
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && !e.altKey && (e.key === "s" || e.key === "S" || e.key === "Enter")) {
+      // Save / Submit also while typing: commit the text box first so its newest text is sent.
+      e.preventDefault();
+      e.stopPropagation();
+      const typing = isTyping(target) && target !== this.search ? target : null;
+      if (typing) typing.blur();
+      this.send(e.key === "Enter" ? "submit" : "save");
+      if (typing) setTimeout(() => typing.isConnected && typing.focus(), 60);
+      return;
+    }
+    if (mod || e.altKey || isTyping(target)) return;
+    if (!this.overlay.hidden && e.key === "Escape") {
+      this.closeOverlay();
+      return;
+    }
+    let handled = true;
+    switch (e.key) {
+      case "ArrowDown":
+        this.step(1);
+        break;
+      case "ArrowUp":
+        this.step(-1);
+        break;
+      case "ArrowRight":
+        this.send("next");
+        break;
+      case "ArrowLeft":
+        this.send("prev");
+        break;
+      case "p":
+      case "P":
+        this.togglePin(this.selected);
+        break;
+      case "/":
+        this.search.focus();
+        this.search.select();
+        break;
+      case "?":
+        this.send("help");
+        break;
+      case "e":
+      case "E":
+        this.send("mode");
+        break;
+      default:
+        if (/^[0-9]$/.test(e.key)) {
+          if (this.data.editable) this.send(e.key);
+        } else handled = false;
+    }
+    if (handled) {
+      e.preventDefault();
+      e.stopPropagation();
+      // A focused radio or slider would otherwise act on the arrow too.
+      if (target && target !== document.body && target.blur && !this.root.contains(target)) target.blur();
+    }
+  }
+
+  destroy() {
+    window.removeEventListener("keydown", this.onKey, true);
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  let canvas = parentElement.__parleyCanvas;
+  if (!canvas) {
+    canvas = new Canvas(parentElement);
+    parentElement.__parleyCanvas = canvas;
+  }
+  canvas.update(data || {}, { setStateValue, setTriggerValue });
+  return () => {
+    // Streamlit calls this on unmount; a stale call while still mounted is ignored.
+    setTimeout(() => {
+      const host = parentElement.host || parentElement;
+      if (!host.isConnected && parentElement.__parleyCanvas === canvas) {
+        canvas.destroy();
+        delete parentElement.__parleyCanvas;
+      }
+    }, 0);
+  };
+}

@@ -1,0 +1,746 @@
+"""The tool-page shell shared by Evaluate (pages/evaluate.py) and Respond (pages/respond.py).
+
+Use it like this (the whole contract; everything else is drawn and handled by the shell):
+
+    user = require_role()
+    with tool_page(kind="evaluate", user=user) as ctx:     # or: ctx = tool_page(...); ...; ctx.finish()
+        with ctx.result_panel:                             # right column, under Validity/Classification
+            ...  your classes & attributes / result list; read ctx.work, write into it, then ctx.changed()
+        with ctx.bottom_left:                              # under the canvas (Respond's buttons + text box)
+            ...
+        if ctx.key in DIGITS: ...                          # a hotkey the page interprets (see below)
+        ctx.add_check(lambda work: ["Score the selected reply"] if ... else [])
+        ctx.badges = {"m3": [{"text": "Helpfulness", "detail": "score 4", "color": "#2e7d32"}]}
+
+`tool_page()` draws: the toolbar (dataset picker, status filter, "12 / 300", ◀ ▶, Edit/View switch, Save,
+Submit, "?" shortcut list), the right panels (Validity, Classification = the ontology's item-level
+questions incl. ranking and pairwise, the page's Result panel slot, Comments) and the slots. It handles the
+item queue, the deep link `?dataset=NAME&item=EXTERNAL_ID`, hotkeys, drafts and Save/Submit.
+`ctx.finish()` (called by the `with` block's end) must run AFTER the page has applied its widgets to
+ctx.work: it draws the canvas (with ctx.badges), runs a pending Save/Submit, and saves a draft on the
+server when ctx.work changed in this run (every rerun that changed it: drafts are never > 1 rerun old).
+
+ToolContext fields (read-only unless said):
+    ctx.kind           "evaluate" | "respond"
+    ctx.user           the signed-in User
+    ctx.dataset        Dataset row;  ctx.item  Item row (messages, candidates, external_id, …)
+    ctx.classes        the dataset's OntologyClass rows (cached ~10 s), ctx.classifications likewise
+    ctx.work           the working copy (store/annotations.py shape); MUTATE IT IN PLACE, then ctx.changed()
+                       (a changed dict is also detected by comparison at finish)
+    ctx.status         "new" | "draft" | "saved" | "submitted" (this annotator's annotation)
+    ctx.editable       False in View mode (submitted items open in View; Edit reopens them).
+                       When False: draw your widgets with disabled=True and ignore ctx.key.
+    ctx.selected       "m3" / "c1" / None: the selected bubble (survives reruns); ctx.select(id) sets it
+    ctx.key            the hotkey for the page this run: "1".."9", "0" (only when editable), else None
+    ctx.expand         the canvas's Expand Attributes switch (bool)
+    ctx.result_panel   st container (right column) for the page's own panel
+    ctx.bottom_left    st container under the canvas
+    ctx.badges         dict bubble id -> [{"text", "detail"?, "color"?}] drawn on the bubbles (set before finish)
+    ctx.add_check(fn)  fn(work) -> list of problems, each a str or (str, bubble_id); Submit refuses with the
+                       list and selects the first named bubble. An invalid item skips checks (submittable).
+    ctx.message(text)  show a one-line note in the toolbar after this run (e.g. "Class 3 is not defined")
+
+Hotkeys (DESIGN.md) are read by the canvas's own document-level key listener, so they keep working after a
+page switch and never fire single keys while a text box has focus: ↑/↓ bubble, p pin, / search (browser
+only); ←/→ item, e Edit/View, ? shortcut list, Ctrl+S Save, Ctrl+Enter Submit and next (shell); digits →
+ctx.key (page). Ctrl+S / Ctrl+Enter also fire while typing: the canvas first blurs the focused text box,
+which makes Streamlit commit its newest text in the same rerun, so a st.text_area works as is; the page
+must apply that text to ctx.work in the script (not only in an on_change callback).
+
+Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work, base,
+version, status, loaded (item id the work belongs to), sel ({"id", "seq"}), expand, key, pending,
+note, conflict, problems, user. Widgets of the shell are keyed "tool.<kind>.w.<item id>.*".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import streamlit as st
+from sqlmodel import Session
+
+from components.dialogue import bubbles, canvas_value, dialogue_canvas, message_link
+from core.dialogue import candidate_label
+from store import db
+from store.annotations import load_work, save_annotation, save_draft
+from store.comments import add_comment, list_comments
+from store.datasets import list_datasets
+from store.errors import Conflict, InputError, NotFound
+from store.models import Classification, Dataset, Item, OntologyClass, User
+from store.ontology import list_classes, list_classifications
+from store.queue import (
+    FILTER_LABELS,
+    FILTERS,
+    count_items,
+    item_by_external_id,
+    neighbour,
+    next_todo,
+    rank_of,
+)
+
+Problem = str | tuple[str, str]
+SHORTCUTS = [
+    ("↑ / ↓", "previous / next bubble"),
+    ("1 – 9, 0", "pick an option of the focused attribute (a class number when no class is chosen)"),
+    ("← / →", "previous / next item"),
+    ("Ctrl+S", "save"),
+    ("Ctrl+Enter", "submit and go to the next item"),
+    ("e", "switch Edit / View"),
+    ("p", "pin / unpin the selected bubble"),
+    ("/", "search the dialogue (Enter / Shift+Enter: next / previous match)"),
+    ("?", "this list"),
+]
+DIGITS = tuple("1234567890")
+
+
+def _k(kind: str, name: str) -> str:
+    return f"tool.{kind}.{name}"
+
+
+def _dump(work: dict[str, Any]) -> bytes:
+    return orjson.dumps(work, option=orjson.OPT_SORT_KEYS)
+
+
+@st.cache_resource(ttl=10, show_spinner=False)
+def _ontology(dataset_id: int) -> tuple[tuple[OntologyClass, ...], tuple[Classification, ...]]:
+    with db.read_session() as session:
+        return (
+            tuple(list_classes(session=session, dataset_id=dataset_id)),
+            tuple(list_classifications(session=session, dataset_id=dataset_id)),
+        )
+
+
+@dataclass
+class ToolContext:
+    kind: str
+    user: User
+    dataset: Dataset
+    item: Item
+    work: dict[str, Any]
+    status: str
+    editable: bool
+    selected: str | None
+    key: str | None
+    expand: bool
+    classes: tuple[OntologyClass, ...]
+    classifications: tuple[Classification, ...]
+    result_panel: Any
+    bottom_left: Any
+    badges: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    _checks: list[Callable[[dict[str, Any]], list[Problem]]] = field(default_factory=list)
+    _canvas_slot: Any = None
+    _status_slot: Any = None
+    _changed: bool = False
+    _finished: bool = False
+
+    # ------------------------------------------------------------------ page API
+    def changed(self) -> None:
+        """Say ctx.work changed (a draft is saved at finish)."""
+        self._changed = True
+
+    def add_check(self, fn: Callable[[dict[str, Any]], list[Problem]]) -> None:
+        """Add a Submit check: fn(work) -> problems (str, or (str, bubble id) to select that bubble)."""
+        self._checks.append(fn)
+
+    def select(self, bubble_id: str | None) -> None:
+        """Select a bubble from Python (the browser applies it when the canvas is drawn)."""
+        sel = st.session_state.get(_k(self.kind, "sel")) or {"id": None, "seq": 0}
+        st.session_state[_k(self.kind, "sel")] = {"id": bubble_id, "seq": int(sel["seq"]) + 1}
+        self.selected = bubble_id
+
+    def message(self, text: str) -> None:
+        """A one-line note shown in the toolbar after this run."""
+        st.session_state[_k(self.kind, "note")] = text
+
+    # ------------------------------------------------------------------ context manager
+    def __enter__(self) -> ToolContext:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.finish()
+        elif _is_control_flow(exc):
+            # st.rerun()/st.stop() inside the page: keep what changed, draw nothing.
+            self._autosave()
+
+    def finish(self) -> None:
+        """Draw the canvas, run a pending Save/Submit, save a draft if ctx.work changed. Call once, last."""
+        if self._finished:
+            return
+        self._finished = True
+        kind = self.kind
+        with self._canvas_slot:
+            sel = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
+            dialogue_canvas(
+                key=_k(kind, "canvas"),
+                item_key=f"{self.dataset.id}:{self.item.id}",
+                content=bubbles(
+                    item_id=self.item.id,
+                    messages=self.item.messages or [],
+                    candidates=self.item.candidates or [],
+                ),
+                selected=sel["id"],
+                sel_seq=int(sel["seq"]),
+                expand=self.expand,
+                editable=self.editable,
+                open_url=message_link(dataset=self.dataset.name, external_id=self.item.external_id),
+                badges=self.badges or None,
+                on_selected=lambda: _on_canvas_state(kind),
+                on_expand=lambda: _on_canvas_state(kind),
+                on_key=lambda: _on_key(kind),
+            )
+        pending = st.session_state.pop(_k(kind, "pending"), None)
+        if pending in ("save", "submit") and self.editable:
+            self._save(submit=pending == "submit")
+        else:
+            self._autosave()
+        self._draw_status()
+
+    # ------------------------------------------------------------------ persistence
+    def _dirty(self) -> bool:
+        return self._changed or _dump(self.work) != st.session_state.get(_k(self.kind, "base"))
+
+    def _autosave(self) -> None:
+        kind = self.kind
+        if not self.editable or st.session_state.get(_k(kind, "conflict")) or not self._dirty():
+            return
+        _persist_draft(kind, self.user, self.item.id, self.work)
+
+    def _problems(self) -> list[Problem]:
+        if self.work.get("validity") == "invalid":
+            if not str(self.work.get("invalid_reason") or "").strip():
+                return ["Give a reason why the item is invalid."]
+            return []
+        problems: list[Problem] = []
+        answers = self.work.get("classifications") or {}
+        for question in self.classifications:
+            if question.required and answers.get(str(question.id)) in (None, "", [], {}):
+                problems.append(f"Answer “{question.title or question.name}”.")
+        for check in self._checks:
+            problems.extend(check(self.work) or [])
+        return problems
+
+    def _save(self, *, submit: bool) -> None:
+        kind = self.kind
+        if st.session_state.get(_k(kind, "conflict")):
+            return
+        if submit:
+            problems = self._problems()
+            if problems:
+                st.session_state[_k(kind, "problems")] = [p if isinstance(p, str) else p[0] for p in problems]
+                first = next((p[1] for p in problems if not isinstance(p, str)), None)
+                if first:
+                    self.select(first)
+                    st.rerun()
+                return
+        st.session_state.pop(_k(kind, "problems"), None)
+        resubmit = self.status == "submitted"
+        try:
+            with db.write_session() as session:
+                version = save_annotation(
+                    session=session,
+                    user=self.user,
+                    item_id=self.item.id,
+                    work=self.work,
+                    version=st.session_state[_k(kind, "version")],
+                    submit=submit or resubmit,
+                )
+        except Conflict as err:
+            st.session_state[_k(kind, "conflict")] = str(err)
+            st.rerun()
+        except InputError as err:
+            st.session_state[_k(kind, "problems")] = [str(err)]
+            return
+        st.session_state[_k(kind, "version")] = version
+        st.session_state[_k(kind, "base")] = _dump(self.work)
+        self.status = "submitted" if (submit or resubmit) else "saved"
+        st.session_state[_k(kind, "status")] = self.status
+        if submit:
+            with db.read_session() as session:
+                nxt = next_todo(session=session, user=self.user, dataset_id=self.dataset.id, after=self.item)
+            st.session_state[_k(kind, "note")] = "Submitted." + ("" if nxt else " Every item is submitted.")
+            if nxt is not None:
+                _open_item(kind, nxt.id)
+            st.rerun()
+        st.session_state[_k(kind, "note")] = "Saved."
+        st.rerun()
+
+    def _draw_status(self) -> None:
+        kind = self.kind
+        labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
+        text = labels.get(self.status, self.status)
+        if st.session_state.get(_k(kind, "draft_at")):
+            text += f" · draft kept {st.session_state[_k(kind, 'draft_at')]}"
+        self._status_slot.caption(text)
+
+
+def _is_control_flow(exc: BaseException | None) -> bool:
+    name = type(exc).__name__
+    return name in ("RerunException", "StopException")
+
+
+# ---------------------------------------------------------------------- state transitions
+
+
+def _persist_draft(kind: str, user: User, item_id: int, work: dict[str, Any]) -> bool:
+    """Save `work` as the server-side draft; on a stale version keep the conflict message instead."""
+    try:
+        with db.write_session() as session:
+            version = save_draft(
+                session=session,
+                user=user,
+                item_id=item_id,
+                work=work,
+                version=st.session_state[_k(kind, "version")],
+            )
+    except Conflict as err:
+        st.session_state[_k(kind, "conflict")] = str(err)
+        return False
+    st.session_state[_k(kind, "version")] = version
+    st.session_state[_k(kind, "base")] = _dump(work)
+    st.session_state[_k(kind, "draft_at")] = time.strftime("%H:%M:%S")
+    if st.session_state.get(_k(kind, "status")) == "new":
+        st.session_state[_k(kind, "status")] = "draft"
+    return True
+
+
+def _open_item(kind: str, item_id: int | None) -> None:
+    """Make `item_id` the current item; its work is loaded by the next tool_page()."""
+    st.session_state[_k(kind, "item_id")] = item_id
+    st.session_state.pop(_k(kind, "loaded"), None)
+    st.session_state.pop(_k(kind, "problems"), None)
+    st.session_state.pop(_k(kind, "conflict"), None)
+    sel = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
+    st.session_state[_k(kind, "sel")] = {"id": None, "seq": int(sel["seq"]) + 1}
+
+
+def _leave_item(kind: str) -> None:
+    """Keep unsaved changes of the current item as a draft before moving away."""
+    work = st.session_state.get(_k(kind, "work"))
+    user = st.session_state.get(_k(kind, "user"))
+    item_id = st.session_state.get(_k(kind, "loaded"))
+    if work is None or user is None or item_id is None or st.session_state.get(_k(kind, "conflict")):
+        return
+    if st.session_state.get(_k(kind, "mode")) == "View":
+        return
+    if _dump(work) != st.session_state.get(_k(kind, "base")):
+        _persist_draft(kind, user, item_id, work)
+
+
+def _go(kind: str, step: int) -> None:
+    """← / → (and the ◀ ▶ buttons): the previous/next item under the status filter."""
+    user = st.session_state.get(_k(kind, "user"))
+    dataset_id = st.session_state.get(_k(kind, "dataset_id"))
+    item_id = st.session_state.get(_k(kind, "item_id"))
+    if user is None or dataset_id is None:
+        return
+    status = st.session_state.get(_k(kind, "filter"), "all")
+    with db.read_session() as session:
+        current = session.get(Item, item_id) if item_id else None
+        found = neighbour(
+            session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
+        )
+    if found is None:
+        st.session_state[_k(kind, "note")] = (
+            "This is the last item." if step > 0 else "This is the first item."
+        )
+        return
+    _leave_item(kind)
+    _open_item(kind, found.id)
+
+
+def _toggle_mode(kind: str) -> None:
+    mode_key = _k(kind, "mode")
+    st.session_state[mode_key] = "Edit" if st.session_state.get(mode_key, "Edit") == "View" else "View"
+
+
+def _on_key(kind: str) -> None:
+    event = canvas_value(_k(kind, "canvas")).get("key") or {}
+    key = event.get("k") if isinstance(event, dict) else None
+    if key == "next":
+        _go(kind, 1)
+    elif key == "prev":
+        _go(kind, -1)
+    elif key == "mode":
+        _toggle_mode(kind)
+    elif key == "help":
+        st.session_state[_k(kind, "help")] = not st.session_state.get(_k(kind, "help"), False)
+    elif key in ("save", "submit"):
+        st.session_state[_k(kind, "pending")] = key
+    elif key in DIGITS:
+        st.session_state[_k(kind, "key")] = key
+
+
+def _on_canvas_state(kind: str) -> None:
+    value = canvas_value(_k(kind, "canvas"))
+    sel = value.get("selected")
+    if isinstance(sel, dict):
+        current = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
+        if int(sel.get("seq") or 0) >= int(current["seq"]):
+            st.session_state[_k(kind, "sel")] = {"id": sel.get("id"), "seq": int(sel.get("seq") or 0)}
+    if "expand" in value:
+        st.session_state[_k(kind, "expand")] = bool(value["expand"])
+
+
+def _pending(kind: str, action: str) -> None:
+    st.session_state[_k(kind, "pending")] = action
+
+
+def _reload_item(kind: str) -> None:
+    """After a conflict: drop this tab's copy and load the newest saved state."""
+    _open_item(kind, st.session_state.get(_k(kind, "item_id")))
+
+
+def _pick_dataset(kind: str, names: dict[str, int]) -> None:
+    name = st.session_state.get(_k(kind, "dataset_pick"))
+    if name in names and names[name] != st.session_state.get(_k(kind, "dataset_id")):
+        _leave_item(kind)
+        st.session_state[_k(kind, "dataset_id")] = names[name]
+        _open_item(kind, None)
+
+
+def _pick_mode(kind: str) -> None:
+    st.session_state[_k(kind, "mode")] = st.session_state.get(_k(kind, "mode_pick")) or "Edit"
+
+
+def _pick_filter(kind: str) -> None:
+    st.session_state[_k(kind, "filter")] = st.session_state[_k(kind, "filter_pick")]
+
+
+# ---------------------------------------------------------------------- resolving where the user is
+
+
+def _apply_deep_link(kind: str, session: Session, user: User, datasets: list[Dataset]) -> None:
+    """`?dataset=NAME&item=ID` opens that item once (a later navigation changes the URL itself)."""
+    params = st.query_params
+    name, external = params.get("dataset"), params.get("item")
+    if not name or (name, external) == st.session_state.get(_k(kind, "link")):
+        return
+    st.session_state[_k(kind, "link")] = (name, external)
+    dataset = next((d for d in datasets if d.name == name), None)
+    if dataset is None:
+        st.session_state[_k(kind, "note")] = f"Dataset {name!r} not found."
+        return
+    if dataset.id != st.session_state.get(_k(kind, "dataset_id")) or external:
+        _leave_item(kind)
+    st.session_state[_k(kind, "dataset_id")] = dataset.id
+    if external:
+        try:
+            item = item_by_external_id(
+                session=session, user=user, dataset_id=dataset.id, external_id=external
+            )
+        except NotFound:
+            st.session_state[_k(kind, "note")] = f"Item {external!r} not found in {name}."
+            return
+        if item.id != st.session_state.get(_k(kind, "item_id")):
+            _open_item(kind, item.id)
+    st.session_state[_k(kind, "filter")] = "all"
+
+
+def _load(kind: str, session: Session, user: User, item_id: int) -> None:
+    loaded = load_work(session=session, user=user, item_id=item_id)
+    st.session_state[_k(kind, "work")] = loaded.work
+    st.session_state[_k(kind, "base")] = _dump(loaded.work)
+    st.session_state[_k(kind, "version")] = loaded.version
+    st.session_state[_k(kind, "status")] = (
+        "draft" if loaded.status == "saved" and loaded.has_unsaved_draft else (loaded.status)
+    )
+    st.session_state[_k(kind, "loaded")] = item_id
+    st.session_state.pop(_k(kind, "draft_at"), None)
+    mode_key = _k(kind, "mode")
+    if loaded.status == "submitted":
+        if st.session_state.get(mode_key, "Edit") == "Edit":
+            st.session_state[_k(kind, "auto_view")] = True
+        st.session_state[mode_key] = "View"
+    elif st.session_state.pop(_k(kind, "auto_view"), False):
+        st.session_state[mode_key] = "Edit"
+
+
+# ---------------------------------------------------------------------- drawing
+
+
+def tool_page(*, kind: str, user: User) -> ToolContext:
+    """Draw the shell for `kind` ("evaluate" | "respond") and return the page's context (see module doc)."""
+    if kind not in ("evaluate", "respond"):
+        raise ValueError(f"tool_page kind {kind!r}")
+    state = st.session_state
+    state[_k(kind, "user")] = user
+    state.setdefault(_k(kind, "filter"), "all")
+    state.setdefault(_k(kind, "mode"), "Edit")
+    with db.read_session() as session:
+        datasets = list_datasets(session=session, user=user)
+        if not datasets:
+            st.info("No datasets yet. An admin creates one on the Datasets page.")
+            st.stop()
+        _apply_deep_link(kind, session, user, datasets)
+        by_id = {d.id: d for d in datasets}
+        dataset = by_id.get(state.get(_k(kind, "dataset_id"))) or datasets[0]
+        if state.get(_k(kind, "dataset_id")) != dataset.id:
+            state[_k(kind, "dataset_id")] = dataset.id
+            _open_item(kind, None)
+        item = session.get(Item, state[_k(kind, "item_id")]) if state.get(_k(kind, "item_id")) else None
+        if item is None or item.dataset_id != dataset.id:
+            item = next_todo(session=session, user=user, dataset_id=dataset.id) or neighbour(
+                session=session, user=user, dataset_id=dataset.id, item=None, step=1
+            )
+            if item is not None:
+                _open_item(kind, item.id)
+        if item is None:
+            _toolbar_ui(kind, datasets, dataset, None, 0, 0)
+            st.info(f"Dataset {dataset.name} has no items yet.")
+            st.stop()
+        if state.get(_k(kind, "loaded")) != item.id:
+            _load(kind, session, user, item.id)
+        status_filter = state[_k(kind, "filter")]
+        total = count_items(session=session, user=user, dataset_id=dataset.id, status=status_filter)
+        rank = rank_of(session=session, user=user, item=item, status=status_filter)
+    if state.get(_k(kind, "link")) != (dataset.name, item.external_id):
+        st.query_params.update({"dataset": dataset.name, "item": item.external_id})
+        state[_k(kind, "link")] = (dataset.name, item.external_id)
+
+    classes, questions = _ontology(dataset.id)
+    status = state[_k(kind, "status")]
+    editable = state[_k(kind, "mode")] == "Edit"
+    key = state.pop(_k(kind, "key"), None)
+    sel = state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
+    status_slot = _toolbar_ui(kind, datasets, dataset, item, rank, total)
+    _messages_ui(kind)
+    left, right = st.columns([2.3, 1], gap="medium")
+    with left:
+        canvas_slot = st.container()
+        bottom_left = st.container()
+    ctx = ToolContext(
+        kind=kind,
+        user=user,
+        dataset=dataset,
+        item=item,
+        work=state[_k(kind, "work")],
+        status=status,
+        editable=editable,
+        selected=sel["id"],
+        key=key if editable else None,
+        expand=bool(state.get(_k(kind, "expand"), False)),
+        classes=classes,
+        classifications=questions,
+        result_panel=None,
+        bottom_left=bottom_left,
+        _canvas_slot=canvas_slot,
+        _status_slot=status_slot,
+    )
+    with right:
+        _validity_ui(ctx)
+        if questions:
+            _classification_ui(ctx)
+        ctx.result_panel = st.container()
+        _comments_ui(ctx)
+    return ctx
+
+
+def _toolbar_ui(
+    kind: str, datasets: list[Dataset], dataset: Dataset, item: Item | None, rank: int, total: int
+) -> Any:
+    names = {d.name: d.id for d in datasets}
+    pick_key = _k(kind, "dataset_pick")
+    if st.session_state.get(pick_key) != dataset.name:
+        st.session_state[pick_key] = dataset.name
+    filter_key = _k(kind, "filter_pick")
+    st.session_state[filter_key] = st.session_state.get(_k(kind, "filter"), "all")
+    cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45], vertical_alignment="bottom")
+    cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
+    cols[1].selectbox(
+        "Show", FILTERS, format_func=FILTER_LABELS.get, key=filter_key, on_change=_pick_filter, args=(kind,)
+    )
+    with cols[2]:
+        position = f"{rank} / {total}" if rank else f"– / {total}"
+        st.markdown(f"**{position}**", help="Place of this item among the items shown")
+    has_item = item is not None
+    cols[3].button("", icon=":material/chevron_left:", key=_k(kind, "prev"), help="Previous item (←)",
+                   on_click=_go, args=(kind, -1), disabled=not has_item)  # fmt: skip
+    cols[4].button("", icon=":material/chevron_right:", key=_k(kind, "next"), help="Next item (→)",
+                   on_click=_go, args=(kind, 1), disabled=not has_item)  # fmt: skip
+    # Widget state is dropped when the user visits another page; the plain keys "mode"/"filter" are not.
+    st.session_state[_k(kind, "mode_pick")] = st.session_state.get(_k(kind, "mode"), "Edit")
+    cols[5].segmented_control(
+        "Mode", ["Edit", "View"], key=_k(kind, "mode_pick"), required=True, label_visibility="collapsed",
+        help="Edit / View (e). View is read-only.", on_change=_pick_mode, args=(kind,),
+    )  # fmt: skip
+    view = st.session_state.get(_k(kind, "mode")) == "View"
+    cols[6].button("Save", key=_k(kind, "save"), on_click=_pending, args=(kind, "save"), disabled=view or not has_item,
+                   help="Save (Ctrl+S)")  # fmt: skip
+    cols[7].button("Submit", key=_k(kind, "submit"), type="primary", on_click=_pending, args=(kind, "submit"),
+                   disabled=view or not has_item, help="Submit and go to the next item (Ctrl+Enter)")  # fmt: skip
+    cols[8].button(
+        "?", key=_k(kind, "help_button"), help="Keyboard shortcuts (?)", on_click=_open_help, args=(kind,)
+    )
+    if st.session_state.pop(_k(kind, "help"), False):
+        _shortcuts_dialog()
+    return st.empty()
+
+
+def _open_help(kind: str) -> None:
+    st.session_state[_k(kind, "help")] = True
+
+
+def _shortcuts_ui() -> None:
+    rows = "\n".join(f"| `{keys}` | {what} |" for keys, what in SHORTCUTS)
+    st.markdown("**Keyboard shortcuts** (single keys work when no text box has focus)\n\n"
+                f"| Key | Does |\n|---|---|\n{rows}")  # fmt: skip
+
+
+@st.dialog("Keyboard shortcuts")
+def _shortcuts_dialog() -> None:
+    _shortcuts_ui()
+
+
+def _messages_ui(kind: str) -> None:
+    note = st.session_state.pop(_k(kind, "note"), None)
+    if note:
+        st.toast(note)
+    conflict = st.session_state.get(_k(kind, "conflict"))
+    if conflict:
+        with st.container(border=True):
+            st.error(conflict, icon="⚠️")
+            st.button("Reload item", key=_k(kind, "reload"), on_click=_reload_item, args=(kind,))
+    problems = st.session_state.get(_k(kind, "problems"))
+    if problems:
+        st.error("Not submitted:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+def _wkey(ctx: ToolContext, name: str) -> str:
+    return f"tool.{ctx.kind}.w.{ctx.item.id}.{name}"
+
+
+def _validity_ui(ctx: ToolContext) -> None:
+    work = ctx.work
+    with st.container(border=True):
+        st.markdown("**Validity**")
+        choice = st.radio(
+            "Validity", ["valid", "invalid"], index=0 if work.get("validity", "valid") == "valid" else 1,
+            format_func=lambda v: "Valid" if v == "valid" else "Invalid", horizontal=True,
+            key=_wkey(ctx, "validity"), disabled=not ctx.editable, label_visibility="collapsed",
+        )  # fmt: skip
+        if ctx.editable and choice != work.get("validity", "valid"):
+            work["validity"] = choice
+        if choice == "invalid":
+            reason = st.text_input(
+                "Why is it invalid?", value=work.get("invalid_reason", ""), key=_wkey(ctx, "reason"),
+                disabled=not ctx.editable, placeholder="e.g. garbled text, wrong language",
+            )  # fmt: skip
+            if ctx.editable and reason != work.get("invalid_reason", ""):
+                work["invalid_reason"] = reason
+
+
+def _classification_ui(ctx: ToolContext) -> None:
+    answers = ctx.work.setdefault("classifications", {})
+    labels = [candidate_label(k) for k in range(len(ctx.item.candidates or []))]
+    with st.container(border=True):
+        st.markdown("**Classification**")
+        for q in ctx.classifications:
+            qid = str(q.id)
+            title = (q.title or q.name) + (" *" if q.required else "")
+            current = answers.get(qid)
+            wkey = _wkey(ctx, f"q{qid}")
+            off = not ctx.editable
+            options = list(q.options or [])
+            if q.type == "radio":
+                value = st.radio(title, options, index=options.index(current) if current in options else None,
+                                 key=wkey, disabled=off, horizontal=len(options) <= 4)  # fmt: skip
+            elif q.type == "checkbox":
+                value = st.pills(title, options, selection_mode="multi",
+                                 default=[o for o in (current or []) if o in options], key=wkey, disabled=off)  # fmt: skip
+                value = list(value) or None
+            elif q.type == "text":
+                value = st.text_input(title, value=current or "", key=wkey, disabled=off) or None
+            elif q.type == "ranking":
+                chosen = st.multiselect(
+                    title + " (best first)", labels, default=[labels[i] for i in (current or []) if i < len(labels)],
+                    key=wkey, disabled=off, placeholder="Pick candidates, best first",
+                )  # fmt: skip
+                value = [labels.index(x) for x in chosen] or None
+            elif q.type == "pairwise":
+                value = _pairwise_ui(q, title, current, labels, wkey, off)
+            else:
+                st.caption(f"{title}: type {q.type} is not supported here")
+                continue
+            if ctx.editable and value != current:
+                if value is None:
+                    answers.pop(qid, None)
+                else:
+                    answers[qid] = value
+
+
+def _pairwise_ui(
+    q: Classification, title: str, current: Any, labels: list[str], wkey: str, off: bool
+) -> dict[str, Any] | None:
+    settings = q.settings or {}
+    pair = settings.get("pair") or [0, 1]
+    if len(labels) < 2:
+        st.caption(f"{title}: needs two candidates")
+        return current
+    a, b = int(pair[0]), int(pair[1])
+    options = [labels[a], "Tie", labels[b]]
+    if isinstance(current, dict) and current.get("tie"):
+        now = "Tie"
+    elif isinstance(current, dict) and current.get("chosen") in (a, b):
+        now = labels[current["chosen"]]
+    else:
+        now = None
+    pick = st.segmented_control(title, options, default=now, key=wkey, disabled=off)
+    if pick is None:
+        return None
+    if pick == "Tie":
+        return {"tie": True}
+    strengths = settings.get("strengths") or ["slightly better", "better", "much better"]
+    old = current.get("strength") if isinstance(current, dict) else None
+    strength = st.segmented_control(
+        "How much better", list(range(1, len(strengths) + 1)), format_func=lambda s: strengths[s - 1],
+        default=old if old in range(1, len(strengths) + 1) else None, key=wkey + ".s", disabled=off,
+    )  # fmt: skip
+    chosen = a if pick == labels[a] else b
+    answer: dict[str, Any] = {"chosen": chosen, "rejected": b if chosen == a else a}
+    if strength is not None:
+        answer["strength"] = strength
+    return answer
+
+
+def _comments_ui(ctx: ToolContext) -> None:
+    with db.read_session() as session:
+        comments = list_comments(session=session, user=ctx.user, item_id=ctx.item.id)
+    with st.container(border=True):
+        st.markdown(f"**Comments** ({len(comments)})")
+        for c in comments[-20:]:
+            where = f" · on {_bubble_name(c.target)}" if c.target else ""
+            st.caption(f"**{c.author}** ({c.author_role}) · {c.created_at:%Y-%m-%d %H:%M}{where}")
+            st.text(c.text)
+        with st.form(_wkey(ctx, "comment"), clear_on_submit=True, border=False):
+            text = st.text_area("Add a comment", height=68, placeholder="Visible to reviewers and admins")
+            attach = st.checkbox(
+                f"On the selected bubble ({_bubble_name(ctx.selected)})" if ctx.selected else "On the whole item",
+                value=bool(ctx.selected), disabled=not ctx.selected,
+            )  # fmt: skip
+            if st.form_submit_button("Comment"):
+                try:
+                    with db.write_session() as session:
+                        add_comment(session=session, user=ctx.user, item_id=ctx.item.id, text=text,
+                                    target=ctx.selected if attach else None)  # fmt: skip
+                except InputError as err:
+                    st.error(str(err))
+                else:
+                    st.rerun()
+
+
+def _bubble_name(target: str | None) -> str:
+    if not target:
+        return "item"
+    return (
+        f"message {int(target[1:]) + 1}"
+        if target[0] == "m"
+        else f"candidate {candidate_label(int(target[1:]))}"
+    )
+
+
+__all__ = ["DIGITS", "SHORTCUTS", "ToolContext", "tool_page"]

@@ -1,0 +1,144 @@
+"""The tool-page shell under AppTest: queue and position, validity, Save/Submit with checks, deep link, conflict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
+
+from store.annotations import load_work, save_draft
+from store.db import get_engine, make_engine, upgrade
+from store.models import Annotation
+from tests.toolpage_data import seed
+
+APP = str(Path(__file__).resolve().parent.parent / "shellapp" / "toolpage_app.py")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/t.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
+    get_engine.cache_clear()  # get_engine() without a url is cached for the first DATABASE_URL
+    upgrade(url)
+    engine = make_engine(url)
+    data = seed(engine, blobs=str(tmp_path / "blobs"))
+    yield engine, data
+    engine.dispose()
+    get_engine.cache_clear()
+
+
+def run(data, user="ann", **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["auth.user_id"] = data[user].id
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def markdown_texts(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def test_opens_first_item_with_position(env):
+    engine, data = env
+    at = run(data)
+    assert not at.exception, at.exception
+    assert "**1 / 5**" in markdown_texts(at)
+    assert at.session_state["tool.evaluate.status"] == "new"
+    at.button(key="tool.evaluate.next").click().run()
+    assert "**2 / 5**" in markdown_texts(at)
+
+
+def test_deep_link_opens_one_item(env):
+    engine, data = env
+    at = run(data, dataset="demo", item="4")
+    assert "**4 / 5**" in markdown_texts(at)
+    assert at.query_params["item"] == ["4"] or at.query_params["item"] == "4"
+
+
+def test_change_is_kept_as_draft_and_save(env):
+    engine, data = env
+    at = run(data)
+    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
+    with Session(engine) as s:
+        loaded = load_work(session=s, user=data["ann"], item_id=1)
+    assert loaded.has_unsaved_draft and loaded.work["validity"] == "invalid"
+    at.button(key="tool.evaluate.save").click().run()
+    with Session(engine) as s:
+        loaded = load_work(session=s, user=data["ann"], item_id=1)
+    assert loaded.status == "saved" and loaded.work["validity"] == "invalid"
+
+
+def test_submit_refuses_with_problems_then_submits_and_opens_next(env):
+    engine, data = env
+    at = run(data)
+    at.button(key="tool.evaluate.submit").click().run()
+    assert any("Pick a score" in e.value for e in at.error)
+    assert at.session_state["tool.evaluate.sel"]["id"] == "c0"
+    at.radio(key="score.1.None").set_value("4").run()
+    at.button(key="tool.evaluate.submit").click().run()
+    assert not at.error
+    with Session(engine) as s:
+        ann = s.query(Annotation).filter_by(item_id=1, annotator_id=data["ann"].id).one()
+        assert ann.status == "submitted" and ann.classifications["score"] == "4"
+    assert "**2 / 5**" in markdown_texts(at)
+
+
+def test_invalid_item_can_be_submitted_without_checks(env):
+    engine, data = env
+    at = run(data)
+    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
+    at.text_input(key="tool.evaluate.w.1.reason").set_value("garbled").run()
+    at.button(key="tool.evaluate.submit").click().run()
+    assert not at.error
+    with Session(engine) as s:
+        ann = s.query(Annotation).filter_by(item_id=1, annotator_id=data["ann"].id).one()
+        assert ann.status == "submitted" and ann.validity == "invalid" and ann.invalid_reason == "garbled"
+
+
+def test_view_mode_disables_and_ignores_digit_keys(env):
+    engine, data = env
+    at = run(data)
+    at.session_state["tool.evaluate.mode"] = "View"
+    at.run()
+    assert at.radio(key="tool.evaluate.w.1.validity").disabled
+    assert at.button(key="tool.evaluate.save").disabled
+    at.session_state["tool.evaluate.key"] = "3"
+    at.run()
+    assert at.session_state["tool.evaluate.work"]["classifications"].get("score") is None
+
+
+def test_digit_key_reaches_the_page(env):
+    engine, data = env
+    at = run(data)
+    at.session_state["tool.evaluate.key"] = "3"
+    at.run()
+    assert at.session_state["tool.evaluate.work"]["classifications"]["score"] == "3"
+
+
+def test_two_tabs_get_a_conflict_message(env):
+    engine, data = env
+    at = run(data)
+    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
+    # The same person saves from another tab.
+    with Session(engine) as s:
+        version = load_work(session=s, user=data["ann"], item_id=1).version
+        save_draft(session=s, user=data["ann"], item_id=1, work={"validity": "valid"}, version=version)
+    at.button(key="tool.evaluate.save").click().run()
+    assert any("another tab" in e.value for e in at.error)
+    at.button(key="tool.evaluate.reload").click().run()
+    assert not any("another tab" in e.value for e in at.error)
+
+
+def test_status_filter_counts(env):
+    engine, data = env
+    at = run(data)
+    at.radio(key="score.1.None").set_value("2").run()
+    at.button(key="tool.evaluate.submit").click().run()
+    at.selectbox(key="tool.evaluate.filter_pick").set_value("submitted").run()
+    assert "**– / 1**" in markdown_texts(at)
+    at.selectbox(key="tool.evaluate.filter_pick").set_value("todo").run()
+    assert "**1 / 4**" in markdown_texts(at)
