@@ -126,18 +126,28 @@ class Reading:
 
 
 class Record:
-    """Where a record sits, for ids and error messages: file, "line 7" / "record 7" / "row 7"."""
+    """Where a record sits, for ids and error messages: file, "line 7" / "record 7" / "row 7".
 
-    __slots__ = ("file", "label", "number", "qualify", "max_chars")
+    `number` is the record's 1-based number in its file (its default id). For JSONL the label is built
+    only when needed (from `line`), which keeps the per-line cost low."""
 
-    def __init__(self, file: str, label: str, number: int, qualify: bool, max_chars: int) -> None:
-        self.file, self.label, self.number, self.qualify, self.max_chars = (
+    __slots__ = ("file", "_label", "line", "number", "qualify", "max_chars")
+
+    def __init__(
+        self, file: str, label: str | None, number: int, qualify: bool, max_chars: int, line: int = 0
+    ) -> None:
+        self.file, self._label, self.number, self.qualify, self.max_chars, self.line = (
             file,
             label,
             number,
             qualify,
             max_chars,
+            line,
         )
+
+    @property
+    def label(self) -> str | None:
+        return self._label if self._label is not None or not self.line else f"line {self.line}"
 
     def error(self, message: str, field: str = "") -> FormatError:
         return FormatError(message, file=self.file, record=self.label, field=field)
@@ -307,7 +317,7 @@ def iter_jsonl(stream: BinaryIO, file: str, qualify: bool, max_chars: int) -> It
         if line.isspace() or not line:
             continue
         number += 1
-        rec = Record(file, f"line {lineno}", number, qualify, max_chars)
+        rec = Record(file, None, number, qualify, max_chars, lineno)
         try:
             obj = loads(line)
         except orjson.JSONDecodeError as exc:

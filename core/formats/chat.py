@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.dialogue import Candidate, Message, ParsedItem
+from core.dialogue import ROLE_ALIASES, Candidate, Message, ParsedItem
 from core.formats.base import ImageResolver, Record, message, require_dialogue, require_dict
 
 PLACEHOLDER = "<image>"
@@ -121,38 +121,58 @@ def _content(
 def parse_messages(
     raw: Any, rec: Record, resolve: ImageResolver, queue: ImageQueue | None, field: str = "messages"
 ) -> list[Message]:
-    """OpenAI-style `[{role, content}]` (also `{from, value}`) into messages."""
-    if not isinstance(raw, list):
+    """OpenAI-style `[{role, content}]` (also `{from, value}`) into messages.
+
+    The common case (a two-key message with a known lower-case role and plain text) takes a fast path
+    with no per-message function calls; everything else goes through _message."""
+    if type(raw) is not list:
         raise rec.error(f"expected a list of messages, not {type(raw).__name__}", field)
     out: list[Message] = []
+    append = out.append
+    aliases = ROLE_ALIASES
+    max_chars = rec.max_chars
+    plain = queue is None or not queue.refs
     for i, m in enumerate(raw):
-        mfield = f"{field}[{i}]"
-        if type(m) is not dict:
-            raise rec.error(f"message must be an object, not {type(m).__name__}", mfield)
-        if "role" in m:
-            role = rec.role(m["role"], mfield + ".role")
-            text, images = _content(m.get("content"), rec, mfield + ".content", resolve, queue)
-        elif "from" in m:
-            role = rec.role(m["from"], mfield + ".from")
-            text, images = _placeholders(
-                rec.text(m.get("value"), mfield + ".value"), queue, mfield + ".value"
-            )
-        else:
-            raise rec.error("message has no role (expected role/content or from/value)", mfield)
-        if len(m) > 2:
-            extra = {k: v for k, v in m.items() if k not in ("role", "content", "from", "value")}
-            out.append(message(role, text, images, extra))
-        else:
-            out.append(message(role, text, images))
+        if type(m) is dict and len(m) == 2:
+            role = m.get("role")
+            text = m.get("content")
+            if role is None:
+                role = m.get("from")
+                text = m.get("value")
+            if (
+                type(role) is str
+                and type(text) is str
+                and role in aliases
+                and len(text) <= max_chars
+                and "\x00" not in text
+                and (plain or PLACEHOLDER not in text)
+            ):
+                append({"role": aliases[role], "text": text, "images": []})
+                continue
+        append(_message(m, rec, resolve, queue, f"{field}[{i}]"))
     return out
 
 
+def _message(m: Any, rec: Record, resolve: ImageResolver, queue: ImageQueue | None, mfield: str) -> Message:
+    if type(m) is not dict:
+        raise rec.error(f"message must be an object, not {type(m).__name__}", mfield)
+    if "role" in m:
+        role = rec.role(m["role"], mfield + ".role")
+        text, images = _content(m.get("content"), rec, mfield + ".content", resolve, queue)
+    elif "from" in m:
+        role = rec.role(m["from"], mfield + ".from")
+        text, images = _placeholders(rec.text(m.get("value"), mfield + ".value"), queue, mfield + ".value")
+    else:
+        raise rec.error("message has no role (expected role/content or from/value)", mfield)
+    extra = {k: v for k, v in m.items() if k not in ("role", "content", "from", "value")}
+    return message(role, text, images, extra)
+
+
 def _meta(obj: dict, used: tuple[str, ...]) -> dict:
-    return (
-        {k: v for k, v in obj.items() if k not in used}
-        if len(obj) > len(used) or any(k not in used for k in obj)
-        else {}
-    )
+    """The record's fields no reader consumed, kept as item meta."""
+    if len(obj) == 1:
+        return {}
+    return {k: v for k, v in obj.items() if k not in used}
 
 
 _OPENAI_KEYS = ("messages", "images", "id")
@@ -160,13 +180,20 @@ _OPENAI_KEYS = ("messages", "images", "id")
 
 def parse_openai(obj: Any, rec: Record, resolve: ImageResolver) -> ParsedItem:
     """`{"messages": [{role, content: str | parts}], "images"?: [...]}`; no candidates (SFT shape)."""
-    obj = require_dict(obj, rec)
+    if type(obj) is not dict:
+        raise rec.error(f"expected a JSON object, got {type(obj).__name__}")
     queue = ImageQueue(obj["images"], rec, resolve, "images") if "images" in obj else None
     messages = parse_messages(obj.get("messages"), rec, resolve, queue)
-    require_dialogue(messages, rec)
+    if not messages:
+        raise rec.error("empty dialogue (no messages)", "messages")
     if queue is not None:
         _attach_leftover(messages, queue)
-    return ParsedItem(external_id=rec.item_id(obj), messages=messages, meta=_meta(obj, _OPENAI_KEYS))
+    ext = obj.get("id")
+    return ParsedItem(
+        rec.default_id() if ext is None else rec.item_id(obj),
+        messages,
+        meta=_meta(obj, _OPENAI_KEYS) if len(obj) > 1 else {},
+    )
 
 
 # ------------------------------------------------------------------ ShareGPT / LLaVA
