@@ -52,5 +52,7 @@ else:
             sections.setdefault(section, []).append(
                 st.Page(auth.refuse_ui, title=title, url_path=url, visibility="hidden")
             )
+    # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
+    sections["Annotate"].append(st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"))
     auth.sidebar_ui(user)
     st.navigation(sections).run()

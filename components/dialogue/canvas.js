@@ -424,8 +424,11 @@ class Canvas {
 
   handleKey(e) {
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
-    const target = e.composedPath()[0];
+    const path = e.composedPath();
+    const target = path[0];
     const mod = e.ctrlKey || e.metaKey;
+    // A text box that handles Ctrl+S / Ctrl+Enter itself (e.g. components/response_box) opts out.
+    if (mod && path.some((n) => n && n.hasAttribute && n.hasAttribute("data-parley-own-keys"))) return;
     if (mod && !e.altKey && (e.key === "s" || e.key === "S" || e.key === "Enter")) {
       // Save / Submit also while typing: commit the text box first so its newest text is sent.
       e.preventDefault();
