@@ -53,6 +53,8 @@ else:
                 st.Page(auth.refuse_ui, title=title, url_path=url, visibility="hidden")
             )
     # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
-    sections["Annotate"].append(st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"))
+    sections["Annotate"].append(
+        st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden")
+    )
     auth.sidebar_ui(user)
     st.navigation(sections).run()
