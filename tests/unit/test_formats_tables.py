@@ -236,3 +236,32 @@ def test_xlsx_entity_bomb_is_refused():
     assert info.value.file == "bomb.xlsx"
     with pytest.raises(FormatError, match="entity"):
         table_columns(DictBundle({"bomb.xlsx": data}), "bomb.xlsx")
+
+
+def test_xls_one_row_a_message_on_a_chosen_sheet():
+    xlwt = pytest.importorskip("xlwt")
+    wb = xlwt.Workbook()
+    other = wb.add_sheet("Readme")
+    other.write(0, 0, "about")
+    ws = wb.add_sheet("Chats")
+    rows = [
+        ["conversation_id", "turn", "role", "content"],
+        ["c1", 1, "user", "Bonjour, un café ?"],
+        ["c1", 2, "assistant", "Oui !"],
+        [7, 1, "human", "hi"],
+    ]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            ws.write(r, c, value)
+    buf = io.BytesIO()
+    wb.save(buf)
+    files = {"legacy.xls": buf.getvalue()}
+    cols, _, sheets = table_columns(DictBundle(files), "legacy.xls", sheet="Chats")
+    assert sheets == ["Readme", "Chats"] and cols == ["conversation_id", "turn", "role", "content"]
+    reading, items = _read(files, sheet="Chats")
+    assert reading.format == "xls"
+    assert [i.external_id for i in items] == ["c1", "7"]  # the number 7.0 reads as "7"
+    assert [(m["role"], m["text"]) for m in items[0].messages] == [
+        ("user", "Bonjour, un café ?"),
+        ("bot", "Oui !"),
+    ]
