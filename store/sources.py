@@ -831,7 +831,7 @@ class S3PrefixBundle(Bundle):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
             raise _s3_error(f"s3://{self.bucket}/{key}", exc) from None
-        return io.BufferedReader(body._raw_stream, buffer_size=MB)  # type: ignore[arg-type]
+        return guarded(body, label=f"s3://{self.bucket}/{key}", limit=self._keys[name][1] + 1)
 
     def size(self, name: str) -> int:
         return self._keys[name][1]
