@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import posixpath
@@ -337,6 +338,93 @@ def load_json(stream: BinaryIO, file: str) -> Any:
         raise _json_error(exc, Record(file, None, 0, False, 0)) from None  # type: ignore[arg-type]
 
 
+ARRAY_STREAM_BYTES = 16 << 20  # JSON arrays larger than this are read element by element
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def iter_json_array(
+    stream: BinaryIO, file: str, qualify: bool, max_chars: int, chunk: int = 4 << 20
+) -> Iterator[tuple[Any, Record]]:
+    """(object, Record) per element of a top-level JSON array, holding one chunk (+ one element) in memory.
+
+    The stdlib decoder's raw_decode finds where each element ends (an element cut by the chunk boundary is
+    retried with the next chunk); orjson then parses the element's text, so values, limits and error
+    messages are the same as on the JSONL path."""
+    import json
+
+    raw_decode = json.JSONDecoder().raw_decode
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    buf, pos, eof = "", 0, False
+    where = Record(file, "record 1", 1, qualify, max_chars)
+
+    def more() -> None:
+        nonlocal buf, pos, eof
+        data = stream.read(chunk)
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError:
+            raise where.error("not UTF-8 (the file must be UTF-8 encoded)") from None
+        eof = not data
+        buf, pos = buf[pos:] + text, 0
+
+    def skip_ws() -> None:
+        nonlocal pos
+        while True:
+            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos < len(buf) or eof:
+                return
+            more()
+
+    more()
+    check_encoding_head(buf[:2].encode("utf-8", "surrogatepass"), file)
+    skip_ws()
+    if pos >= len(buf) or buf[pos] != "[":
+        raise FormatError("expected a JSON array", file=file)
+    pos += 1
+    number = 0
+    while True:
+        skip_ws()
+        if pos >= len(buf):
+            raise where.error("invalid JSON: the array is not closed (truncated file?)")
+        if buf[pos] == "]" and number == 0:
+            pos += 1
+            break
+        if number:
+            if buf[pos] == "]":
+                pos += 1
+                break
+            if buf[pos] != ",":
+                raise where.error(f"invalid JSON: expected ',' or ']' after record {number}")
+            pos += 1
+            skip_ws()
+        where = Record(file, f"record {number + 1}", number + 1, qualify, max_chars)
+        while True:
+            try:
+                end = raw_decode(buf, pos)[1]
+            except json.JSONDecodeError as exc:
+                cut = exc.pos >= len(buf) - 8 or exc.msg.startswith("Unterminated string")
+                if cut and not eof:
+                    more()
+                    continue
+                raise where.error(f"invalid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise where.error("JSON nested too deep") from None
+            if end >= len(buf) and not eof:  # a number or literal may go on in the next chunk
+                more()
+                continue
+            break
+        number += 1
+        try:
+            obj = orjson.loads(buf[pos:end])
+        except orjson.JSONDecodeError as exc:
+            raise _json_error(exc, where) from None
+        pos = end
+        yield obj, where
+    skip_ws()
+    if pos < len(buf):
+        raise FormatError("invalid JSON: content after the closing ]", file=file)
+
+
 RECORD_LIST_KEYS = ("data", "items", "records", "rows", "examples", "instances", "dialogues")
 
 
@@ -375,6 +463,8 @@ def iter_records(
             jsonl = _looks_like_jsonl(stream) if hasattr(stream, "peek") else is_jsonl_name(name)
         if jsonl:
             yield from iter_jsonl(stream, name, qualify, max_chars)
+        elif _starts_array(stream) and bundle.size(name) > ARRAY_STREAM_BYTES:
+            yield from iter_json_array(stream, name, qualify, max_chars)
         else:
             yield from records_of_document(load_json(stream, name), name, qualify, max_chars)
     except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
@@ -384,6 +474,10 @@ def iter_records(
         ) from None
     finally:
         stream.close()
+
+
+def _starts_array(stream: Any) -> bool:
+    return hasattr(stream, "peek") and stream.peek(4096).lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"["
 
 
 def _looks_like_jsonl(stream: Any) -> bool:

@@ -190,3 +190,36 @@ def test_resolve_image_ref_rules():
 def test_detect_format_by_content_not_extension():
     bundle = DictBundle({"weird.txt": _jsonl({"instruction": "a", "input": "", "output": "b"})})
     assert detect_format(bundle) == "alpaca"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
+def test_large_json_arrays_stream_element_by_element(chunk):
+    from core.formats.base import iter_json_array
+
+    recs = [
+        {"messages": [{"role": "user", "content": 'caf\u00e9 \\"q\\" ' * (i % 7)}], "n": i * 1.5}
+        for i in range(50)
+    ]
+    data = b"\xef\xbb\xbf" + orjson.dumps(recs, option=orjson.OPT_INDENT_2)
+    got = [
+        (obj, rec.label)
+        for obj, rec in iter_json_array(io.BytesIO(data), "big.json", False, 1000, chunk=chunk)
+    ]
+    assert [o for o, _ in got] == recs
+    assert got[-1][1] == "record 50"
+    broken = data[: len(data) - 40]
+    with pytest.raises(FormatError, match="invalid JSON"):
+        list(iter_json_array(io.BytesIO(broken), "big.json", False, 1000, chunk=chunk))
+
+
+def test_read_bundle_streams_arrays_over_the_threshold(monkeypatch):
+    import core.formats.base as base
+
+    monkeypatch.setattr(base, "ARRAY_STREAM_BYTES", 100)
+    data = orjson.dumps([CHAT] * 30)
+    assert [i.external_id for i in _items({"a.json": data})][-1] == "30"
+    bad = data[:-1] + b',{"messages": [{"role": "narrator", "content": "x"}]}]'
+    err = _error({"a.json": bad})
+    assert (err.record, err.field) == ("record 31", "messages[0].role")
+    deep = b'[{"messages": [{"role": "user", "content": "x", "meta": ' + b"[" * 5000 + b"]" * 5000 + b"}]}]"
+    assert "nested too deep" in str(_error({"d.json": deep}, format="openai"))
