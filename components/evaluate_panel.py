@@ -1,6 +1,11 @@
-"""The RLHF evaluation panels: classes & attributes of the selected bubble, the result list, the
-ranking / pairwise / score area and suggestions. The working copy (`work`) is the truth; every widget
-is set from it before it is drawn and writes back through a callback."""
+"""The RLHF evaluation panels drawn in the tool-page shell's result slot: classes & attributes of the
+selected bubble, the result list (click to select, delete with confirmation), suggestions, scores; plus
+the hotkey handling, class inheritance state, canvas badges and the Submit check.
+
+The working copy (`work`, the shell's dict) is the truth. Widgets are read in the script and applied to
+it; when something else changes it (a number key, an accepted suggestion, a delete) the widget's state is
+dropped so it is drawn again from the work.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,9 @@ import streamlit as st
 from core import evaluation as ev
 from core.dialogue import candidate_label
 
-PREFIX = "evaluate."
-INHERIT_KEY = "evaluate.inherit"
-EXPAND_KEY = "evaluate.expand"
+P = "evaluate."
+INHERIT = "evaluate.inherit"  # Class Inheritance on/off (a plain key: widget state dies on page switch)
+WORK = "tool.evaluate.work"  # the shell's working copy, for callbacks that run before the script
 
 
 @dataclass
@@ -40,71 +45,96 @@ class EvalView:
     def refs(self) -> list[str]:
         return ev.bubble_refs(self.messages, self.candidates, self.order)
 
+    def live(self) -> dict[str, Any]:
+        """The working copy as it is now (callbacks run before the next script run)."""
+        return st.session_state.get(WORK, self.work)
 
-# ---------------------------------------------------------------- focus (chosen class, attribute)
+
+# ---------------------------------------------------------------- focus and inheritance
 
 
-def _focus_key(view: EvalView) -> str:
-    return f"{PREFIX}focus.{view.item_id}"
+def _focus_store(view: EvalView) -> dict[str | None, ev.Focus]:
+    return st.session_state.setdefault(f"{P}focus.{view.item_id}", {})
 
 
 def get_focus(view: EvalView) -> ev.Focus:
-    """The chosen class and focused attribute on the selected bubble (kept per item and bubble)."""
-    stored = st.session_state.get(_focus_key(view), {})
-    return stored.get(view.selected, ev.Focus())
+    """The chosen class and focused attribute on the selected bubble."""
+    return _focus_store(view).get(view.selected, ev.Focus())
 
 
-def set_focus(view: EvalView, focus: ev.Focus) -> None:
-    st.session_state.setdefault(_focus_key(view), {})[view.selected] = focus
-    if view.selected is not None and focus.class_id is not None:
-        inheritance(view).remember(ev.bubble_role(view.selected, view.messages), focus.class_id)
-
-
-def inheritance(view: EvalView) -> ev.Inheritance:
-    state = st.session_state.setdefault(f"{PREFIX}inheritance", ev.Inheritance())
-    state.enabled = bool(st.session_state.get(INHERIT_KEY, False))
+def inheritance() -> ev.Inheritance:
+    state = st.session_state.setdefault(f"{P}inheritance", ev.Inheritance())
+    state.enabled = bool(st.session_state.get(INHERIT, False))
     return state
 
 
+def set_focus(view: EvalView, focus: ev.Focus) -> None:
+    _focus_store(view)[view.selected] = focus
+    if view.selected is not None and focus.class_id is not None:
+        inheritance().remember(ev.bubble_role(view.selected, view.messages), focus.class_id)
+
+
 def on_selection(view: EvalView) -> None:
-    """A newly selected bubble: inherit the class last chosen for its role (if on), else keep what it had."""
-    last_key = f"{PREFIX}last_selected"
+    """A newly selected bubble: with Class Inheritance on, pre-select the class last chosen for its role."""
     here = (view.item_id, view.selected)
-    if st.session_state.get(last_key) == here:
+    if st.session_state.get(f"{P}last_selected") == here:
         return
-    st.session_state[last_key] = here
+    st.session_state[f"{P}last_selected"] = here
     if view.selected is None:
         return
-    stored = st.session_state.setdefault(_focus_key(view), {})
     role = ev.bubble_role(view.selected, view.messages)
     offered = ev.offered_classes(view.classes, role)
-    inherited = inheritance(view).preselect(role, offered)
+    inherited = inheritance().preselect(role, offered)
+    stored = _focus_store(view)
     if inherited is not None:
         cls = next(c for c in offered if c.id == inherited)
         keyable = ev.keyable_attributes(cls)
         stored[view.selected] = ev.Focus(inherited, keyable[0] if keyable else 0)
-    elif view.selected not in stored:
-        existing = ev.results_for(view.work, view.selected)
+    elif view.selected not in stored or stored[view.selected].class_id is None:
+        existing = [
+            r for r in ev.results_for(view.work, view.selected) if any(c.id == r["class_id"] for c in offered)
+        ]
         stored[view.selected] = ev.Focus(int(existing[0]["class_id"]) if existing else None, 0)
 
 
+def inherit_toggle_ui() -> None:
+    """The Class Inheritance switch (top left, above the toolbar's Edit/View)."""
+    pick = f"{P}inherit_pick"
+    if pick not in st.session_state:
+        st.session_state[pick] = bool(st.session_state.get(INHERIT, False))
+    st.toggle(
+        "Class Inheritance",
+        key=pick,
+        on_change=lambda: st.session_state.__setitem__(INHERIT, bool(st.session_state.get(pick))),
+        help="On: selecting another bubble of the same role pre-selects the class last chosen for that role "
+        "(never across user and bot).",
+    )
+
+
+# ---------------------------------------------------------------- hotkeys
+
+
+def _widget_key(view: EvalView, class_id: int, name: str, ref: str | None = None) -> str:
+    return f"{P}attr.{view.item_id}.{ref or view.selected}.{class_id}.{name}"
+
+
 def handle_key(view: EvalView, key: str | None) -> str:
-    """A hotkey from the shell: numbers choose a class / pick an option, Tab the next attribute,
-    `a` accepts the first suggestion, Escape un-chooses the class. Returns a note for the user."""
+    """A page hotkey: digits choose a class / pick an option, "tab" the next attribute, "a" accepts the first
+    open suggestion, "escape" un-chooses the class. Returns a note for the annotator ("" when none)."""
     if not key or not view.editable:
         return ""
     if key == "a":
-        return accept_first_suggestion(view)
+        return accept_first(view)
     if view.selected is None:
         return "Select a bubble first (↑/↓)." if key in ev.NUMBER_KEYS else ""
     offered = ev.offered_classes(view.classes, ev.bubble_role(view.selected, view.messages))
     focus = get_focus(view)
-    if key in ("tab", "Tab"):
+    if key == "tab":
         cls = next((c for c in offered if c.id == focus.class_id), None)
         if cls is not None:
             set_focus(view, ev.Focus(cls.id, ev.next_attribute(cls, focus.attribute)))
         return ""
-    if key in ("escape", "Escape"):
+    if key == "escape":
         set_focus(view, ev.Focus())
         return ""
     if key not in ev.NUMBER_KEYS:
@@ -112,128 +142,148 @@ def handle_key(view: EvalView, key: str | None) -> str:
     outcome = ev.handle_number_key(view.work, key=key, ref=view.selected, offered=offered, focus=focus)
     set_focus(view, outcome.focus)
     if outcome.changed:
+        if outcome.focus.class_id is not None:
+            _sync_widgets(view, outcome.focus.class_id, view.selected, view.work)
         view.changed()
-    return outcome.note if not outcome.changed else ""
+        return ""
+    return outcome.note
 
 
 # ---------------------------------------------------------------- class & attribute panel
 
 
 def _attribute_help(cls: ev.ClassDef) -> str:
-    if not cls.attributes:
-        return f"**{cls.label}**: no attributes"
-    lines = [f"**{cls.label}** (`{cls.name}`)"]
+    lines = [f"**{cls.label}** (`{cls.name}`), number {cls.number}"]
     for a in cls.attributes:
         options = ", ".join(str(o) for o in a.get("options") or ())
-        required = " · required" if a.get("required") else ""
+        required = ", required" if a.get("required") else ""
         lines.append(f"- {a['name']} ({a.get('type', 'radio')}{required}){': ' + options if options else ''}")
-    return "\n".join(lines)
+    return "\n".join(lines) if cls.attributes else lines[0] + "\n\nNo attributes."
 
 
-def _widget_key(view: EvalView, cls: ev.ClassDef, name: str) -> str:
-    return f"{PREFIX}attr.{view.item_id}.{view.selected}.{cls.id}.{name}"
-
-
-def _write(view: EvalView, cls: ev.ClassDef, ref: str, name: str, index: int) -> None:
-    value = st.session_state.get(_widget_key(view, cls, name))
-    ev.set_value(view.work, cls, ref, name, value)
-    set_focus(view, ev.Focus(cls.id, index))
-    view.changed()
-
-
-def _choose(view: EvalView, cls: ev.ClassDef) -> None:
-    ev.add_result(view.work, cls, view.selected)  # type: ignore[arg-type]
+def _choose(view: EvalView, cls: ev.ClassDef, ref: str) -> None:
+    ev.add_result(view.live(), cls, ref)
+    _sync_widgets(view, cls.id, ref)
     keyable = ev.keyable_attributes(cls)
     set_focus(view, ev.Focus(cls.id, keyable[0] if keyable else 0))
-    view.changed()
+
+
+def _shaped(attribute: dict[str, Any], value: Any) -> Any:
+    """A stored value as its widget holds it."""
+    kind = attribute.get("type", "radio")
+    options = [str(o) for o in attribute.get("options") or ()]
+    if kind == "radio":
+        return value if value in options else None
+    if kind == "checkbox":
+        return [o for o in value or [] if o in options]
+    if kind == "rating":
+        return value if isinstance(value, int) and 1 <= value <= ev.rating_max(attribute) else None
+    if kind == "number":
+        return value if isinstance(value, int | float) else None
+    return value or ""
+
+
+def _sync_widgets(view: EvalView, class_id: int, ref: str, work: dict[str, Any] | None = None) -> None:
+    """Set the attribute widgets of (class, bubble) from the work after a change made elsewhere (a key, a
+    suggestion, a delete): a value set through session state is what the browser then shows."""
+    cls = next((c for c in view.classes if c.id == class_id), None)
+    result = ev.find_result(work if work is not None else view.live(), class_id, ref) or {}
+    for attribute in cls.attributes if cls else ():
+        value = (result.get("values") or {}).get(attribute["name"])
+        st.session_state[_widget_key(view, class_id, attribute["name"], ref)] = _shaped(attribute, value)
 
 
 def _attribute_ui(view: EvalView, cls: ev.ClassDef, index: int, focused: bool) -> None:
+    """One attribute's widget; a change is applied to the work here, in the script."""
     attribute = cls.attributes[index]
     name, kind = attribute["name"], attribute.get("type", "radio")
     ref = view.selected
-    result = ev.find_result(view.work, cls.id, ref) or {}  # type: ignore[arg-type]
-    value = (result.get("values") or {}).get(name)
-    key = _widget_key(view, cls, name)
+    assert ref is not None
+    result = ev.find_result(view.work, cls.id, ref) or {}
+    current = _shaped(attribute, (result.get("values") or {}).get(name))
+    key = _widget_key(view, cls.id, name)
+    if key not in st.session_state:
+        st.session_state[key] = current
     options = [str(o) for o in attribute.get("options") or ()]
     label = f"{'▸ ' if focused else ''}{name}{' *' if attribute.get('required') else ''}"
-    if focused and kind != "text":
-        label += " — keys 1–9, 0"
-    common = {
-        "key": key,
-        "on_change": _write,
-        "args": (view, cls, ref, name, index),
-        "disabled": not view.editable,
-    }
+    hint = "Number keys 1–9, 0 pick an option when this attribute is focused (▸); Tab moves on."
+    common: dict[str, Any] = {"key": key, "disabled": not view.editable}
     if kind == "radio":
-        st.session_state[key] = value if value in options else None
-        st.radio(label, options, horizontal=True, **common)
+        value: Any = st.radio(label, options, index=None, horizontal=True, help=hint, **common)
     elif kind == "checkbox":
-        st.session_state[key] = [v for v in (value or []) if v in options]
-        st.pills(label, options, selection_mode="multi", **common)
+        value = st.pills(label, options, selection_mode="multi", help=hint, **common)
+        value = [o for o in options if o in (value or [])]
     elif kind == "rating":
         stars = list(range(1, ev.rating_max(attribute) + 1))
-        st.session_state[key] = value if value in stars else None
-        st.pills(label, stars, format_func=lambda n: f"{n}★", **common)
+        value = st.pills(label, stars, format_func=lambda n: f"{n}★", help=hint, **common)
     elif kind == "number":
-        st.session_state[key] = value
-        st.number_input(label, min_value=attribute.get("min"), max_value=attribute.get("max"), **common)
+        value = st.number_input(label, value=None, min_value=attribute.get("min"), max_value=attribute.get("max"),
+                                step=attribute.get("step"), **common)  # fmt: skip
     else:
-        st.session_state[key] = value or ""
-        st.text_area(label, height=80, **common)
+        value = st.text_area(label, height=80, **common)
+    if view.editable and value != current:
+        ev.set_value(view.work, cls, ref, name, value)
+        set_focus(view, ev.Focus(cls.id, index))
+        view.changed()
 
 
 def class_panel_ui(view: EvalView) -> None:
-    """The classes offered for the selected bubble and the attributes of the chosen one."""
-    if view.selected is None:
-        st.caption("Select a bubble (click it, or ↑/↓) to tag it with a class.")
-        return
-    role = ev.bubble_role(view.selected, view.messages)
-    offered = ev.offered_classes(view.classes, role)
-    st.markdown(f"**{ev.bubble_name(view.selected, view.order)}** · {role}")
-    if not offered:
-        st.caption(f"No class in this dataset's ontology targets {role} bubbles.")
-        return
-    focus = get_focus(view)
-    for cls in offered:
-        has = ev.find_result(view.work, cls.id, view.selected) is not None
-        mark = "✓ " if has else ""
-        st.button(
-            f"{cls.number} · {mark}{cls.label}",
-            key=f"{PREFIX}class.{view.item_id}.{view.selected}.{cls.id}",
-            help=_attribute_help(cls),
-            type="primary" if cls.id == focus.class_id else "secondary",
-            on_click=_choose,
-            args=(view, cls),
-            disabled=not view.editable,
-            use_container_width=True,
+    """The classes offered for the selected bubble (hover one for its attributes) and the chosen one's
+    attributes."""
+    with st.container(border=True):
+        if view.selected is None:
+            st.markdown("**Classes**")
+            st.caption("Select a bubble (click it, or ↑/↓) to tag it with a class.")
+            return
+        role = ev.bubble_role(view.selected, view.messages)
+        offered = ev.offered_classes(view.classes, role)
+        st.markdown(f"**Classes** · {ev.bubble_name(view.selected, view.order)} ({role})")
+        if not offered:
+            st.caption(f"No class of this dataset's ontology targets {role} bubbles.")
+            return
+        focus = get_focus(view)
+        for cls in offered:
+            has = ev.find_result(view.work, cls.id, view.selected) is not None
+            st.button(
+                f"{cls.number} · {cls.label}{' ✓' if has else ''}",
+                key=f"{P}class.{view.item_id}.{view.selected}.{cls.id}",
+                help=_attribute_help(cls),
+                type="primary" if cls.id == focus.class_id else "secondary",
+                on_click=_choose,
+                args=(view, cls, view.selected),
+                disabled=not view.editable,
+                width="stretch",
+            )
+        chosen = next((c for c in offered if c.id == focus.class_id), None)
+        if chosen is None:
+            st.caption("Press a class's number (or click it) to choose it.")
+            return
+        st.markdown(
+            f"<span style='color:{escape(chosen.color)}'>●</span> <b>{escape(chosen.label)}</b> "
+            "<small>Tab: next attribute · Esc: choose another class</small>",
+            unsafe_allow_html=True,
         )
-    chosen = next((c for c in offered if c.id == focus.class_id), None)
-    if chosen is None:
-        st.caption("Press a class's number to choose it.")
-        return
-    st.markdown(
-        f"<span style='color:{escape(chosen.color)}'>●</span> **{escape(chosen.label)}** attributes "
-        "<small>(Tab: next attribute, Esc: other class)</small>",
-        unsafe_allow_html=True,
-    )
-    for index in range(len(chosen.attributes)):
-        _attribute_ui(view, chosen, index, focused=index == focus.attribute)
+        for index in range(len(chosen.attributes)):
+            _attribute_ui(view, chosen, index, focused=index == focus.attribute)
 
 
 # ---------------------------------------------------------------- result panel
 
 
+def _ask_delete(class_id: int, ref: str) -> None:
+    st.session_state[f"{P}confirm"] = (class_id, ref)
+
+
 def _delete(view: EvalView, class_id: int, ref: str) -> None:
-    ev.remove_result(view.work, class_id, ref)
-    st.session_state.pop(f"{PREFIX}confirm", None)
-    stored = st.session_state.get(_focus_key(view), {})
-    if ref in stored and stored[ref].class_id == class_id:
-        stored[ref] = ev.Focus()
-    view.changed()
+    ev.remove_result(view.live(), class_id, ref)
+    st.session_state.pop(f"{P}confirm", None)
+    _sync_widgets(view, class_id, ref)
+    store = _focus_store(view)
+    if ref in store and store[ref].class_id == class_id:
+        store[ref] = ev.Focus()
 
 
-def _values_text(result: dict[str, Any]) -> str:
+def values_text(result: dict[str, Any]) -> str:
     parts = []
     for name, value in (result.get("values") or {}).items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -241,221 +291,184 @@ def _values_text(result: dict[str, Any]) -> str:
     return " · ".join(parts) or "no values yet"
 
 
-def result_panel_ui(view: EvalView, *, expand: bool) -> None:
-    """Every result with its bubble and class colour; click selects the bubble; 🗑 deletes after a
-    second confirmation; `expand` unfolds every result's attribute values."""
-    by_id = {c.id: c for c in view.classes}
+def sorted_results(view: EvalView) -> list[dict[str, Any]]:
     position = {ref: i for i, ref in enumerate(view.refs)}
-    results = sorted(view.work.get("results", []), key=lambda r: position.get(ev.result_ref(r) or "", 10**9))
-    results = [r for r in results if ev.result_ref(r) is not None]
-    st.markdown(f"**Results ({len(results)})**")
-    if not results:
-        st.caption("No results yet.")
-    confirm = st.session_state.get(f"{PREFIX}confirm")
-    for result in results:
-        ref = ev.result_ref(result)
-        cls = by_id.get(int(result["class_id"]))
-        label = cls.label if cls else f"class {result['class_id']}"
-        color = cls.color if cls else "#888"
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        with left:
-            st.markdown(
-                f"<span style='color:{escape(color)}'>■</span> {escape(label)}", unsafe_allow_html=True
+    results = [r for r in view.work.get("results", []) if ev.result_ref(r) is not None]
+    return sorted(results, key=lambda r: position.get(ev.result_ref(r) or "", 10**9))
+
+
+def result_panel_ui(view: EvalView, *, expand: bool) -> None:
+    """Every result with its bubble and class colour; the bubble button selects it; the bin deletes after a
+    second confirmation; `expand` (the canvas's Expand Attributes) unfolds the attribute values."""
+    by_id = {c.id: c for c in view.classes}
+    results = sorted_results(view)
+    confirm = st.session_state.get(f"{P}confirm")
+    with st.container(border=True):
+        st.markdown(f"**Results** ({len(results)})")
+        if not results:
+            st.caption("No results yet.")
+        for result in results:
+            ref = ev.result_ref(result)
+            assert ref is not None
+            class_id = int(result["class_id"])
+            cls = by_id.get(class_id)
+            label, color = (cls.label, cls.color) if cls else (f"class {class_id}", "#888888")
+            where = ev.bubble_name(ref, view.order)
+            left, mid, right = st.columns([0.35, 4, 1.3], vertical_alignment="center", gap="small")
+            left.markdown(
+                f"<span style='color:{escape(color)};font-size:1.3em'>■</span>", unsafe_allow_html=True
             )
-            st.button(
-                ev.bubble_name(ref, view.order),  # type: ignore[arg-type]
-                key=f"{PREFIX}goto.{view.item_id}.{ref}.{result['class_id']}",
+            mid.button(
+                f"{where} · {label}",
+                key=f"{P}goto.{view.item_id}.{ref}.{class_id}",
                 on_click=view.select,
                 args=(ref,),
                 type="tertiary",
+                help="Select this bubble",
+            )
+            right.button(
+                "",
+                icon=":material/delete:",
+                key=f"{P}del.{view.item_id}.{ref}.{class_id}",
+                help=f"Delete {label} on {where}",
+                disabled=not view.editable,
+                on_click=_ask_delete,
+                args=(class_id, ref),
             )
             if expand:
-                st.caption(_values_text(result))
-        with right:
-            st.button(
-                "🗑",
-                key=f"{PREFIX}del.{view.item_id}.{ref}.{result['class_id']}",
-                help=f"Delete {label} on {ev.bubble_name(ref, view.order)}",  # type: ignore[arg-type]
-                disabled=not view.editable,
-                on_click=lambda c=result["class_id"], r=ref: st.session_state.__setitem__(
-                    f"{PREFIX}confirm", (c, r)
-                ),
-            )
-        if confirm == (result["class_id"], ref):
-            st.warning(f"Delete {label} on {ev.bubble_name(ref, view.order)}?")  # type: ignore[arg-type]
-            yes, no = st.columns(2)
-            yes.button(
-                "Delete", key=f"{PREFIX}yes", type="primary", on_click=_delete, args=(view, confirm[0], ref)
-            )
-            no.button(
-                "Cancel", key=f"{PREFIX}no", on_click=lambda: st.session_state.pop(f"{PREFIX}confirm", None)
-            )
+                st.caption(values_text(result))
+            if confirm == (class_id, ref) and view.editable:
+                st.warning(f"Delete {label} on {where} and its values?")
+                yes, no = st.columns(2)
+                yes.button(
+                    "Delete", key=f"{P}yes", type="primary", on_click=_delete, args=(view, class_id, ref)
+                )
+                no.button("Cancel", key=f"{P}no", on_click=lambda: st.session_state.pop(f"{P}confirm", None))
+        scores = ev.candidate_scores(view.work, view.classes)
+        if scores:
+            shown = [
+                f"{ev.bubble_name(f'c{k}', view.order)[10:]}: {scores[k]:g}"
+                for k in view.order
+                if k in scores
+            ]
+            st.caption("Candidate scores · " + " · ".join(shown))
 
 
-# ---------------------------------------------------------------- ranking, pairwise, scores
+def badges(view: EvalView) -> dict[str, list[dict[str, str]]]:
+    """The class chips the canvas draws on each bubble (details show with Expand Attributes)."""
+    by_id = {c.id: c for c in view.classes}
+    out: dict[str, list[dict[str, str]]] = {}
+    for result in sorted_results(view):
+        cls = by_id.get(int(result["class_id"]))
+        if cls is None:
+            continue
+        chip = {"text": cls.label, "detail": values_text(result), "color": cls.color}
+        out.setdefault(ev.result_ref(result) or "", []).append(chip)
+    return out
 
 
-def _answer_key(view: EvalView, question: ev.QuestionDef, part: str) -> str:
-    return f"{PREFIX}q.{view.item_id}.{question.id}.{part}"
+def check(view: EvalView) -> Callable[[dict[str, Any]], list[Any]]:
+    """The Submit check for the shell: (message, bubble) for each missing required attribute, then
+    ranking / pairwise answers that break the rules (the shell itself asks for required questions)."""
 
-
-def _set_rank(view: EvalView, question: ev.QuestionDef, candidate: int) -> None:
-    answers = view.work.setdefault("classifications", {})
-    ranks = ev.ranking_to_ranks(answers.get(str(question.id)))
-    rank = st.session_state.get(_answer_key(view, question, f"c{candidate}"))
-    if rank is None:
-        ranks.pop(candidate, None)
-    else:
-        ranks[candidate] = int(rank)
-        if not question.allow_ties:  # a rank taken by another candidate moves to this one
-            for other, r in list(ranks.items()):
-                if other != candidate and r == int(rank):
-                    ranks.pop(other)
-    answers[str(question.id)] = ev.ranks_to_ranking(ranks) if ranks else None
-    if not ranks:
-        answers.pop(str(question.id), None)
-    view.changed()
-
-
-def ranking_ui(view: EvalView, question: ev.QuestionDef) -> None:
-    n = len(view.candidates)
-    ranks = ev.ranking_to_ranks((view.work.get("classifications") or {}).get(str(question.id)))
-    st.markdown(f"**{escape(question.label)}**{' *' if question.required else ''} — 1 is best")
-    for position, original in enumerate(view.order):
-        key = _answer_key(view, question, f"c{original}")
-        st.session_state[key] = ranks.get(original)
-        st.segmented_control(
-            f"Rank of {candidate_label(position)}",
-            list(range(1, n + 1)),
-            key=key,
-            on_change=_set_rank,
-            args=(view, question, original),
-            disabled=not view.editable,
-        )
-
-
-def _set_pair(view: EvalView, question: ev.QuestionDef, a: int, b: int) -> None:
-    choice = st.session_state.get(_answer_key(view, question, "choice"))
-    middle = (len(question.strengths) + 1) // 2
-    strength = st.session_state.get(_answer_key(view, question, "strength")) or middle
-    answers = view.work.setdefault("classifications", {})
-    if choice is None:
-        answers.pop(str(question.id), None)
-    elif choice == "Tie":
-        answers[str(question.id)] = ev.pairwise_answer(None, None, tie=True)
-    else:
-        chosen = a if choice.endswith(candidate_label(view.order.index(a))) else b
-        rejected = b if chosen == a else a
-        answers[str(question.id)] = ev.pairwise_answer(chosen, rejected, strength=strength)
-    view.changed()
-
-
-def pairwise_ui(view: EvalView, question: ev.QuestionDef) -> None:
-    """A/B with tie and strength; with more than two candidates the pair can be chosen."""
-    if len(view.candidates) < 2:
-        return
-    answer = (view.work.get("classifications") or {}).get(str(question.id)) or {}
-    pairs = [
-        (view.order[i], view.order[j]) for i in range(len(view.order)) for j in range(i + 1, len(view.order))
-    ]
-    st.markdown(f"**{escape(question.label)}**{' *' if question.required else ''}")
-    pair = pairs[0]
-    if "chosen" in answer:
-        pair = next((p for p in pairs if set(p) == {answer["chosen"], answer["rejected"]}), pair)
-    if len(pairs) > 1:
-        pair_key = _answer_key(view, question, "pair")
-        if pair_key not in st.session_state:
-            st.session_state[pair_key] = pair
-        pair = st.selectbox(
-            "Compare",
-            pairs,
-            key=pair_key,
-            format_func=lambda p: (
-                f"{candidate_label(view.order.index(p[0]))} vs {candidate_label(view.order.index(p[1]))}"
-            ),
-            disabled=not view.editable,
-        )
-    a, b = pair
-    la, lb = candidate_label(view.order.index(a)), candidate_label(view.order.index(b))
-    options = (
-        [f"Better: {la}", "Tie", f"Better: {lb}"]
-        if question.allow_tie
-        else [f"Better: {la}", f"Better: {lb}"]
-    )
-    choice_key, strength_key = _answer_key(view, question, "choice"), _answer_key(view, question, "strength")
-    if answer.get("tie"):
-        st.session_state[choice_key] = "Tie"
-    elif answer.get("chosen") in (a, b):
-        st.session_state[choice_key] = options[0] if answer["chosen"] == a else options[-1]
-    else:
-        st.session_state[choice_key] = None
-    middle = (len(question.strengths) + 1) // 2
-    st.session_state[strength_key] = answer.get("strength", middle) if "chosen" in answer else middle
-    st.segmented_control(
-        "Which reply is better?", options, key=choice_key, on_change=_set_pair, args=(view, question, a, b),
-        disabled=not view.editable,
-    )  # fmt: skip
-    if "chosen" in answer:
-        st.segmented_control(
-            "How much better?", list(range(1, len(question.strengths) + 1)),
-            format_func=lambda s: question.strengths[s - 1],
-            key=strength_key, on_change=_set_pair, args=(view, question, a, b), disabled=not view.editable,
+    def run(work: dict[str, Any]) -> list[Any]:
+        missing = ev.validate(
+            work, classes=view.classes, questions=view.questions, messages=view.messages,
+            candidates=view.candidates, order=view.order, require_answers=False,
         )  # fmt: skip
+        return [(m.message, m.ref) if m.ref else m.message for m in missing]
 
-
-def scores_ui(view: EvalView) -> None:
-    """Per-candidate scores given through evaluation classes (mean of numeric values)."""
-    scores = ev.candidate_scores(view.work, view.classes)
-    if not scores:
-        return
-    shown = [
-        f"{candidate_label(pos)}: {scores[orig]:g}" for pos, orig in enumerate(view.order) if orig in scores
-    ]
-    st.caption("Scores — " + " · ".join(shown))
-
-
-def compare_ui(view: EvalView) -> None:
-    for question in view.questions:
-        if question.type == "ranking":
-            ranking_ui(view, question)
-        elif question.type == "pairwise":
-            pairwise_ui(view, question)
-    scores_ui(view)
+    return run
 
 
 # ---------------------------------------------------------------- suggestions
 
 
-def accept_first_suggestion(view: EvalView) -> str:
-    if not view.suggestions:
-        return "No suggestion to accept."
-    return accept(view, 0)
+def _sync_answer_widgets(view: EvalView, suggestion: dict[str, Any], work: dict[str, Any]) -> None:
+    """Set the widgets that show what an accepted suggestion changed, so the browser shows the new answer
+    (the shell's Classification widgets are keyed "tool.evaluate.w.<item>.q<id>", see components/toolpage)."""
+    kind = suggestion.get("kind")
+    answers = work.get("classifications") or {}
+    for question in view.questions:
+        base = f"tool.evaluate.w.{view.item_id}.q{question.id}"
+        answer = answers.get(str(question.id))
+        if kind == "preference" and question.type == "pairwise" and isinstance(answer, dict):
+            if answer.get("tie"):
+                st.session_state[base] = "Tie"
+            elif "chosen" in answer:
+                st.session_state[base] = candidate_label(int(answer["chosen"]))
+                st.session_state[base + ".s"] = answer.get("strength")
+        elif kind == "ranking" and question.type == "ranking" and isinstance(answer, list):
+            st.session_state[base] = [
+                candidate_label(k) for group in ev.ranking_groups(answer) for k in group
+            ]
+    if kind in ("score", "label") and suggestion.get("target"):
+        for cls in view.classes:
+            _sync_widgets(view, cls.id, str(suggestion["target"]), work)
 
 
-def accept(view: EvalView, index: int) -> str:
-    why = ev.accept_suggestion(
-        view.work, view.suggestions[index], classes=view.classes, questions=view.questions
-    )
+def accept(view: EvalView, index: int, work: dict[str, Any] | None = None) -> str:
+    suggestion = view.suggestions[index]
+    work = work if work is not None else view.live()
+    why = ev.accept_suggestion(work, suggestion, classes=view.classes, questions=view.questions)
     if why:
-        return f"Cannot accept: {why}."
-    view.changed()
+        return f"Cannot accept the suggestion: {why}."
+    _sync_answer_widgets(view, suggestion, work)
     return "Suggestion accepted."
 
 
+def _states(view: EvalView) -> list[str]:
+    return [
+        ev.suggestion_state(view.work, s, classes=view.classes, questions=view.questions)
+        for s in view.suggestions
+    ]
+
+
+def accept_first(view: EvalView) -> str:
+    """`a`: accept the first open suggestion. Runs as a callback, before the shell draws its widgets."""
+    work = view.live()
+    states = [
+        ev.suggestion_state(work, s, classes=view.classes, questions=view.questions) for s in view.suggestions
+    ]
+    if "open" not in states:
+        return "No open suggestion to accept."
+    return accept(view, states.index("open"), work)
+
+
+def on_extra_key(view: EvalView, key: str) -> None:
+    """The keys component's callback (Tab, `a`, Escape), before the next script run."""
+    view.work = view.live()
+    note = handle_key(view, key)
+    if note:
+        st.session_state["tool.evaluate.note"] = note
+
+
+def _accept_clicked(view: EvalView, index: int) -> None:
+    st.session_state["tool.evaluate.note"] = accept(view, index)
+
+
 def suggestions_ui(view: EvalView) -> None:
-    """Imported or model-made suggestions, shown apart; accept (button, or `a` for the first) or overrule
-    by answering yourself. They are never results until accepted."""
+    """Imported or model-made suggestions, apart from the annotator's answers: Accept (or `a` for the first
+    open one) copies one into the answers; answering otherwise overrules it. They are never results."""
     if not view.suggestions:
         return
-    st.markdown(
-        "**Suggestions** <small>(not your answers; `a` accepts the first)</small>", unsafe_allow_html=True
-    )
-    for index, suggestion in enumerate(view.suggestions):
-        text, button = st.columns([4, 1], vertical_alignment="center")
-        text.caption("💡 " + ev.describe_suggestion(suggestion, view.order))
-        button.button(
-            "Accept",
-            key=f"{PREFIX}accept.{view.item_id}.{index}",
-            disabled=not view.editable,
-            on_click=lambda i=index: st.session_state.__setitem__(f"{PREFIX}note", accept(view, i)),
-        )
+    marks = {
+        "open": ":material/lightbulb:",
+        "accepted": "✓ accepted:",
+        "overruled": "✗ overruled:",
+        "unusable": "—",
+    }
+    with st.container(border=True):
+        st.markdown("**Suggestions** <small>(not your answers · `a` accepts the first open one)</small>",
+                    unsafe_allow_html=True)  # fmt: skip
+        for index, (suggestion, state) in enumerate(zip(view.suggestions, _states(view), strict=True)):
+            text, button = st.columns([3, 1.7], vertical_alignment="center")
+            text.caption(f"{marks[state]} {ev.describe_suggestion(suggestion, view.order)}")
+            if state in ("open", "overruled"):
+                button.button(
+                    "Accept",
+                    key=f"{P}accept.{view.item_id}.{index}",
+                    disabled=not view.editable,
+                    on_click=_accept_clicked,
+                    args=(view, index),
+                )

@@ -9,6 +9,7 @@ Item.candidates, whatever order the page shows them in).
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -474,10 +475,12 @@ def validate(
     messages: list[dict[str, Any]],
     candidates: list[dict[str, Any]],
     order: list[int] | None = None,
+    require_answers: bool = True,
 ) -> list[Missing]:
     """Everything missing or wrong before Submit, bubbles in the order shown, then item questions.
 
-    An item marked invalid needs only its reason.
+    An item marked invalid needs only its reason. `require_answers=False` leaves "answer the required
+    question" to a caller that checks it already (the tool-page shell) and checks only the answers given.
     """
     if work.get("validity") == "invalid":
         if not str(work.get("invalid_reason", "")).strip():
@@ -503,7 +506,7 @@ def validate(
     for question in questions:
         answer = answers.get(str(question.id))
         if _empty(answer):
-            if question.required:
+            if question.required and require_answers:
                 missing.append(Missing(f"{question.label}: answer it."))
             continue
         if question.type == "ranking":
@@ -610,6 +613,29 @@ def describe_suggestion(suggestion: dict[str, Any], order: list[int]) -> str:
     except (KeyError, TypeError, ValueError, IndexError):
         pass
     return f"{kind}: {value}{agent}"
+
+
+def suggestion_state(
+    work: dict[str, Any], suggestion: dict[str, Any], *, classes: list[ClassDef], questions: list[QuestionDef]
+) -> str:
+    """ "accepted" (the annotator's answer is what it suggests), "overruled" (they answered otherwise),
+    "open" (not answered yet) or "unusable" (no question or class of the ontology takes it)."""
+    trial = json.loads(json.dumps(work))
+    if accept_suggestion(trial, suggestion, classes=classes, questions=questions) is not None:
+        return "unusable"
+    if trial == work:
+        return "accepted"
+    kind = suggestion.get("kind")
+    if kind in ("preference", "ranking"):
+        question = _question(questions, "pairwise" if kind == "preference" else "ranking")
+        answered = question is not None and not _empty(
+            (work.get("classifications") or {}).get(str(question.id))
+        )
+    else:
+        target = _score_target(classes) if kind == "score" else _label_target(classes)
+        found = find_result(work, target[0].id, str(suggestion.get("target"))) if target else None
+        answered = found is not None and not _empty((found.get("values") or {}).get(target[1]["name"]))  # type: ignore[index]
+    return "overruled" if answered else "open"
 
 
 def accept_suggestion(

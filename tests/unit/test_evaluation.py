@@ -292,3 +292,36 @@ def test_suggestions_are_accepted_into_answers_and_never_results_until_then():
 def test_parse_ref_rejects_garbage():
     with pytest.raises(ValueError):
         ev.parse_ref("x1")
+
+
+def test_suggestion_state_open_accepted_overruled():
+    questions = [RANKING, PAIRWISE]
+    pref = {"kind": "preference", "value": {"chosen": 0, "rejected": 1}}
+    work = empty()
+    assert ev.suggestion_state(work, pref, classes=CLASSES, questions=questions) == "open"
+    ev.accept_suggestion(work, pref, classes=CLASSES, questions=questions)
+    assert ev.suggestion_state(work, pref, classes=CLASSES, questions=questions) == "accepted"
+    work["classifications"]["2"] = ev.pairwise_answer(1, 0, strength=3)
+    assert ev.suggestion_state(work, pref, classes=CLASSES, questions=questions) == "overruled"
+    score = {"kind": "score", "target": "c1", "value": 2}
+    assert ev.suggestion_state(work, score, classes=CLASSES, questions=questions) == "open"
+    ev.set_value(work, HELP, "c1", "score", "5")
+    assert ev.suggestion_state(work, score, classes=CLASSES, questions=questions) == "overruled"
+    assert ev.suggestion_state(work, pref, classes=CLASSES, questions=[]) == "unusable"
+
+
+def test_validation_can_leave_required_answers_to_the_shell():
+    work = empty()
+    work["classifications"] = {"1": [0]}
+    texts = [
+        m.message
+        for m in ev.validate(
+            work,
+            classes=CLASSES,
+            questions=[RANKING, PAIRWISE],
+            messages=MESSAGES,
+            candidates=CANDIDATES,
+            require_answers=False,
+        )
+    ]
+    assert texts == ["ranking: not every candidate is ranked (missing: B)."]
