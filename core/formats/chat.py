@@ -198,16 +198,19 @@ def parse_openai(obj: Any, rec: Record, resolve: ImageResolver) -> ParsedItem:
 
 # ------------------------------------------------------------------ ShareGPT / LLaVA
 
-_SHAREGPT_KEYS = ("conversations", "image", "images", "id")
+_SHAREGPT_KEYS = ("conversations", "image", "images", "id", "system")
 
 
 def parse_sharegpt(obj: Any, rec: Record, resolve: ImageResolver) -> ParsedItem:
-    """`{"conversations": [{from, value}], "image"|"images": ...}` with `<image>` placeholders."""
+    """`{"conversations": [{from, value}], "image"|"images": ..., "system"?: str}` with `<image>`
+    placeholders; a top-level system prompt becomes the first message."""
     obj = require_dict(obj, rec)
     key = "images" if "images" in obj else "image"
     queue = ImageQueue(obj[key], rec, resolve, key) if key in obj else None
     messages = parse_messages(obj.get("conversations"), rec, resolve, queue, "conversations")
     require_dialogue(messages, rec, "conversations")
+    if obj.get("system"):  # LLaMA-Factory's sharegpt keeps the system prompt beside the turns
+        messages.insert(0, message("system", rec.text(obj["system"], "system")))
     if queue is not None:
         _attach_leftover(messages, queue)
     return ParsedItem(external_id=rec.item_id(obj), messages=messages, meta=_meta(obj, _SHAREGPT_KEYS))

@@ -152,3 +152,17 @@ def test_source_ids_and_extra_fields_are_kept():
     assert item.external_id == "42"
     assert item.messages[0] == {"role": "user", "text": "hi", "images": [], "meta": {"name": "ann"}}
     assert item.meta == {"source": "forum"}
+
+
+def test_sharegpt_top_level_system_prompt_is_the_first_message():
+    rec = {
+        "system": "You are terse.",
+        "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}],
+    }
+    (item,) = _items([rec])
+    assert [(m["role"], m["text"]) for m in item.messages] == [
+        ("system", "You are terse."),
+        ("user", "hi"),
+        ("bot", "yo"),
+    ]
+    assert item.meta == {}
