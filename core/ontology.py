@@ -519,3 +519,16 @@ def format_default(default: Any) -> str:
     if isinstance(default, list):
         return ", ".join(str(d) for d in default)
     return str(default)
+
+
+def describe_classification(q: dict[str, Any]) -> str:
+    """A classification's settings in a few words, for the list on the ontology page."""
+    kind = q.get("type")
+    if kind in ("radio", "checkbox"):
+        return ", ".join(q.get("options") or [])
+    if kind == "ranking":
+        return "ties allowed" if q.get("allow_ties") else "no ties"
+    if kind == "pairwise":
+        strengths = " / ".join(q.get("strengths") or STRENGTHS)
+        return ("tie allowed · " if q.get("allow_tie", True) else "no tie · ") + strengths
+    return "free text"

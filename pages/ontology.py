@@ -15,6 +15,7 @@ from core.ontology import (
     DEFAULT_COLOR,
     STRENGTHS,
     TOOL_LABELS,
+    describe_classification,
     describe_targets,
     format_default,
     parse_default,
@@ -352,34 +353,41 @@ def classifications_ui(user, dataset_id: int) -> None:  # type: ignore[no-untype
     with db.read_session() as session:
         questions = onto.list_classifications(session=session, dataset_id=dataset_id)
         answers = onto.answer_counts(session=session, dataset_id=dataset_id)
+    widths = [1.5, 2.2, 2, 0.9, 0.9, 1, 0.6, 0.6, 0.8, 1.0]
+    if questions:
+        for col, label in zip(
+            st.columns(widths), ["Name", "Question", "Settings", "Type", "", "Answers"], strict=False
+        ):
+            col.caption(label)
     for i, row in enumerate(questions):
         d = onto.classification_to_dict(row)
-        cols = st.columns([2, 3, 1, 1, 1, 0.5, 0.5, 0.8, 0.8], vertical_alignment="center")
+        cols = st.columns(widths, vertical_alignment="center")
         cols[0].text(d["name"])
-        settings = ", ".join(d.get("options") or []) or (
-            "ties allowed" if d.get("allow_ties") else "tie allowed" if d.get("allow_tie") else ""
-        )
-        cols[1].text(f"{d['title']}  ({settings})" if settings else d["title"])
-        cols[2].text(d["type"])
-        cols[3].text("required" if d["required"] else "optional")
-        cols[4].text(f"{answers.get(row.id, 0)} answers")
-        if cols[5].button("↑", key=f"{K}qup.{row.id}", disabled=i == 0):
+        cols[1].text(d["title"])
+        cols[2].text(describe_classification(d))
+        cols[3].text(d["type"])
+        cols[4].text("required" if d["required"] else "optional")
+        cols[5].text(str(answers.get(row.id, 0)))
+        if cols[6].button("↑", key=f"{K}qup.{row.id}", disabled=i == 0):
             _write(onto.move_classification, user=user, classification_id=row.id, step=-1)
             st.rerun()
-        if cols[6].button("↓", key=f"{K}qdown.{row.id}", disabled=i == len(questions) - 1):
+        if cols[7].button("↓", key=f"{K}qdown.{row.id}", disabled=i == len(questions) - 1):
             _write(onto.move_classification, user=user, classification_id=row.id, step=1)
             st.rerun()
-        cols[7].button("Edit", key=f"{K}qedit.{row.id}", on_click=_open_question, args=(d, row.id))
-        cols[8].button(
+        cols[8].button("Edit", key=f"{K}qedit.{row.id}", on_click=_open_question, args=(d, row.id))
+        cols[9].button(
             "Delete", key=f"{K}qdel.{row.id}", on_click=S.__setitem__, args=(K + "qdelete", row.id)
         )
         if S.get(K + "qdelete") == row.id:
             st.warning(f"Delete classification **{d['name']}**? {answers.get(row.id, 0)} annotations answer it; "
                        "their answers are kept and the deletion is recorded.")  # fmt: skip
-            if st.button("Delete classification", key=K + "qdel.yes", type="primary"):
+            yes, no = st.columns(2)
+            if yes.button("Delete classification", key=K + "qdel.yes", type="primary"):
                 S.pop(K + "qdelete")
-                _write(onto.delete_classification, user=user, classification_id=row.id)
+                if _write(onto.delete_classification, user=user, classification_id=row.id) is not None:
+                    _flash(f"Deleted classification {d['name']} (answers kept).")
                 st.rerun()
+            no.button("Cancel", key=K + "qdel.no", on_click=S.pop, args=(K + "qdelete", None))
     if not questions:
         st.info("No classifications yet.")
     st.button("New classification", key=K + "qnew", on_click=_open_question, args=(None, None))
@@ -452,6 +460,21 @@ def guidelines_ui(user, dataset) -> None:  # type: ignore[no-untyped-def]
         st.markdown(text)
 
 
+def _load(user, dataset_id: int, label: str, data: Any, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """Import `data`, or first ask when it would take away something results use."""
+    if S.get(K + "pending", {}).get("label") != label:
+        with db.read_session() as session:
+            losses = onto.import_losses(session=session, dataset_id=dataset_id, data=data, mode=mode)
+        if losses:
+            S[K + "pending"] = {"label": label, "data": data, "mode": mode, "losses": losses}
+            return
+    S.pop(K + "pending", None)
+    summary = _write(onto.import_ontology, user=user, dataset_id=dataset_id, data=data, mode=mode)
+    if summary is not None:
+        _flash(f"Imported {label}: {summary['created']} classes created, {summary['updated']} updated, "
+               f"{summary['deleted']} deleted." + "".join(f"\n\n⚠️ {w}" for w in summary["warnings"]))  # fmt: skip
+
+
 def json_ui(user, dataset, others: list) -> None:  # type: ignore[no-untyped-def]
     with db.read_session() as session:
         data = onto.export_ontology(session=session, dataset_id=dataset.id)
@@ -472,22 +495,31 @@ def json_ui(user, dataset, others: list) -> None:  # type: ignore[no-untyped-def
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             S[K + "error"] = f"{upload.name}: not valid JSON ({exc})"
             st.rerun()
-        summary = _write(onto.import_ontology, user=user, dataset_id=dataset.id, data=incoming, mode=mode)
-        if summary is not None:
-            _flash(f"Imported {upload.name}: {summary['created']} classes created, {summary['updated']} updated, "
-                   f"{summary['deleted']} deleted." + "".join(f"\n\n⚠️ {w}" for w in summary["warnings"]))  # fmt: skip
+        _load(user, dataset.id, upload.name, incoming, mode)
         st.rerun()
     if others:
         source = st.selectbox(
             "Copy the ontology from", others, format_func=lambda d: d.name, key=K + "copy.from"
         )
         if st.button("Copy ontology", key=K + "copy"):
-            summary = _write(
-                onto.copy_ontology, user=user, from_dataset_id=source.id, to_dataset_id=dataset.id, mode=mode
-            )
-            if summary is not None:
-                _flash(f"Copied the ontology of {source.name}: {summary['created']} classes created.")
+            with db.read_session() as session:
+                incoming = onto.export_ontology(session=session, dataset_id=source.id)
+            _load(user, dataset.id, f"the ontology of {source.name}", incoming, mode)
             st.rerun()
+    pending = S.get(K + "pending")
+    if pending:
+        st.warning("This would take away what results use (the results themselves are kept):\n\n"
+                   + "\n".join(f"- {line}" for line in pending["losses"]))  # fmt: skip
+        yes, no = st.columns(2)
+        if yes.button("Import anyway", key=K + "import.yes", type="primary"):
+            _load(user, dataset.id, pending["label"], pending["data"], pending["mode"])
+            st.rerun()
+        no.button("Cancel", key=K + "import.no", on_click=S.pop, args=(K + "pending", None))
+
+
+def _close_editors() -> None:
+    for key in ("edit", "qedit", "pending", "confirm_delete", "qdelete"):
+        S.pop(K + key, None)
 
 
 # ---------------------------------------------------------------- the page
@@ -503,9 +535,7 @@ names = [d.name for d in datasets]
 if S.get(K + "dataset") not in names:
     wanted = st.query_params.get("dataset")
     S[K + "dataset"] = wanted if wanted in names else names[0]
-st.selectbox(
-    "Dataset", names, key=K + "dataset", on_change=lambda: [S.pop(K + k, None) for k in ("edit", "qedit")]
-)
+st.selectbox("Dataset", names, key=K + "dataset", on_change=_close_editors)
 dataset = datasets[names.index(S[K + "dataset"])]
 if S.get(K + "flash"):
     st.success(S.pop(K + "flash"))

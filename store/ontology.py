@@ -615,6 +615,45 @@ def import_ontology(
     return summary
 
 
+def import_losses(*, session: Session, dataset_id: int, data: Any, mode: str = "replace") -> list[str]:
+    """What importing `data` would take away that results use, one line each (for a confirmation).
+
+    Deleted classes and classifications (replace mode) and removed options or attributes, with their counts;
+    nothing is written. An invalid `data` gives [] (import_ontology reports its errors).
+    """
+    if errors(validate_ontology(data)):
+        return []
+    counts = result_counts(session=session, dataset_id=dataset_id)
+    answers = answer_counts(session=session, dataset_id=dataset_id)
+    incoming = {c["name"]: c for c in data.get("classes") or []}
+    questions = {q["name"]: q for q in data.get("classifications") or []}
+    lines: list[str] = []
+    for row in list_classes(session=session, dataset_id=dataset_id):
+        if row.name in incoming:
+            for r in removed_usage(
+                session=session, class_id=row.id, data=normalize_class(incoming[row.name])
+            ):
+                what = (
+                    f"option {r['option']!r} of attribute {r['attribute']!r}"
+                    if r["option"]
+                    else (f"attribute {r['attribute']!r}")
+                )
+                lines.append(f"class {row.name!r}: {what} is removed; {r['results']} results use it (kept)")
+        elif mode == "replace" and counts.get(row.id):
+            lines.append(f"class {row.name!r} is deleted; {counts[row.id]} results use it (kept)")
+    for q in list_classifications(session=session, dataset_id=dataset_id):
+        if q.name in questions:
+            for r in removed_answer_usage(session=session, classification_id=q.id, data=questions[q.name]):
+                lines.append(
+                    f"classification {q.name!r}: option {r['option']!r} is removed; {r['answers']} answers"
+                )
+        elif mode == "replace" and answers.get(q.id):
+            lines.append(
+                f"classification {q.name!r} is deleted; {answers[q.id]} annotations answer it (kept)"
+            )
+    return lines
+
+
 def copy_ontology(
     *, session: Session, user: User, from_dataset_id: int, to_dataset_id: int, mode: str = "replace"
 ) -> dict[str, Any]:

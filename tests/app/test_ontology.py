@@ -195,3 +195,46 @@ def test_guidelines_and_copy(env):
 
         d2 = get_dataset(session=session, name="d2")
     assert ontology(engine, d2)["guidelines"] == "# Rules"
+
+
+def test_upload_that_deletes_a_class_in_use_asks_first(env):
+    import json
+
+    from store.annotations import save_annotation
+    from store.ontology import import_ontology, list_classes
+    from tests.unit.test_ontology import EXAMPLE
+
+    engine, admin, ds = env
+    with db.write_session(engine) as session:
+        import_ontology(session=session, user=admin, dataset_id=ds.id, data=EXAMPLE)
+        cls = list_classes(session=session, dataset_id=ds.id)[1]
+        alice = make_user(session, "alice")
+        item = session.exec(__import__("sqlmodel").select(Item)).first()
+        work = {"results": [{"class_id": cls.id, "role": "bot", "text": "x"}]}
+        save_annotation(session=session, user=alice, item_id=item.id, work=work, version=0)
+    smaller = {"classes": [EXAMPLE["classes"][0]], "classifications": EXAMPLE["classifications"]}
+    at = page(admin)
+    # AppTest has no file uploader, so the pending upload is put where the page keeps it.
+    at.session_state[K + "pending"] = {
+        "label": "small.json",
+        "data": smaller,
+        "mode": "replace",
+        "losses": ["x"],
+    }
+    at.run()
+    assert "This would take away" in at.warning[0].value
+    at.button(key=K + "import.no").click().run()
+    with db.read_session(engine) as session:
+        assert len(list_classes(session=session, dataset_id=ds.id)) == 2
+    at.session_state[K + "pending"] = {
+        "label": "small.json",
+        "data": smaller,
+        "mode": "replace",
+        "losses": ["x"],
+    }
+    at.run()
+    at.button(key=K + "import.yes").click().run()
+    with db.read_session(engine) as session:
+        assert [c.name for c in list_classes(session=session, dataset_id=ds.id)] == ["helpfulness"]
+    assert "Imported small.json: 0 classes created, 1 updated, 1 deleted." in at.success[0].value
+    assert json.dumps(smaller)  # the file shape is the DESIGN.md one

@@ -17,6 +17,7 @@ from store.ontology import (
     delete_classification,
     export_ontology,
     has_candidates,
+    import_losses,
     import_ontology,
     list_classes,
     list_classifications,
@@ -276,3 +277,21 @@ def test_guidelines(session, setup):
     admin, ds, _ = setup
     set_guidelines(session=session, user=admin, dataset_id=ds.id, text="# Be kind")
     assert export_ontology(session=session, dataset_id=ds.id)["guidelines"] == "# Be kind"
+
+
+def test_import_losses_lists_what_results_use(session, setup):
+    admin, ds, item = setup
+    classes, questions = by_name(session, ds)
+    annotate(session, item, classes, questions, score="4")
+    data = copy.deepcopy(EXAMPLE)
+    data["classes"][0]["attributes"][0]["options"] = ["1", "2", "3", "5"]
+    del data["classes"][1]
+    data["classifications"] = [q for q in data["classifications"] if q["name"] != "topic"]
+    lines = import_losses(session=session, dataset_id=ds.id, data=data)
+    assert lines == [
+        "class 'helpfulness': option '4' of attribute 'score' is removed; 1 results use it (kept)",
+        "class 'ideal_reply' is deleted; 1 results use it (kept)",
+        "classification 'topic' is deleted; 1 annotations answer it (kept)",
+    ]
+    assert import_losses(session=session, dataset_id=ds.id, data=data, mode="merge") == lines[:1]
+    assert import_losses(session=session, dataset_id=ds.id, data={"classes": 3}) == []

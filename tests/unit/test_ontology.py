@@ -310,3 +310,17 @@ def test_parsers_for_the_page():
     assert parse_default("rating", "4") == 4 and parse_default("radio", " 3 ") == "3"
     assert parse_default("text", "") is None
     assert format_default(["x", "y"]) == "x, y" and format_default(None) == "" and format_default(2) == "2"
+
+
+def test_describe_for_the_lists():
+    from core.ontology import describe_classification, describe_targets
+
+    assert describe_classification({"type": "radio", "options": ["a", "b"]}) == "a, b"
+    assert describe_classification({"type": "ranking"}) == "no ties"
+    assert describe_classification({"type": "ranking", "allow_ties": True}) == "ties allowed"
+    assert describe_classification({"type": "pairwise", "allow_tie": False}).startswith(
+        "no tie · slightly better"
+    )
+    assert describe_classification({"type": "text"}) == "free text"
+    assert describe_targets({"tool": "dialog_evaluation", "targets": ["user", "bot"]}) == "user + bot"
+    assert describe_targets({"tool": "dialog_response", "role": "user"}) == "as user"
