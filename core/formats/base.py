@@ -298,14 +298,48 @@ class ImageResolver:
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+class _RawAdapter(io.RawIOBase):
+    """A stream with only read() (e.g. an HTTP or S3 body) made fit for io.BufferedReader."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+        super().close()
+
+
+class _GzipMember(gzip.GzipFile):
+    """A gunzipping stream that also closes the member stream under it."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        super().__init__(fileobj=inner, mode="rb")
+        self._inner = inner
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._inner.close()
+
+
 def open_member(bundle: Bundle, name: str) -> BinaryIO:
-    """The member's bytes, gunzipped when they start with the gzip magic."""
-    raw = bundle.open(name)
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-    head = buffered.peek(2)[:2]
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered  # type: ignore[return-value]
+    """The member's bytes as a stream with peek(), gunzipped when they start with the gzip magic."""
+    raw: Any = bundle.open(name)
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw if hasattr(raw, "readinto") else _RawAdapter(raw), 1 << 16)
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return _GzipMember(raw)  # type: ignore[return-value]
+    return raw  # type: ignore[return-value]
 
 
 def base_name(name: str) -> str:
