@@ -342,6 +342,15 @@ def open_member(bundle: Bundle, name: str) -> BinaryIO:
     return raw  # type: ignore[return-value]
 
 
+def read_member(bundle: Bundle, name: str) -> bytes:
+    """All of a member's (gunzipped) bytes, for formats that need them at once (xlsx, xls)."""
+    stream = open_member(bundle, name)
+    try:
+        return stream.read()
+    finally:
+        stream.close()
+
+
 def base_name(name: str) -> str:
     """The member name without a trailing .gz, lower-cased, for extension checks."""
     low = name.lower()

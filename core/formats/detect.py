@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from core.errors import FormatError
-from core.formats.base import Bundle, base_name, check_encoding_head, open_member
+from core.formats.base import Bundle, base_name, check_encoding_head, open_member, read_member
 
 
 class UnknownFormat(FormatError):
@@ -233,8 +233,7 @@ def _zip_is_xlsx(bundle: Bundle, name: str) -> bool:
     import zipfile
 
     try:
-        with bundle.open(name) as f:
-            data = f.read() if bundle.size(name) <= (256 << 20) else b""
+        data = read_member(bundle, name) if bundle.size(name) <= (256 << 20) else b""
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = set(zf.namelist())
     except (zipfile.BadZipFile, OSError):

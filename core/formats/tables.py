@@ -21,6 +21,7 @@ from core.formats.base import (
     check_surrogates,
     message,
     open_member,
+    read_member,
 )
 from core.formats.chat import preference_suggestion
 
@@ -134,8 +135,7 @@ def load_table(
         rows: Iterator[list[Any]] = _csv_rows(bundle, name)
         sheets: list[str] = []
     else:
-        with bundle.open(name) as f:
-            data = f.read()
+        data = read_member(bundle, name)
         cells, sheets, _ = _sheet_rows(data, name, fmt, sheet)
         rows = iter([[_cell(v) for v in r] for r in cells])
     header_raw = next(rows, None)
