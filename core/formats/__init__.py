@@ -29,6 +29,13 @@ arrays count elements, spreadsheets count non-empty data rows), or ``"path/in/bu
 ``ImportOptions.qualify_ids`` is True (the importer sets it for archives) or, when it is None, the bundle
 holds more than one data file.
 
+Streaming: JSONL is read line by line (orjson); a JSON array over 16 MB element by element; smaller JSON
+documents and workbooks are read whole; a message-per-row table is grouped in memory. gzip members are
+recognised by their magic bytes.
+
+Native (core/formats/native.py, another owner): its `parse_native(obj, rec, resolve)` parses each record
+(None for the `{"parley": {...}}` header) and `header_of`/`check_header` give Reading.ontology.
+
 Text rules: a NUL byte or a lone surrogate in any text is a FormatError naming the field (PostgreSQL cannot
 store NUL; we refuse rather than silently clean); UTF-8 with a BOM is fine, anything else not UTF-8 is a
 FormatError saying "not UTF-8"; JSON nested deeper than orjson's limit (1024) is "JSON nested too deep".
