@@ -557,7 +557,9 @@ def _looks_like_jsonl(stream: Any) -> bool:
         return False
     first, sep, _ = text.partition(b"\n")
     if not sep:
-        return False  # one line only: a JSON document (JSONL of one record reads the same)
+        # the first line goes past the peeked head (a long record, or a one-line file): reading it as
+        # JSONL is right for both, since a pretty-printed document's first line is a lone "{"
+        return text.startswith(b"{")
     try:
         return isinstance(orjson.loads(first), dict)
     except orjson.JSONDecodeError:

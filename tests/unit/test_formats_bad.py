@@ -223,3 +223,17 @@ def test_read_bundle_streams_arrays_over_the_threshold(monkeypatch):
     assert (err.record, err.field) == ("record 31", "messages[0].role")
     deep = b'[{"messages": [{"role": "user", "content": "x", "meta": ' + b"[" * 5000 + b"]" * 5000 + b"}]}]"
     assert "nested too deep" in str(_error({"d.json": deep}, format="openai"))
+
+
+def test_jsonl_with_a_first_line_longer_than_any_buffer(tmp_path):
+    from core.formats.simple_bundles import DirBundle
+
+    long = {"messages": [{"role": "user", "content": "x" * 3_000_000}]}
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(_jsonl(long, CHAT, CHAT))
+    reading = read_bundle(DirBundle(path), ImportOptions(max_message_chars=5_000_000))
+    assert reading.format == "openai"
+    assert [len(i.messages[0]["text"]) for i in reading.items] == [3_000_000, 2, 2]
+    pretty = tmp_path / "pretty.json"
+    pretty.write_bytes(orjson.dumps(long, option=orjson.OPT_INDENT_2))
+    assert len(list(read_bundle(DirBundle(pretty), ImportOptions(max_message_chars=5_000_000)).items)) == 1
