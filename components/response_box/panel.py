@@ -26,6 +26,7 @@ REV_KEY = "respond.rev"  # bumped whenever the page itself changes a reply (the 
 ITEM_KEY = "respond.item"  # the item the panel last showed
 CONFIRM_KEY = "respond.confirm_delete"  # class id awaiting the second confirmation
 BOX_KEY = "respond.box"
+ACTION_KEY = "respond.last_action"  # nonce of the last Ctrl+S / Ctrl+Enter handled
 LIMIT_NOTE_KEY = "respond.limit_note"  # set by a Save/Submit: show the classes outside their limits
 _COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 ROLE_LABEL = {"bot": "Bot", "user": "User"}
@@ -45,6 +46,16 @@ def _parse_seed(seed: Any) -> tuple[int, int, int] | None:
     except ValueError:
         return None
     return item_id, class_id, rev
+
+
+def _target(payload: Any, item_id: int, by_id: dict[int, Any]) -> Any | None:
+    """The class a box payload writes to, or None when it is stale (another item, or an older revision)."""
+    if not isinstance(payload, dict):
+        return None
+    parsed = _parse_seed(payload.get("seed"))
+    if parsed is None or parsed[0] != item_id or parsed[2] != st.session_state.get(REV_KEY, 0):
+        return None
+    return by_id.get(parsed[1])
 
 
 def class_for_key(classes: list[Any], key: str | None) -> Any | None:
@@ -124,14 +135,20 @@ def response_panel_ui(
 
     # What the box sent since the last run: its draft (state) and a Ctrl+S / Ctrl+Enter (trigger).
     event = response_box_event()
-    for payload in (event.get("draft"), event.get("action")):
-        if not isinstance(payload, dict) or not editable:
+    action = event.get("action")
+    if isinstance(action, dict):
+        if action.get("nonce") == st.session_state.get(ACTION_KEY):
+            action = None  # already handled (a rerun within the same press)
+        else:
+            st.session_state[ACTION_KEY] = action.get("nonce")
+    action_cls = None
+    for payload in (event.get("draft"), action):
+        cls = _target(payload, item.id, by_id) if editable else None
+        if cls is None:
             continue
-        parsed = _parse_seed(payload.get("seed"))
-        if parsed is None or parsed[0] != item.id or parsed[2] != st.session_state.get(REV_KEY, 0):
-            continue
-        cls = by_id.get(parsed[1])
-        if cls is not None and set_text(work, cls.id, cls.role or "bot", str(payload.get("text", ""))):
+        if payload is action:
+            action_cls = cls
+        if set_text(work, cls.id, cls.role or "bot", str(payload.get("text", ""))):
             changed()
 
     _styles_ui(classes)
@@ -161,8 +178,12 @@ def response_panel_ui(
         st.caption("Pick a response class (click it or press its number) to write the reply.")
         return
     _open_class_ui(item, cls, work, editable, changed)
-    action = event.get("action")
-    if isinstance(action, dict) and editable and action.get("action") in ("save", "submit"):
+    if (
+        isinstance(action, dict)
+        and editable
+        and action_cls is not None
+        and action.get("action") in ("save", "submit")
+    ):
         save(action["action"] == "submit")
 
 

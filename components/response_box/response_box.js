@@ -64,7 +64,7 @@ function build(parentElement) {
     last: "",
     timer: null,
     composing: false,
-    nonce: 0,
+    nonce: "",
     api: null,
   };
 }
@@ -127,7 +127,8 @@ function onKeyDown(inst, event) {
   if (inst.data.disabled) return;
   clearTimeout(inst.timer);
   inst.timer = null;
-  inst.nonce += 1;
+  // Unique per press, also across remounts: the page runs each press once.
+  inst.nonce = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   // The trigger carries the exact text as typed, so the save never stores an older value.
   inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.textarea.value, nonce: inst.nonce });
 }

@@ -188,7 +188,7 @@ def test_respond_alpaca_flow(app_server, page, datasets_dir, tmp_path):  # type:
 def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
     _setup(app_server, datasets_dir, tmp_path)
     sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=2")
-    page.get_by_role("button", name="3 · 中文回复").wait_for()
+    page.get_by_text("Transform the following sentence using a synonym").first.wait_for()  # canvas drawn
     _press_outside(page, "3")
     box = _box(page)
     box.wait_for()
