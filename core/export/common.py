@@ -71,6 +71,7 @@ class Schema:
 
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     classifications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _scores: dict[str, list[tuple[str, tuple[float, float]]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_ontology(cls, ontology: dict[str, Any] | None) -> Schema:
@@ -84,7 +85,13 @@ class Schema:
         return [n for n, c in self.classes.items() if c.get("tool") == "dialog_response"]
 
     def score_attributes(self, class_name: str) -> list[tuple[str, tuple[float, float]]]:
-        """(attribute name, scale) for the numeric attributes of an evaluation class."""
+        """(attribute name, scale) for the numeric attributes of an evaluation class (memoized: per result)."""
+        hit = self._scores.get(class_name)
+        if hit is None:
+            hit = self._scores[class_name] = self._score_attributes(class_name)
+        return hit
+
+    def _score_attributes(self, class_name: str) -> list[tuple[str, tuple[float, float]]]:
         cls = self.classes.get(class_name) or {}
         if cls.get("tool", "dialog_evaluation") != "dialog_evaluation":
             return []

@@ -23,13 +23,14 @@ def records(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[
     prompt = [chat(m) for m in messages]
     images = images_in(*messages)
     replies = [chat(c, "bot") for c in candidates]
+    candidate_images = [c.get("images") or [] for c in candidates]
     for ann in usable_annotations(item):
         for pair in preference_pairs(ann, schema, len(candidates), options.pair_mode):
             yield {
                 "prompt": prompt,
                 "chosen": [replies[pair.chosen]],
                 "rejected": [replies[pair.rejected]],
-                "images": images + images_in(candidates[pair.chosen], candidates[pair.rejected]),
+                "images": images + candidate_images[pair.chosen] + candidate_images[pair.rejected],
                 "meta": {
                     "item": item["id"],
                     "annotator": ann["annotator"],

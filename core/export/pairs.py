@@ -106,12 +106,16 @@ def pairwise_pair(answer: Any, n: int) -> tuple[int, int, int | None] | None:
 def candidate_scores(annotation: dict[str, Any], schema: Schema, n: int) -> dict[str, dict[int, float]]:
     """{"class.attribute": {candidate index: value}} from the annotation's results on candidates."""
     out: dict[str, dict[int, float]] = {}
-    for result in annotation.get("results") or []:
-        index = as_index(result.get("candidate"), n)
+    for result in annotation.get("results") or ():
+        candidate = result.get("candidate")
+        if candidate is None:
+            continue
+        attributes = schema.score_attributes(result.get("class", ""))
+        index = as_index(candidate, n) if attributes else None
         if index is None:
             continue
         values = result.get("values") or {}
-        for attr, _scale in schema.score_attributes(result.get("class", "")):
+        for attr, _scale in attributes:
             value = as_number(values.get(attr))
             if value is not None:
                 out.setdefault(f"{result['class']}.{attr}", {})[index] = value
