@@ -22,8 +22,8 @@ st.title("Datasets")
 
 def create_ui(first: bool) -> None:
     with st.expander("Create a dataset", expanded=first), st.form("datasets.create", clear_on_submit=True):
-        name = st.text_input("Name")
-        description = st.text_area("Description", height=68)
+        name = st.text_input("Name", key="datasets.new_name")
+        description = st.text_area("Description", height=68, key="datasets.new_description")
         if st.form_submit_button("Create"):
             try:
                 with db.write_session() as session:
@@ -139,11 +139,14 @@ def mapping_ui(source: object, key: str) -> object | None:
 
 
 def import_ui(ds: items.DatasetStats) -> None:
-    kind = st.segmented_control("Import from", ["Upload", "URL", "S3", "Server path"], default="Upload")
+    kind = st.radio(
+        "Import from", ["Upload", "URL", "S3", "Server path"], horizontal=True, key="datasets.kind"
+    )
     source: object = None
+    gen = st.session_state.setdefault("datasets.gen", 0)  # a new value gives empty source widgets
     if kind == "Upload":
         files = st.file_uploader(
-            "Files", type=UPLOAD_TYPES, accept_multiple_files=True, key=f"datasets.files.{ds.id}"
+            "Files", type=UPLOAD_TYPES, accept_multiple_files=True, key=f"datasets.files.{gen}"
         )
         st.caption(
             "Uploads are held in the server's memory: for files over 500 MB use a URL, S3 or a server path."
@@ -156,7 +159,10 @@ def import_ui(ds: items.DatasetStats) -> None:
             "S3": "s3://bucket/key or s3://bucket/prefix/",
             "Server path": "/data/big.jsonl",
         }
-        source = st.text_input(kind or "Source", placeholder=hint.get(kind or "", "")).strip() or None
+        field = st.text_input(
+            kind or "Source", placeholder=hint.get(kind or "", ""), key=f"datasets.src.{kind}.{gen}"
+        )
+        source = field.strip() or None
         key = str(source)
     if not source:
         return
@@ -195,13 +201,14 @@ def import_ui(ds: items.DatasetStats) -> None:
             st.error(f"{exc}\n\nNothing was imported.")
             return
         st.session_state.pop("datasets.preview", None)
+        st.session_state["datasets.gen"] = gen + 1
         st.session_state["datasets.report"] = report
         st.rerun()
 
 
 def manage_ui(ds: items.DatasetStats) -> None:
     with st.form(f"datasets.rename.{ds.id}"):
-        name = st.text_input("Name", value=ds.name)
+        name = st.text_input("Name", value=ds.name, key=f"datasets.name.{ds.id}")
         description = st.text_area("Description", value=ds.description, height=68)
         if st.form_submit_button("Rename"):
             try:

@@ -1,0 +1,117 @@
+"""The Dataset Center under AppTest: create, import from a server path with a preview, browse, rename, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from store import blobs, db
+from store.models import Annotation, Item
+from tests.conftest import ROOT
+from tests.utils import make_user
+
+PAGE = str(ROOT / "pages" / "datasets.py")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/p.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
+    db.get_engine.cache_clear()
+    blobs.get_blob_store.cache_clear()
+    db.upgrade(url)
+    engine = db.get_engine(url)
+    with db.write_session(engine) as session:
+        admin = make_user(session, "root", role="admin")
+    yield engine, admin
+    engine.dispose()
+    db.get_engine.cache_clear()
+    blobs.get_blob_store.cache_clear()
+
+
+def open_page(admin) -> AppTest:  # type: ignore[no-untyped-def]
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user_id"] = admin.id
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "success", "error", "warning", "info", "caption", "text")
+                    for e in getattr(at, kind))  # fmt: skip
+
+
+def test_create_import_browse_rename_delete(env, datasets_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    engine, admin = env
+    at = open_page(admin)
+    assert "No datasets yet" in texts(at)
+    at.text_input(key="datasets.new_name").input("chats")
+    at.text_area(key="datasets.new_description").input("identity chats")
+    at.button[0].click().run()  # Create
+    assert at.dataframe[0].value["name"].tolist() == ["chats"]
+
+    at.radio(key="datasets.kind").set_value("Server path").run()
+    source = next(t for t in at.text_input if t.label == "Server path")
+    source.input(str(datasets_dir / "llamafactory_mllm_demo.zip")).run()
+    assert "format **openai**" in texts(at) and "**6 items**" in texts(at)
+    assert len(at.chat_message) >= 6  # the preview's bubbles
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from item").scalar_one() == 0  # nothing written yet
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert "Imported into chats: 6 items, 24 messages, 0 candidates, 3 images" in texts(at)
+    assert next(t for t in at.text_input if t.label == "Server path").value == ""  # ready for the next source
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["items"], row["messages"], row["images"], row["new"]) == (6, 24, 3, 6)
+
+    at.text_input(key="datasets.search.1").input("bayern").run()
+    assert "1–2 of 2" in texts(at)
+    assert "They're Kane and Gretzka from Bayern Munich." in texts(at)
+    assert len(at.image) >= 1  # the item's photo, from the blob store
+
+    at.text_input(key="datasets.name.1").input("chats 2")
+    next(b for b in at.button if b.label == "Rename").click().run()
+    assert at.dataframe[0].value["name"].tolist() == ["chats 2"]
+
+    assert "loses 6 items, 0 annotations, 0 results" in texts(at)
+    at.checkbox(key="datasets.confirm.1").check().run()
+    next(b for b in at.button if b.label == "Delete dataset").click().run()
+    assert "No datasets yet" in texts(at)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from item").scalar_one() == 0
+
+
+def test_bad_file_shows_the_error_and_imports_nothing(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine, admin = env
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [\n')
+    at = open_page(admin)
+    at.text_input(key="datasets.new_name").input("d")
+    at.button[0].click().run()
+    at.radio(key="datasets.kind").set_value("Server path").run()
+    next(t for t in at.text_input if t.label == "Server path").input(str(bad)).run()
+    message = " ".join(e.value for e in at.error)
+    assert "bad.jsonl, line 2: invalid JSON" in message and "Nothing was imported." in message
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from item").scalar_one() == 0
+
+
+def test_counts_follow_annotations(env, datasets_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    engine, admin = env
+    from store.importer import import_source
+
+    import_source(user=admin, dataset_name="d", source=str(datasets_dir / "fastchat_dummy_conversation.json"),
+                  engine=engine, create=True)  # fmt: skip
+    with db.write_session(engine) as session:
+        first, second, third = session.query(Item).order_by(Item.position).limit(3).all()
+        for item, status, validity in (
+            (first, "submitted", "valid"),
+            (second, "saved", "invalid"),
+            (third, "draft", "valid"),
+        ):
+            session.add(Annotation(item_id=item.id, dataset_id=item.dataset_id, annotator_id=admin.id,
+                                   status=status, validity=validity))  # fmt: skip
+    at = open_page(admin)
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["items"], row["new"], row["saved"], row["submitted"], row["invalid"]) == (500, 498, 1, 1, 1)
