@@ -193,6 +193,9 @@ _ID = (
     "conversation",
     "dialogue",
     "dialog",
+    "conv",
+    "thread",
+    "chat",
 )
 _TURN = (
     "turn",

@@ -265,3 +265,14 @@ def test_xls_one_row_a_message_on_a_chosen_sheet():
         ("user", "Bonjour, un café ?"),
         ("bot", "Oui !"),
     ]
+
+
+def test_guess_response_beside_numbered_responses_and_role_by_values():
+    m = guess_mapping(["prompt", "response", "response_1", "response_2"], [])
+    assert (m.response, m.candidates) == (None, ["response", "response_1", "response_2"])
+    sample = [
+        {"conv": "1", "who_said": "user", "utterance": "hi"},
+        {"conv": "1", "who_said": "assistant", "utterance": "yo"},
+    ]
+    m = guess_mapping(["conv", "who_said", "utterance"], sample)
+    assert (m.layout, m.id, m.role, m.text) == ("message", "conv", "who_said", "utterance")
