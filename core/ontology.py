@@ -532,3 +532,108 @@ def describe_classification(q: dict[str, Any]) -> str:
         strengths = " / ".join(q.get("strengths") or STRENGTHS)
         return ("tie allowed · " if q.get("allow_tie", True) else "no tie · ") + strengths
     return "free text"
+
+
+# ---------------------------------------------------------------- the ontology page's editor forms
+# A form is the flat dict of what the page's widgets hold (texts, booleans); these turn a class or a
+# classification into its form and back, so the page only lays out widgets.
+
+PALETTE = ("#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e")
+CLASS_FORM: dict[str, Any] = {
+    "name": "", "alias": "", "number": 1, "color": DEFAULT_COLOR, "tags": "", "tool": "dialog_evaluation",
+    "targets": "bot", "role": "bot", "min_chars": "", "max_chars": "", "instruction": "",
+}  # fmt: skip
+# "was": the attribute's name when the editor opened, so a rename can carry the results' values.
+ATTRIBUTE_FORM: dict[str, Any] = {
+    "was": "", "name": "", "type": "radio", "options": "", "required": False, "default": "", "max_length": "",
+    "min": "", "max": "", "step": "", "scale": 5,
+}  # fmt: skip
+QUESTION_FORM: dict[str, Any] = {
+    "name": "", "title": "", "type": "radio", "options": "", "required": False, "allow_ties": False,
+    "allow_tie": True, "strengths": "\n".join(STRENGTHS),
+}  # fmt: skip
+
+
+def palette_color(number: int) -> str:
+    """A distinct colour for a new class by its number."""
+    return PALETTE[(max(number, 1) - 1) % len(PALETTE)]
+
+
+def attribute_form(attr: dict[str, Any] | None = None) -> dict[str, Any]:
+    attr = attr or {}
+    form = {**ATTRIBUTE_FORM, "was": attr.get("name", ""), "name": attr.get("name", "")}
+    form |= {"type": attr.get("type", "radio"), "options": "\n".join(attr.get("options") or [])}
+    form |= {"required": bool(attr.get("required")), "default": format_default(attr.get("default"))}
+    form |= {key: format_default(attr.get(key)) for key in ("max_length", "min", "max", "step")}
+    form["scale"] = int(attr.get("scale") or 5)
+    return form
+
+
+def class_form(cls: dict[str, Any] | None, *, number: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The editor's fields for `cls` (a new class when None) and one form per attribute."""
+    if cls is None:
+        return {**CLASS_FORM, "number": number, "color": palette_color(number)}, []
+    targets = cls.get("targets") or ["bot"]
+    form = {
+        "name": cls.get("name", ""), "alias": cls.get("alias", ""), "number": int(cls.get("number") or number),
+        "color": cls.get("color") or DEFAULT_COLOR, "tags": ", ".join(cls.get("tags") or []),
+        "tool": cls.get("tool", "dialog_evaluation"), "targets": "both" if len(targets) == 2 else targets[0],
+        "role": cls.get("role") or "bot", "min_chars": format_default(cls.get("min_chars")),
+        "max_chars": format_default(cls.get("max_chars")), "instruction": cls.get("instruction") or "",
+    }  # fmt: skip
+    return form, [attribute_form(a) for a in cls.get("attributes") or []]
+
+
+def class_from_form(
+    form: dict[str, Any], attributes: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The class JSON from the editor's fields, and the attributes renamed {old name: new name}."""
+    cls: dict[str, Any] = {
+        "name": form["name"].strip(), "alias": form["alias"].strip(), "number": int(form["number"]),
+        "color": form["color"], "tags": parse_tags(form["tags"]), "tool": form["tool"],
+    }  # fmt: skip
+    renamed: dict[str, str] = {}
+    if cls["tool"] == "dialog_response":
+        cls |= {"role": form["role"], "instruction": form["instruction"]}
+        cls |= {key: parse_number(form[key]) for key in ("min_chars", "max_chars")}
+        return cls, renamed
+    cls["targets"] = list(ROLES) if form["targets"] == "both" else [form["targets"]]
+    cls["attributes"] = []
+    for f in attributes:
+        kind = f["type"]
+        attr: dict[str, Any] = {"name": f["name"].strip(), "type": kind, "required": bool(f["required"])}
+        if kind in ("radio", "checkbox"):
+            attr["options"] = parse_options(f["options"])
+        keys = {"text": ("max_length",), "number": ("min", "max", "step")}.get(kind, ())
+        attr |= {key: parse_number(f[key]) for key in keys if parse_number(f[key]) is not None}
+        if kind == "rating":
+            attr["scale"] = int(f["scale"])
+        if (default := parse_default(kind, f["default"])) is not None:
+            attr["default"] = default
+        if f["was"] and f["was"] != attr["name"]:
+            renamed[f["was"]] = attr["name"]
+        cls["attributes"].append(attr)
+    return cls, renamed
+
+
+def question_form(q: dict[str, Any] | None) -> dict[str, Any]:
+    if q is None:
+        return dict(QUESTION_FORM)
+    return {
+        "name": q["name"], "title": q.get("title", ""), "type": q["type"], "options": "\n".join(q.get("options") or []),
+        "required": bool(q.get("required")), "allow_ties": bool(q.get("allow_ties")),
+        "allow_tie": q.get("allow_tie", True) is not False, "strengths": "\n".join(q.get("strengths") or STRENGTHS),
+    }  # fmt: skip
+
+
+def question_from_form(form: dict[str, Any]) -> dict[str, Any]:
+    kind = form["type"]
+    q: dict[str, Any] = {"name": form["name"].strip(), "title": form["title"].strip(), "type": kind}
+    q["required"] = bool(form["required"])
+    if kind in ("radio", "checkbox"):
+        q["options"] = parse_options(form["options"])
+    if kind == "ranking":
+        q["allow_ties"] = bool(form["allow_ties"])
+    if kind == "pairwise":
+        q |= {"allow_tie": bool(form["allow_tie"]), "strengths": parse_options(form["strengths"])}
+    return q

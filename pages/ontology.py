@@ -10,18 +10,19 @@ import streamlit as st
 
 from components.auth import require_role
 from core.ontology import (
+    ATTRIBUTE_FORM,
     ATTRIBUTE_TYPES,
+    CLASS_FORM,
     CLASSIFICATION_TYPES,
-    DEFAULT_COLOR,
-    STRENGTHS,
+    QUESTION_FORM,
     TOOL_LABELS,
+    attribute_form,
+    class_form,
+    class_from_form,
     describe_classification,
     describe_targets,
-    format_default,
-    parse_default,
-    parse_number,
-    parse_options,
-    parse_tags,
+    question_form,
+    question_from_form,
 )
 from store import db
 from store import ontology as onto
@@ -50,64 +51,32 @@ def _flash(message: str) -> None:
 
 # ---------------------------------------------------------------- class editor state
 
-PALETTE = ("#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e")
-# Widgets hidden for a run lose their state (Streamlit clears it), so each editor refills the gaps first.
-CLASS_FIELDS = {"name": "", "alias": "", "number": 1, "color": DEFAULT_COLOR, "tags": "", "tool": "dialog_evaluation",
-                "targets": "bot", "role": "bot", "min_chars": "", "max_chars": "", "instruction": ""}  # fmt: skip
-ATTR_FIELDS = {"was": "", "name": "", "type": "radio", "options": "", "required": False, "default": "",
-               "max_length": "", "min": "", "max": "", "step": "", "scale": 5}  # fmt: skip
-QUESTION_FIELDS = {"name": "", "title": "", "type": "radio", "options": "", "required": False, "allow_ties": False,
-                   "allow_tie": True, "strengths": "\n".join(STRENGTHS)}  # fmt: skip
-
 
 def _ensure(prefix: str, fields: dict[str, Any]) -> None:
+    """Refill what Streamlit cleared: a widget hidden for one run loses its state."""
     for key, value in fields.items():
         S.setdefault(prefix + key, value)
 
 
-def _attr_state(uid: str, attr: dict[str, Any]) -> None:
-    p = f"{K}a.{uid}."
-    S[p + "was"] = attr.get("name", "")
-    S[p + "name"] = attr.get("name", "")
-    S[p + "type"] = attr.get("type", "radio")
-    S[p + "options"] = "\n".join(attr.get("options") or [])
-    S[p + "required"] = bool(attr.get("required"))
-    S[p + "default"] = format_default(attr.get("default"))
-    for key in ("max_length", "min", "max", "step"):
-        S[p + key] = format_default(attr.get(key))
-    S[p + "scale"] = int(attr.get("scale") or 5)
+def _put(prefix: str, form: dict[str, Any]) -> None:
+    for key, value in form.items():
+        S[prefix + key] = value
 
 
 def _open_class(cls: dict[str, Any] | None, class_id: int | None, number: int = 1) -> None:
-    color = PALETTE[(number - 1) % len(PALETTE)]
-    cls = cls or {
-        "name": "",
-        "tool": "dialog_evaluation",
-        "targets": ["bot"],
-        "number": number,
-        "color": color,
-    }
     S[K + "edit"] = class_id or "new"
     S[K + "gen"] = S.get(K + "gen", 0) + 1
     S.pop(K + "confirm_save", None)
-    c = K + "c."
-    S[c + "name"], S[c + "alias"] = cls.get("name", ""), cls.get("alias", "")
-    S[c + "number"], S[c + "color"] = int(cls.get("number") or number), cls.get("color") or DEFAULT_COLOR
-    S[c + "tags"], S[c + "tool"] = ", ".join(cls.get("tags") or []), cls.get("tool", "dialog_evaluation")
-    targets = cls.get("targets") or ["bot"]
-    S[c + "targets"] = "both" if len(targets) == 2 else targets[0]
-    S[c + "role"] = cls.get("role") or "bot"
-    S[c + "min_chars"] = format_default(cls.get("min_chars"))
-    S[c + "max_chars"] = format_default(cls.get("max_chars"))
-    S[c + "instruction"] = cls.get("instruction") or ""
+    form, attributes = class_form(cls, number=number)
+    _put(K + "c.", form)
     S[K + "attrs"] = []
-    for attr in cls.get("attributes") or []:
+    for attr in attributes:
         _add_attr(attr)
 
 
-def _add_attr(attr: dict[str, Any] | None = None) -> None:
+def _add_attr(form: dict[str, Any] | None = None) -> None:
     uid = uuid.uuid4().hex[:8]
-    _attr_state(uid, attr or {"name": "", "type": "radio"})
+    _put(f"{K}a.{uid}.", form or attribute_form())
     S[K + "attrs"] = [*S.get(K + "attrs", []), uid]
 
 
@@ -125,34 +94,9 @@ def _remove_attr(uid: str) -> None:
 
 def _collected_class() -> tuple[dict[str, Any], dict[str, str]]:
     """The class JSON from the editor's widgets, and the attributes renamed {old: new}."""
-    c = K + "c."
-    cls: dict[str, Any] = {
-        "name": S[c + "name"].strip(), "alias": S[c + "alias"].strip(), "number": int(S[c + "number"]),
-        "color": S[c + "color"], "tags": parse_tags(S[c + "tags"]), "tool": S[c + "tool"],
-    }  # fmt: skip
-    renamed: dict[str, str] = {}
-    if cls["tool"] == "dialog_response":
-        cls |= {"role": S[c + "role"], "instruction": S[c + "instruction"]}
-        cls |= {k: parse_number(S[c + k]) for k in ("min_chars", "max_chars")}
-        return cls, renamed
-    cls["targets"] = ["user", "bot"] if S[c + "targets"] == "both" else [S[c + "targets"]]
-    cls["attributes"] = []
-    for uid in S[K + "attrs"]:
-        p = f"{K}a.{uid}."
-        kind = S[p + "type"]
-        attr: dict[str, Any] = {"name": S[p + "name"].strip(), "type": kind, "required": S[p + "required"]}
-        if kind in ("radio", "checkbox"):
-            attr["options"] = parse_options(S[p + "options"])
-        keys = {"text": ("max_length",), "number": ("min", "max", "step")}.get(kind, ())
-        attr |= {k: parse_number(S[p + k]) for k in keys if parse_number(S[p + k]) is not None}
-        if kind == "rating":
-            attr["scale"] = int(S[p + "scale"])
-        if (default := parse_default(kind, S[p + "default"])) is not None:
-            attr["default"] = default
-        if S[p + "was"] and S[p + "was"] != attr["name"]:
-            renamed[S[p + "was"]] = attr["name"]
-        cls["attributes"].append(attr)
-    return cls, renamed
+    form = {key: S[K + "c." + key] for key in CLASS_FORM}
+    attributes = [{key: S[f"{K}a.{uid}.{key}"] for key in ATTRIBUTE_FORM} for uid in S[K + "attrs"]]
+    return class_from_form(form, attributes)
 
 
 # ---------------------------------------------------------------- class list and editor
@@ -221,7 +165,7 @@ def classes_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
 
 def attribute_ui(uid: str, i: int, n: int) -> None:
     p = f"{K}a.{uid}."
-    _ensure(p, ATTR_FIELDS)
+    _ensure(p, ATTRIBUTE_FORM)
     with st.container(border=True):
         top = st.columns([3, 2, 1.3, 0.5, 0.5, 0.5], vertical_alignment="bottom")
         top[0].text_input("Attribute name", key=p + "name")
@@ -247,7 +191,7 @@ def attribute_ui(uid: str, i: int, n: int) -> None:
 def class_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
     c = K + "c."
     editing = S[K + "edit"]
-    _ensure(c, CLASS_FIELDS)
+    _ensure(c, CLASS_FORM)
     S.setdefault(K + "attrs", [])
     with st.container(border=True):
         st.subheader("New class" if editing == "new" else f"Edit class {S[c + 'name']}")
@@ -323,30 +267,13 @@ def _save_class(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def _open_question(q: dict[str, Any] | None, qid: int | None) -> None:
-    q = q or {"name": "", "type": "radio"}
-    p = K + "q."
     S[K + "qedit"] = qid or "new"
     S.pop(K + "qconfirm", None)
-    S[p + "name"], S[p + "title"], S[p + "type"] = q["name"], q.get("title", ""), q["type"]
-    S[p + "options"] = "\n".join(q.get("options") or [])
-    S[p + "required"] = bool(q.get("required"))
-    S[p + "allow_ties"] = bool(q.get("allow_ties"))
-    S[p + "allow_tie"] = q.get("allow_tie", True) is not False
-    S[p + "strengths"] = "\n".join(q.get("strengths") or STRENGTHS)
+    _put(K + "q.", question_form(q))
 
 
 def _collected_question() -> dict[str, Any]:
-    p = K + "q."
-    kind = S[p + "type"]
-    q: dict[str, Any] = {"name": S[p + "name"].strip(), "title": S[p + "title"].strip(), "type": kind,
-                         "required": S[p + "required"]}  # fmt: skip
-    if kind in ("radio", "checkbox"):
-        q["options"] = parse_options(S[p + "options"])
-    if kind == "ranking":
-        q["allow_ties"] = S[p + "allow_ties"]
-    if kind == "pairwise":
-        q |= {"allow_tie": S[p + "allow_tie"], "strengths": parse_options(S[p + "strengths"])}
-    return q
+    return question_from_form({key: S[K + "q." + key] for key in QUESTION_FORM})
 
 
 def classifications_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -397,7 +324,7 @@ def classifications_ui(user, dataset_id: int) -> None:  # type: ignore[no-untype
 
 def question_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
     p = K + "q."
-    _ensure(p, QUESTION_FIELDS)
+    _ensure(p, QUESTION_FORM)
     with st.container(border=True):
         st.subheader(
             "New classification" if S[K + "qedit"] == "new" else f"Edit classification {S[p + 'name']}"

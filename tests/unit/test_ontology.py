@@ -324,3 +324,35 @@ def test_describe_for_the_lists():
     assert describe_classification({"type": "text"}) == "free text"
     assert describe_targets({"tool": "dialog_evaluation", "targets": ["user", "bot"]}) == "user + bot"
     assert describe_targets({"tool": "dialog_response", "role": "user"}) == "as user"
+
+
+def test_class_form_round_trip():
+    from core.ontology import class_form, class_from_form
+
+    for cls in EXAMPLE["classes"]:
+        form, attrs = class_form(normalize_class(cls))
+        back, renamed = class_from_form(form, attrs)
+        assert normalize_class(back) == normalize_class(cls) and renamed == {}
+
+
+def test_class_form_new_and_renamed_attribute():
+    from core.ontology import class_form, class_from_form
+
+    form, attrs = class_form(None, number=2)
+    assert form["number"] == 2 and form["color"] == "#1565c0" and attrs == []
+    form, attrs = class_form(EXAMPLE["classes"][0])
+    attrs[0]["name"] = "rating"
+    attrs.append({**attrs[1], "was": "", "name": "n", "type": "number", "min": "1", "max": "x", "step": ""})
+    cls, renamed = class_from_form(form, attrs)
+    assert renamed == {"score": "rating"}
+    assert cls["attributes"][2] == {"name": "n", "type": "number", "required": False, "min": 1, "max": "x"}
+    assert "attributes[2] (n).max: must be a number" in only_error({"classes": [cls]})
+
+
+def test_question_form_round_trip():
+    from core.ontology import question_form, question_from_form
+
+    for q in EXAMPLE["classifications"]:
+        assert normalize_classification(question_from_form(question_form(q))) == normalize_classification(q)
+    assert question_from_form(question_form(None)) == {"name": "", "title": "", "type": "radio", "required": False,
+                                                       "options": []}  # fmt: skip
