@@ -436,8 +436,10 @@ def preview(
     options: Options | None = None,
     limit: int = 5,
     image_mode: str = "urls",
+    max_items: int = 5000,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The first `limit` records of the export and the selection's counts; InputError when it cannot be made."""
+    """The first `limit` records of the export (looking at up to `max_items` items) and the selection's counts;
+    InputError when it cannot be made."""
     ontology, schema = export_schema(session=session, dataset_id=dataset.id)
     _problem(session, dataset, fmt, filters, schema)
     options = options or Options()
@@ -447,11 +449,13 @@ def preview(
         session=session, dataset_id=dataset.id, filters=filters, schema=schema,
         images=_Images(session, image_mode, None), all_items=fmt == "native", with_suggestions=fmt == "native",
     )  # fmt: skip
-    for item in items:
+    for seen, item in enumerate(items, 1):
         for record in spec.records(item, schema, options):
             out.append(record)
             if len(out) >= limit:
                 return out, count_selection(session=session, dataset_id=dataset.id, filters=filters)
+        if seen >= max_items:
+            break
     return out, count_selection(session=session, dataset_id=dataset.id, filters=filters)
 
 
@@ -604,3 +608,47 @@ def _why_empty(fmt: str, stats: dict[str, int]) -> str:
         else ""
     )
     return f"nothing to export as {fmt}: {why}{extra}"
+
+
+def dataset_annotators(*, session: Session, dataset_id: int) -> list[str]:
+    """Usernames of everyone with an annotation in the dataset (for the annotator filter)."""
+    query = (
+        select(User.username)
+        .join(Annotation, Annotation.annotator_id == User.id)
+        .where(Annotation.dataset_id == dataset_id)
+        .distinct()
+        .order_by(User.username)
+    )
+    return list(session.execute(query).scalars())
+
+
+def export_bytes(
+    *,
+    dataset_name: str,
+    fmt: str,
+    filters: ExportFilters,
+    options: Options | None = None,
+    image_mode: str = "zip",
+    as_zip: bool = True,
+    user: User | None = None,
+) -> bytes:
+    """The export as bytes (for a download): the .zip with manifest and images, or the data file alone.
+
+    Written to a temporary folder first (streaming, bounded memory), then read back once for the browser.
+    """
+    from store import db
+    from store.datasets import get_dataset
+
+    with tempfile.TemporaryDirectory(prefix="parley-export-") as tmp, db.read_session() as session:
+        dataset = get_dataset(session=session, name=dataset_name, user=user)
+        out = Path(tmp) / ("export.zip" if as_zip else _data_name(dataset, fmt))
+        write_export(
+            session=session, dataset=dataset, fmt=fmt, out=out, filters=filters, options=options,
+            image_mode=image_mode,
+        )  # fmt: skip
+        return out.read_bytes()
+
+
+def data_file_name(dataset_name: str, fmt: str) -> str:
+    """The download name of the data file: `<dataset>.<format>.<ext>`, made safe for a file system."""
+    return _data_name(Dataset(name=dataset_name), fmt)
