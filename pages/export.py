@@ -109,7 +109,7 @@ with right:
         on_click="ignore",
         key="export.download_zip",
     )
-    st.subheader(f"First {len(records)} records")
+    st.subheader(f"Preview: the first {len(records)} record{'' if len(records) == 1 else 's'}")
     if fmt in ("csv", "xlsx"):
         st.dataframe(records, hide_index=True, width="stretch")
     else:
