@@ -130,6 +130,7 @@ def mapping_ui(source: object, key: str) -> object | None:
         with cols[i % 3]:
             picked[field] = pick(label, field)
     mapping = dataclasses.replace(guess, layout=layout, **picked)
+    mapping.meta = [c for c in guess.meta if c not in picked.values()]
     if layout == "item":
         mapping.candidates = st.multiselect(
             "Candidate replies", info.columns, default=guess.candidates, key=f"{key}.cand"
