@@ -127,19 +127,22 @@ def sign_in_ui(next_url: str = "/") -> None:
     st.title("Parley")
     go = st.session_state.pop(_GO_KEY, None)
     if go:
-        st.info("Signing in…")
         _browser_go(**go)
-        return
-    with db.read_session() as session:
-        no_users = count_users(session=session) == 0
-    if no_users:
-        _setup_ui(next_url)
-        return
+    # While the browser swaps the ticket for its cookie the form stays (disabled), so "the Sign in
+    # button is gone" means the page has reloaded signed in.
+    busy = bool(go and go.get("ticket"))
+    if not go:
+        with db.read_session() as session:
+            if count_users(session=session) == 0:
+                _setup_ui(next_url)
+                return
     with st.form("sign-in"):
-        username = st.text_input("Username", autocomplete="username")
-        password = st.text_input("Password", type="password", autocomplete="current-password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
+        username = st.text_input("Username", autocomplete="username", disabled=busy)
+        password = st.text_input("Password", type="password", autocomplete="current-password", disabled=busy)
+        submitted = st.form_submit_button("Sign in", type="primary", disabled=busy)
+    if busy:
+        st.info("Signing in…")
+    elif submitted:
         try:
             with db.write_session() as session:
                 user = authenticate(session=session, username=username, password=password)
