@@ -1,0 +1,72 @@
+"""`python -m store export`: writes the file and its manifest; bad input exits 2 with one line, no file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+from sqlmodel import Session
+
+from store.db import make_engine, upgrade
+from tests.conftest import ROOT
+from tests.store.export_data import build
+
+
+@pytest.fixture
+def cli(tmp_path):
+    url = f"sqlite:///{tmp_path}/cli.db"
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        build(session)
+    engine.dispose()
+    env = {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "store", "export", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+
+    return run
+
+
+def test_export_writes_file_and_manifest(cli, tmp_path):
+    out = tmp_path / "out" / "dpo.jsonl"
+    done = cli("handmade", "--format", "dpo", "--out", str(out), "--pairs", "best")
+    assert done.returncode == 0, done.stderr
+    assert "exported 7 dpo records" in done.stdout
+    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(records) == 7 and records[0]["meta"]["source"] == "ranking"
+    manifest = orjson.loads((tmp_path / "out" / "dpo.jsonl.manifest.json").read_bytes())
+    assert manifest["filters"]["pair_mode"] == "best" and manifest["counts"]["records"] == 7
+    done = cli("handmade", "--format", "sft", "--out", str(tmp_path / "sft.zip"), "--status", "saved")
+    assert done.returncode == 0, done.stderr
+    assert "exported 2 sft records" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["handmade", "--format", "parquet"], "unknown"),
+        (["nosuch", "--format", "dpo"], "not found"),
+        (["handmade", "--format", "dpo", "--status", "finished"], "status"),
+        (["handmade", "--format", "dpo", "--since", "yesterday"], "YYYY-MM-DD"),
+        (
+            ["handmade", "--format", "dpo", "--since", "2001-01-01", "--until", "2001-01-02"],
+            "nothing to export",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_file(cli, tmp_path, args, message):
+    out = tmp_path / "x.jsonl"
+    done = cli(*args, "--out", str(out))
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "x.jsonl.manifest.json").exists()
