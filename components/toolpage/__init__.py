@@ -38,7 +38,10 @@ ToolContext fields (read-only unless said):
     ctx.badges         dict bubble id -> [{"text", "detail"?, "color"?}] drawn on the bubbles (set before finish)
     ctx.add_check(fn)  fn(work) -> list of problems, each a str or (str, bubble_id); Submit refuses with the
                        list and selects the first named bubble. An invalid item skips checks (submittable).
-    ctx.message(text)  show a one-line note in the toolbar after this run (e.g. "Class 3 is not defined")
+    ctx.message(text)  show a one-line note (a toast) after this run (e.g. "Class 3 is not defined")
+    ctx.wkey(name)     widget key unique to this item AND this load of its work ("tool.<kind>.w.<item>.<n>.name"):
+                       key every widget that shows ctx.work with it, or "Reload item" after a conflict
+                       would show (and write back) the widget's stale value
 
 Hotkeys (DESIGN.md) are read by the canvas's own document-level key listener, so they keep working after a
 page switch and never fire single keys while a text box has focus: ↑/↓ bubble, p pin, / search (browser
@@ -49,7 +52,9 @@ must apply that text to ctx.work in the script (not only in an on_change callbac
 
 Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work, base,
 version, status, loaded (item id the work belongs to), sel ({"id", "seq"}), expand, key, pending,
-note, conflict, problems, user. Widgets of the shell are keyed "tool.<kind>.w.<item id>.*".
+note, conflict, problems, user, nav, gen. Widgets of the shell are keyed with ctx.wkey(...).
+A pending Save/Submit may also be requested by a page component: st.session_state["tool.<kind>.pending"] =
+"save" | "submit" before finish (components/response_box does, with its own Ctrl+S / Ctrl+Enter).
 """
 
 from __future__ import annotations
@@ -152,6 +157,15 @@ class ToolContext:
         st.session_state[_k(self.kind, "sel")] = {"id": bubble_id, "seq": int(sel["seq"]) + 1}
         self.selected = bubble_id
 
+    def wkey(self, name: str) -> str:
+        """A widget key for this item AND this load of its work: use it for every widget showing ctx.work.
+
+        After "Reload item" (a conflict) or a reopen, widgets get fresh keys, so they show the loaded
+        values instead of their old state (which would otherwise be written back into ctx.work).
+        """
+        gen = st.session_state.get(_k(self.kind, "gen"), 0)
+        return f"tool.{self.kind}.w.{self.item.id}.{gen}.{name}"
+
     def message(self, text: str) -> None:
         """A one-line note shown in the toolbar after this run."""
         st.session_state[_k(self.kind, "note")] = text
@@ -165,7 +179,7 @@ class ToolContext:
             self.finish()
         elif _is_control_flow(exc):
             # st.rerun()/st.stop() inside the page: keep what changed, draw nothing.
-            self._autosave()
+            self._autosave(rerun_on_conflict=False)
 
     def finish(self) -> None:
         """Draw the canvas, run a pending Save/Submit, save a draft if ctx.work changed. Call once, last."""
@@ -198,17 +212,23 @@ class ToolContext:
             self._save(submit=pending == "submit")
         else:
             self._autosave()
+        step = st.session_state.pop(_k(kind, "nav"), None)
+        if step:
+            # A move that arrived together with other widget changes: those are in ctx.work now.
+            _go(kind, step)
+            st.rerun()
         self._draw_status()
 
     # ------------------------------------------------------------------ persistence
     def _dirty(self) -> bool:
         return self._changed or _dump(self.work) != st.session_state.get(_k(self.kind, "base"))
 
-    def _autosave(self) -> None:
+    def _autosave(self, *, rerun_on_conflict: bool = True) -> None:
         kind = self.kind
         if not self.editable or st.session_state.get(_k(kind, "conflict")) or not self._dirty():
             return
-        _persist_draft(kind, self.user, self.item.id, self.work)
+        if not _persist_draft(kind, self.user, self.item.id, self.work) and rerun_on_conflict:
+            st.rerun()  # the conflict message is drawn at the top of the page
 
     def _problems(self) -> list[Problem]:
         if self.work.get("validity") == "invalid":
@@ -353,6 +373,36 @@ def _go(kind: str, step: int) -> None:
     _open_item(kind, found.id)
 
 
+def _others_changed(kind: str) -> bool:
+    """Did a widget other than the canvas change in this rerun (e.g. a text box committed with the key)?
+
+    Reads Streamlit's session state internals; if they move, it answers True (the slower, safe path).
+    """
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        inner = get_session_state()._state
+        canvas_id = inner._key_id_mapper.get_id_from_key(_k(kind, "canvas"), "")
+        for wid in inner._new_widget_state:
+            if (canvas_id and canvas_id in wid) or not inner._widget_changed(wid):
+                continue
+            meta = inner._new_widget_state.widget_metadata.get(wid)
+            if meta is not None and "trigger" in str(meta.value_type):
+                continue  # buttons: their own event
+            return True
+    except Exception:
+        return True
+    return False
+
+
+def _go_or_defer(kind: str, step: int) -> None:
+    """Move now (one rerun) unless other widget values came with the key: then after the page applied them."""
+    if _others_changed(kind):
+        st.session_state[_k(kind, "nav")] = step
+    else:
+        _go(kind, step)
+
+
 def _toggle_mode(kind: str) -> None:
     mode_key = _k(kind, "mode")
     st.session_state[mode_key] = "Edit" if st.session_state.get(mode_key, "Edit") == "View" else "View"
@@ -362,9 +412,9 @@ def _on_key(kind: str) -> None:
     event = canvas_value(_k(kind, "canvas")).get("key") or {}
     key = event.get("k") if isinstance(event, dict) else None
     if key == "next":
-        _go(kind, 1)
+        _go_or_defer(kind, 1)
     elif key == "prev":
-        _go(kind, -1)
+        _go_or_defer(kind, -1)
     elif key == "mode":
         _toggle_mode(kind)
     elif key == "help":
@@ -450,6 +500,7 @@ def _load(kind: str, session: Session, user: User, item_id: int) -> None:
         "draft" if loaded.status == "saved" and loaded.has_unsaved_draft else (loaded.status)
     )
     st.session_state[_k(kind, "loaded")] = item_id
+    st.session_state[_k(kind, "gen")] = st.session_state.get(_k(kind, "gen"), 0) + 1
     st.session_state.pop(_k(kind, "draft_at"), None)
     mode_key = _k(kind, "mode")
     if loaded.status == "submitted":
@@ -559,9 +610,9 @@ def _toolbar_ui(
         st.markdown(f"**{position}**", help="Place of this item among the items shown")
     has_item = item is not None
     cols[3].button("", icon=":material/chevron_left:", key=_k(kind, "prev"), help="Previous item (←)",
-                   on_click=_go, args=(kind, -1), disabled=not has_item)  # fmt: skip
+                   on_click=_go_or_defer, args=(kind, -1), disabled=not has_item)  # fmt: skip
     cols[4].button("", icon=":material/chevron_right:", key=_k(kind, "next"), help="Next item (→)",
-                   on_click=_go, args=(kind, 1), disabled=not has_item)  # fmt: skip
+                   on_click=_go_or_defer, args=(kind, 1), disabled=not has_item)  # fmt: skip
     # Widget state is dropped when the user visits another page; the plain keys "mode"/"filter" are not.
     st.session_state[_k(kind, "mode_pick")] = st.session_state.get(_k(kind, "mode"), "Edit")
     cols[5].segmented_control(
@@ -611,7 +662,7 @@ def _messages_ui(kind: str) -> None:
 
 
 def _wkey(ctx: ToolContext, name: str) -> str:
-    return f"tool.{ctx.kind}.w.{ctx.item.id}.{name}"
+    return ctx.wkey(name)
 
 
 def _validity_ui(ctx: ToolContext) -> None:

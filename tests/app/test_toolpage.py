@@ -38,6 +38,11 @@ def run(data, user="ann", **params) -> AppTest:
     return at.run()
 
 
+def wkey(at: AppTest, name: str) -> str:
+    item = at.session_state["tool.evaluate.item_id"]
+    return f"tool.evaluate.w.{item}.{at.session_state['tool.evaluate.gen']}.{name}"
+
+
 def markdown_texts(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown]
 
@@ -62,7 +67,7 @@ def test_deep_link_opens_one_item(env):
 def test_change_is_kept_as_draft_and_save(env):
     engine, data = env
     at = run(data)
-    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
+    at.radio(key=wkey(at, "validity")).set_value("invalid").run()
     with Session(engine) as s:
         loaded = load_work(session=s, user=data["ann"], item_id=1)
     assert loaded.has_unsaved_draft and loaded.work["validity"] == "invalid"
@@ -78,7 +83,7 @@ def test_submit_refuses_with_problems_then_submits_and_opens_next(env):
     at.button(key="tool.evaluate.submit").click().run()
     assert any("Pick a score" in e.value for e in at.error)
     assert at.session_state["tool.evaluate.sel"]["id"] == "c0"
-    at.radio(key="score.1.None").set_value("4").run()
+    at.radio(key=wkey(at, "score.None")).set_value("4").run()
     at.button(key="tool.evaluate.submit").click().run()
     assert not at.error
     with Session(engine) as s:
@@ -90,8 +95,8 @@ def test_submit_refuses_with_problems_then_submits_and_opens_next(env):
 def test_invalid_item_can_be_submitted_without_checks(env):
     engine, data = env
     at = run(data)
-    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
-    at.text_input(key="tool.evaluate.w.1.reason").set_value("garbled").run()
+    at.radio(key=wkey(at, "validity")).set_value("invalid").run()
+    at.text_input(key=wkey(at, "reason")).set_value("garbled").run()
     at.button(key="tool.evaluate.submit").click().run()
     assert not at.error
     with Session(engine) as s:
@@ -104,7 +109,7 @@ def test_view_mode_disables_and_ignores_digit_keys(env):
     at = run(data)
     at.session_state["tool.evaluate.mode"] = "View"
     at.run()
-    assert at.radio(key="tool.evaluate.w.1.validity").disabled
+    assert at.radio(key=wkey(at, "validity")).disabled
     assert at.button(key="tool.evaluate.save").disabled
     at.session_state["tool.evaluate.key"] = "3"
     at.run()
@@ -122,7 +127,7 @@ def test_digit_key_reaches_the_page(env):
 def test_two_tabs_get_a_conflict_message(env):
     engine, data = env
     at = run(data)
-    at.radio(key="tool.evaluate.w.1.validity").set_value("invalid").run()
+    at.radio(key=wkey(at, "validity")).set_value("invalid").run()
     # The same person saves from another tab.
     with Session(engine) as s:
         version = load_work(session=s, user=data["ann"], item_id=1).version
@@ -136,7 +141,7 @@ def test_two_tabs_get_a_conflict_message(env):
 def test_status_filter_counts(env):
     engine, data = env
     at = run(data)
-    at.radio(key="score.1.None").set_value("2").run()
+    at.radio(key=wkey(at, "score.None")).set_value("2").run()
     at.button(key="tool.evaluate.submit").click().run()
     at.selectbox(key="tool.evaluate.filter_pick").set_value("submitted").run()
     assert "**– / 1**" in markdown_texts(at)

@@ -21,7 +21,7 @@ def shell(tmp_path):
 
 def open_tool(page, server, query: str = "") -> None:  # type: ignore[no-untyped-def]
     page.goto(server.url + "/" + query)
-    page.get_by_test_id("parley-bubble").first.wait_for()
+    page.get_by_test_id("parley-bubble").first.wait_for(timeout=40_000)
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

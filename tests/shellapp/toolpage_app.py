@@ -37,13 +37,13 @@ def tool() -> None:
             values["score"] = ctx.key
         with ctx.result_panel:
             pick = st.radio("Score", scores, index=scores.index(values["score"]) if values.get("score") in scores
-                            else None, key=f"score.{ctx.item.id}.{values.get('score')}", disabled=not ctx.editable,
+                            else None, key=ctx.wkey(f"score.{values.get('score')}"), disabled=not ctx.editable,
                             horizontal=True)  # fmt: skip
             if ctx.editable and pick != values.get("score"):
                 values["score"] = pick
             st.caption(f"selected={ctx.selected} expand={ctx.expand} editable={ctx.editable}")
         with ctx.bottom_left:
-            text = st.text_area("Reply", value=values.get("reply", ""), key=f"reply.{ctx.item.id}",
+            text = st.text_area("Reply", value=values.get("reply", ""), key=ctx.wkey("reply"),
                                 disabled=not ctx.editable)  # fmt: skip
             if ctx.editable and text != values.get("reply", ""):
                 values["reply"] = text

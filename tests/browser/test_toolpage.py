@@ -1,0 +1,249 @@
+"""The tool-page shell in the browser: every DESIGN.md hotkey, View mode, typing, drafts, conflicts."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from store.db import make_engine
+from store.models import Annotation
+from tests.browser.test_canvas import bubble, open_tool, shot
+from tests.toolpage_data import start_shell_app
+
+
+@pytest.fixture
+def shell(tmp_path):
+    server = start_shell_app(tmp_path)
+    yield server
+    server.stop()
+
+
+def annotation(server, item_id: int = 1, username_id: int | None = None) -> Annotation | None:  # type: ignore[no-untyped-def]
+    engine = make_engine(server.database_url)
+    try:
+        with Session(engine) as s:
+            query = select(Annotation).where(Annotation.item_id == item_id)
+            if username_id is not None:
+                query = query.where(Annotation.annotator_id == username_id)
+            return s.exec(query).first()
+    finally:
+        engine.dispose()
+
+
+def position(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator("strong", has_text=text).wait_for()
+
+
+def unfocus(page) -> None:  # type: ignore[no-untyped-def]
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+
+
+def score_checked(page, value: str) -> bool:  # type: ignore[no-untyped-def]
+    return page.get_by_role("radiogroup", name="Score").get_by_role("radio", name=value).is_checked()
+
+
+def test_every_hotkey(shell, page):
+    open_tool(page, shell)
+    unfocus(page)
+    # ↑ / ↓ select bubbles in the browser.
+    page.keyboard.press("ArrowDown")
+    assert "pc-sel" in bubble(page, "m0").get_attribute("class")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    assert "pc-sel" in bubble(page, "m1").get_attribute("class")
+    page.get_by_text("selected=m1").wait_for()  # reported to Python
+    # p pins / unpins the selected bubble.
+    page.keyboard.press("p")
+    assert page.get_by_test_id("parley-pinned").count() == 1
+    page.keyboard.press("p")
+    assert page.get_by_test_id("parley-pinned").count() == 0
+    # / focuses the search box.
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.shadowRoot?.activeElement?.className") is not None
+    page.keyboard.press("Escape")
+    unfocus(page)
+    # Digits go to the page: "3" picks score 3.
+    page.keyboard.press("3")
+    page.wait_for_function("() => true")
+    page.get_by_role("radiogroup", name="Score").get_by_role("radio", name="3").wait_for(state="attached")
+    page.wait_for_timeout(300)
+    assert score_checked(page, "3")
+    # → / ← move between items.
+    unfocus(page)
+    page.keyboard.press("ArrowRight")
+    position(page, "2 / 5")
+    page.keyboard.press("ArrowLeft")
+    position(page, "1 / 5")
+    assert score_checked(page, "3")  # the draft came back with the item
+    # Ctrl+S saves.
+    unfocus(page)
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(800)
+    saved = annotation(shell)
+    assert saved is not None and saved.status == "saved" and saved.classifications["score"] == "3"
+    # e switches to View and back.
+    page.keyboard.press("e")
+    page.get_by_role("button", name="Save").and_(page.locator("[disabled]")).wait_for()
+    page.keyboard.press("e")
+    page.get_by_role("button", name="Save").and_(page.locator(":not([disabled])")).wait_for()
+    # ? opens the shortcut list.
+    unfocus(page)
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    assert "Ctrl+Enter" in dialog.inner_text() and "pin / unpin" in dialog.inner_text()
+    shot(page, "toolpage_shortcuts")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    # Ctrl+Enter submits and opens the next item not submitted.
+    unfocus(page)
+    page.keyboard.press("Control+Enter")
+    position(page, "2 / 5")
+    assert annotation(shell).status == "submitted"
+
+
+def test_hotkeys_after_switching_pages(shell, page):
+    open_tool(page, shell)
+    page.get_by_role("link", name="Other").click()
+    page.get_by_role("heading", name="Other page").wait_for()
+    page.get_by_role("link", name="Tool").click()
+    page.get_by_test_id("parley-bubble").first.wait_for()
+    unfocus(page)
+    page.keyboard.press("ArrowRight")
+    position(page, "2 / 5")
+    page.keyboard.press("ArrowDown")
+    assert "pc-sel" in bubble(page, "m0").get_attribute("class")
+    page.get_by_role("link", name="Other").click()
+    page.get_by_role("heading", name="Other page").wait_for()
+    page.keyboard.press("ArrowRight")  # no canvas here: nothing happens, no error
+    page.get_by_role("link", name="Tool").click()
+    position(page, "2 / 5")
+    page.get_by_test_id("parley-bubble").first.wait_for()
+    unfocus(page)
+    page.keyboard.press("ArrowRight")
+    position(page, "3 / 5")
+
+
+def test_digit_typed_in_a_text_box_picks_nothing(shell, page):
+    open_tool(page, shell)
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.click()
+    page.keyboard.type("3 e p / 5")
+    page.wait_for_timeout(300)
+    assert reply.input_value() == "3 e p / 5"
+    assert not score_checked(page, "3") and not score_checked(page, "5")
+    assert page.get_by_test_id("parley-pinned").count() == 0
+    assert page.get_by_role("button", name="Save").is_enabled()  # "e" did not switch to View
+
+
+def test_ctrl_s_while_typing_saves_exactly_what_was_typed(shell, page):
+    open_tool(page, shell)
+    page.evaluate(
+        "window.addEventListener('keydown', e => { if (e.ctrlKey) window.__prevented = e.defaultPrevented }, true)"
+    )
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.click()
+    page.keyboard.type("hello world")
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1000)
+    saved = annotation(shell)
+    assert saved is not None and saved.status == "saved"
+    assert saved.classifications["reply"] == "hello world"
+    assert page.evaluate("window.__prevented") is True  # no browser "Save page" dialog
+    # Ctrl+Enter while typing: submits the newest text (the check needs a score: pick one first).
+    unfocus(page)
+    page.keyboard.press("4")
+    page.wait_for_timeout(500)
+    reply.click()
+    page.keyboard.press("End")
+    page.keyboard.type("!")
+    page.keyboard.press("Control+Enter")
+    position(page, "2 / 5")
+    done = annotation(shell)
+    assert done.status == "submitted" and done.classifications["reply"] == "hello world!"
+
+
+def test_view_mode_blocks_edits_and_hotkeys(shell, page):
+    open_tool(page, shell)
+    page.get_by_text("View", exact=True).click()
+    page.get_by_role("button", name="Save").and_(page.locator("[disabled]")).wait_for()
+    assert page.get_by_role("radio", name="Invalid").is_disabled()
+    assert page.get_by_role("textbox", name="Reply").is_disabled()
+    unfocus(page)
+    page.keyboard.press("3")
+    page.keyboard.press("Control+s")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(800)
+    assert not score_checked(page, "3")
+    assert annotation(shell) is None  # nothing saved
+    position(page, "1 / 5")  # Ctrl+Enter did not submit and move on
+    # Selecting, pinning and moving still work in View.
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("p")
+    assert page.get_by_test_id("parley-pinned").count() == 1
+    page.keyboard.press("ArrowRight")
+    position(page, "2 / 5")
+    shot(page, "toolpage_view_mode")
+
+
+def test_submit_check_refuses_and_selects_the_bubble(shell, page):
+    open_tool(page, shell)
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Pick a score").wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('*')].some(e => e.shadowRoot && "
+        "e.shadowRoot.querySelector('.pc-b.pc-sel[data-id=\"c0\"]'))"
+    )
+    assert annotation(shell) is None or annotation(shell).status != "submitted"
+
+
+def test_draft_survives_reload_and_server_restart(shell, page, tmp_path):
+    open_tool(page, shell)
+    page.get_by_text("Invalid").click()
+    page.get_by_role("textbox", name="Why is it invalid?").wait_for()
+    page.wait_for_timeout(2000)  # "within 2 s"
+    kept = annotation(shell)
+    assert kept is not None and kept.draft and kept.draft["validity"] == "invalid"
+    page.reload()
+    page.get_by_test_id("parley-bubble").first.wait_for()
+    assert page.get_by_role("radio", name="Invalid").is_checked()
+    url = page.url
+    shell.stop()
+    again = start_shell_app(tmp_path, database_url=shell.database_url, seed_data=False)
+    try:
+        page.goto(again.url + "/" + url.split("/", 3)[3])
+        page.get_by_test_id("parley-bubble").first.wait_for()
+        assert page.get_by_role("radio", name="Invalid").is_checked()
+    finally:
+        again.stop()
+
+
+def test_leaving_an_item_keeps_its_draft(shell, page):
+    open_tool(page, shell)
+    page.get_by_role("textbox", name="Reply").fill("first thoughts")
+    unfocus(page)  # commits the text box
+    page.keyboard.press("ArrowRight")
+    position(page, "2 / 5")
+    kept = annotation(shell)
+    assert kept.draft["classifications"]["reply"] == "first thoughts"
+
+
+def test_same_person_in_two_tabs_gets_a_conflict_message(shell, page):
+    other = page.context.new_page()
+    open_tool(page, shell)
+    open_tool(other, shell)
+    page.get_by_text("Invalid").click()
+    page.get_by_role("textbox", name="Why is it invalid?").wait_for()
+    page.wait_for_timeout(800)
+    other.get_by_role("textbox", name="Reply").fill("from tab two")
+    unfocus(other)
+    other.get_by_text("changed in another tab").wait_for()
+    shot(other, "toolpage_conflict")
+    # Nothing of tab two overwrote tab one's draft.
+    assert annotation(shell).draft["validity"] == "invalid"
+    assert (annotation(shell).draft["classifications"] or {}).get("reply") is None
+    other.get_by_role("button", name="Reload item").click()
+    other.get_by_text("changed in another tab").wait_for(state="detached")
+    other.wait_for_timeout(1000)  # stale elements of the last run fade out
+    assert other.get_by_role("radio", name="Invalid").is_checked()
