@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from playwright.sync_api import expect
+
 from tests.conftest import ARTIFACTS, sign_in
 
 
@@ -97,13 +99,13 @@ def test_build_download_upload_ontology(app_server, page, tmp_path):
         "Dialog Response",
         "as bot",
     ):
-        assert rows.get_by_text(text, exact=True).count() == 1, text
+        expect(rows.get_by_text(text, exact=True)).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "ontology_uploaded.png"), full_page=True)
     # Editing shows the class as it is.
     page.get_by_role("button", name="Edit", exact=True).first.click()
     settle(page)
-    assert page.get_by_label("Name (used in exports)", exact=True).input_value() == "helpfulness"
-    assert page.get_by_label("Attribute name", exact=True).nth(1).input_value() == "why"
+    expect(page.get_by_label("Name (used in exports)", exact=True)).to_have_value("helpfulness")
+    expect(page.get_by_label("Attribute name", exact=True).nth(1)).to_have_value("why")
     page.screenshot(path=str(ARTIFACTS / "ontology_edit.png"), full_page=True)
     done = app_server.cli("ontology", "export", "beta")
     assert json.loads(done.stdout)["classes"] == data["classes"]
