@@ -1,0 +1,180 @@
+"""The RLHF evaluation page in chromium on HH-RLHF items with the DESIGN.md example ontology."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+from sqlmodel import Session, select
+
+from store.models import Annotation, Classification, Item, OntologyClass, Result
+from tests.browser.test_evaluate_data import make_hh_dataset
+from tests.conftest import ARTIFACTS, sign_in
+
+
+def bubble(page, ref: str):  # type: ignore[no-untyped-def]
+    return page.locator(f"[data-testid=parley-bubble][data-id={ref}]")
+
+
+def panel_heading(page, name: str):  # type: ignore[no-untyped-def]
+    """The class panel's heading for the selected bubble, e.g. "Message 4"."""
+    return page.get_by_text(re.compile(rf"^Classes · {name} \("))
+
+
+def select_with_down(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """↓ from the top until `ref` is selected in the canvas and its classes show on the right."""
+    for _ in range(40):
+        if "pc-sel" in (bubble(page, ref).get_attribute("class") or ""):
+            break
+        page.keyboard.press("ArrowDown")
+    expect(bubble(page, ref)).to_have_class(re.compile("pc-sel"))
+    expect(panel_heading(page, name)).to_be_visible()
+
+
+def idle(page) -> None:  # type: ignore[no-untyped-def]
+    """The app has finished its current run (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(100)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=10_000)
+
+
+def radio(page, label: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("radio", name=label, exact=True)
+
+
+def ranking_box(page):  # type: ignore[no-untyped-def]
+    """The shell's ranking question (a multiselect: candidates best first)."""
+    return page.get_by_test_id("stMultiSelect").filter(has_text="ranking")
+
+
+def pairwise(page, label: str):  # type: ignore[no-untyped-def]
+    """A button of the shell's pairwise question (A / Tie / B) or of its strength row."""
+    groups = page.get_by_test_id("stButtonGroup")
+    group = (
+        groups.filter(has_text="Tie") if label in ("A", "Tie", "B") else groups.filter(has_text="much better")
+    )
+    return group.get_by_role("radio", name=label, exact=True)  # segmented controls are radio groups
+
+
+def stored(engine):  # type: ignore[no-untyped-def]
+    """Every annotation as (item id, status, results by class name, answers by question name, draft)."""
+    with Session(engine) as session:
+        names = {c.id: c.name for c in session.exec(select(OntologyClass))}
+        qnames = {str(q.id): q.name for q in session.exec(select(Classification))}
+        out = []
+        for ann in session.exec(select(Annotation).order_by(Annotation.id)):
+            item = session.get(Item, ann.item_id)
+            rows = session.exec(select(Result).where(Result.annotation_id == ann.id)).all()
+            out.append(
+                {
+                    "item": item.external_id,
+                    "status": ann.status,
+                    "results": sorted(
+                        (names[r.class_id], r.message_index, r.candidate_index, r.values) for r in rows
+                    ),
+                    "answers": {qnames[k]: v for k, v in (ann.classifications or {}).items()},
+                    "draft": ann.draft,
+                }
+            )
+        return out
+
+
+def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, tmp_path):
+    engine = app_server.engine()
+    make_hh_dataset(engine, datasets_dir, n=3)
+    app_server.add_user("ann", "password1", role="annotator")
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
+    bubble(page, "m0").wait_for()
+    with Session(engine) as session:
+        item = session.exec(select(Item).where(Item.external_id == "1")).one()
+    bots = [i for i, m in enumerate(item.messages) if m["role"] == "bot"]
+    second_bot = bots[1]
+    ref, name = f"m{second_bot}", f"Message {second_bot + 1}"
+
+    # the second bot bubble with ↓; the class by its number; score 4 with `4`
+    select_with_down(page, ref, name)
+    page.keyboard.press("1")
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    page.keyboard.press("4")
+    expect(radio(page, "4")).to_be_checked()
+    # a rationale
+    why = page.get_by_role("textbox", name="why")
+    why.fill("Polite and on topic.")
+    why.press("Tab")  # leaves the box: Streamlit sends the text
+    idle(page)
+    # rank the two candidates: B best, then A
+    for label, shown in (("B", "B"), ("A", "B.*A")):
+        option = page.get_by_role("option", name=label, exact=True)
+        for _ in range(5):  # a rerun that lands just after the click closes the list again
+            ranking_box(page).locator("input").click()
+            try:
+                option.wait_for(timeout=2000)
+                break
+            except Exception:
+                page.keyboard.press("Escape")
+        option.click()
+        page.keyboard.press("Escape")
+        expect(ranking_box(page)).to_contain_text(re.compile(shown))
+        idle(page)
+        page.wait_for_timeout(500)
+    expect(ranking_box(page)).to_contain_text(re.compile("B.*A"))
+    # the pairwise question: B is much better
+    pairwise(page, "B").click()
+    idle(page)
+    pairwise(page, "much better").click()
+    idle(page)
+    expect(pairwise(page, "much better")).to_be_checked()
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
+
+    saved = stored(engine)
+    assert saved[0]["status"] == "saved"
+
+    page.reload()
+    bubble(page, ref).wait_for()
+    # everything still there: the badge on the bubble, the result, the answers
+    expect(bubble(page, ref).get_by_text("Helpfulness")).to_be_visible()
+    expect(page.get_by_role("button", name=f"{name} · Helpfulness")).to_be_visible()
+    page.get_by_role("button", name=f"{name} · Helpfulness").click()  # selects its bubble
+    expect(bubble(page, ref)).to_have_class(re.compile("pc-sel"))
+    expect(radio(page, "4")).to_be_checked()
+    expect(page.get_by_role("textbox", name="why")).to_have_value("Polite and on topic.")
+    expect(pairwise(page, "much better")).to_be_checked()
+    expect(ranking_box(page)).to_contain_text(re.compile("B.*A"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "evaluate_saved_after_reload.png"), full_page=True)
+
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text(re.compile(r"^Submitted\."))).to_be_visible()
+    expect(page).to_have_url(re.compile(r"item=2"))
+
+    (annotation,) = stored(engine)
+    assert annotation["status"] == "submitted"
+    assert annotation["results"] == [
+        ("helpfulness", second_bot, None, {"score": "4", "why": "Polite and on topic."})
+    ]
+    assert annotation["answers"] == {
+        "preference": {"chosen": 1, "rejected": 0, "strength": 3},
+        "ranking": [1, 0],
+    }
+    assert annotation["draft"] is None
+    # the hh-rlhf preference suggestion was not accepted, so it is not among the answers (it said A > B)
+
+    out = tmp_path / "native.jsonl"
+    done = app_server.cli("export", "hh", "--format", "native", "--out", str(out))
+    if done.returncode == 0:
+        import json
+
+        records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        (record,) = [r for r in records if r.get("id") == "1"]
+        (ann,) = record["annotations"]
+        assert ann["results"] == [
+            {
+                "class": "helpfulness",
+                "message": second_bot,
+                "values": {"score": "4", "why": "Polite and on topic."},
+            }
+        ]
+        assert ann["classifications"] == {
+            "preference": {"chosen": 1, "rejected": 0, "strength": 3},
+            "ranking": [1, 0],
+        }
