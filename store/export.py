@@ -276,15 +276,14 @@ def iter_export_items(
 ) -> Iterator[dict[str, Any]]:
     """Export items (core/export/common.py shape) in position order, one batch in memory at a time.
 
-    Each batch: the next BATCH item keys (keyset on position, id), their annotations, the results of those,
-    then the content of the items that are exported (every item for native, annotated ones otherwise).
+    Each batch: the next BATCH items (keyset on position, id), their annotations and the results of those;
+    every item is exported for native, the annotated ones otherwise.
     Core statements on the session's connection (no ORM row objects) keep this at tens of thousands of
     items a second.
     """
     stats = stats if stats is not None else {}
     names = _Names(session, dataset_id)
     conn = session.connection()
-    keys_query = select(Item.position, Item.id).where(Item.dataset_id == dataset_id)
     content_query = select(
         Item.id, Item.external_id, Item.name, Item.position,
         _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
@@ -300,16 +299,18 @@ def iter_export_items(
         _json_text(Result.values), Result.text, Result.role, Result.source_text,
     )  # fmt: skip
     users, classes, questions = names.users, names.classes, names.questions
+    content_query = content_query.where(Item.dataset_id == dataset_id)
     last: tuple[int, int] | None = None
     while True:
         query = (
-            keys_query if last is None else keys_query.where(tuple_(Item.position, Item.id) > tuple_(*last))
+            content_query
+            if last is None
+            else content_query.where(tuple_(Item.position, Item.id) > tuple_(*last))
         )
-        keys = conn.execute(query.order_by(Item.position, Item.id).limit(BATCH)).all()
-        if not keys:
+        rows = conn.execute(query.order_by(Item.position, Item.id).limit(BATCH)).all()
+        if not rows:
             return
-        first, last = (keys[0][0], keys[0][1]), (keys[-1][0], keys[-1][1])
-        ids = [k[1] for k in keys]
+        first, last = (rows[0][3], rows[0][0]), (rows[-1][3], rows[-1][0])
         # The batch as a key range (a few bound values, unlike an IN list of a thousand ids to render).
         # Annotations and results are reached through it by item_id / annotation_id, so both databases walk
         # the batch's own rows; the filters are applied here in Python (a status index would otherwise lead
@@ -344,15 +345,19 @@ def iter_export_items(
             by_id[aid] = ann
             anns.setdefault(item_id, []).append(ann)
         if by_id:
+            batch_annotations = (
+                select(Annotation.id).where(Annotation.item_id.in_(batch_items)).scalar_subquery()
+            )
+            results_in_batch = result_query.where(Result.annotation_id.in_(batch_annotations))
             for aid, class_id, m, c, values, text, role, source in conn.execute(
-                result_query.where(Result.annotation_id.in_(list(by_id))).order_by(
-                    Result.annotation_id, Result.id
-                )
-            ):
-                by_id[aid]["results"].append(
-                    {"class": classes.get(class_id, f"class{class_id}"), "message": m, "candidate": c,
-                     "values": _loads(values) or {}, "text": text, "role": role, "source_text": source}
-                )  # fmt: skip
+                results_in_batch.order_by(Result.annotation_id, Result.id)
+            ).all():
+                ann = by_id.get(aid)
+                if ann is not None:
+                    ann["results"].append(
+                        {"class": classes.get(class_id) or f"class{class_id}", "message": m, "candidate": c,
+                         "values": _loads(values) or {}, "text": text, "role": role, "source_text": source}
+                    )  # fmt: skip
         for aid, ann in drafts:
             # Never saved: its work lives only in the server-side draft.
             draft = _loads(
@@ -364,9 +369,10 @@ def iter_export_items(
                 answers = draft.get("classifications") or {}
                 ann["classifications"] = {questions[k]: v for k, v in answers.items() if k in questions}
                 ann["results"] = _work_results(draft, names)
-        wanted = ids if all_items else [i for i in ids if i in anns]
-        if not wanted:
-            continue
+        if not all_items:
+            rows = [row for row in rows if row[0] in anns]
+            if not rows:
+                continue
         suggestions: dict[int, list[dict[str, Any]]] = {}
         if with_suggestions:
             for item_id, kind, target, value, score, agent in conn.execute(
@@ -386,12 +392,6 @@ def iter_export_items(
                 if agent:
                     s["agent"] = agent
                 suggestions.setdefault(item_id, []).append(s)
-        wanted_set = set(wanted)
-        rows = [
-            row
-            for row in conn.execute(content_query.where(in_batch).order_by(Item.position, Item.id)).all()
-            if row[0] in wanted_set
-        ]
         for item_id, ext, name, position, messages, candidates, meta in rows:
             item_anns = anns.get(item_id, [])
             if filters.agree_only and not annotators_agree(item_anns, schema):

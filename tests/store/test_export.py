@@ -191,3 +191,18 @@ def test_formats_need_their_classes(session, data, tmp_path):
             filters=ExportFilters(validity="invalid"),
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_of_a_deleted_class_are_kept_under_its_old_name(session, data, tmp_path):
+    from store.ontology import delete_class
+
+    assert delete_class(session=session, user=data["admin"], class_id=data["classes"]["helpfulness"]) == 4
+    out, _ = export(session, data, "dpo", tmp_path)
+    scores = [r for r in lines(out) if r["meta"]["source"] == "scores"]
+    assert len(scores) == 3 and scores[0]["meta"]["question"] == "helpfulness.score"
+    out, _ = export(session, data, "native", tmp_path, name="native.jsonl")
+    header, *items = lines(out)
+    (deleted,) = [c for c in header["parley"]["ontology"]["classes"] if c["name"] == "helpfulness"]
+    assert deleted["deleted"] is True
+    sc = next(i for i in items if i["id"] == "sc")
+    assert {r["class"] for r in sc["annotations"][0]["results"]} == {"helpfulness"}
