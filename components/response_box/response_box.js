@@ -116,20 +116,33 @@ function onInput(inst) {
   inst.timer = setTimeout(() => sendDraft(inst), DEBOUNCE_MS);
 }
 
-function onKeyDown(inst, event) {
-  // Single-key page hotkeys (numbers, e, p, /, ?) must not fire while typing here.
-  event.stopPropagation();
+function shortcut(event) {
   const mod = event.ctrlKey || event.metaKey;
-  const action = mod && (event.key === "s" || event.key === "S") ? "save"
-    : mod && event.key === "Enter" ? "submit" : null;
+  if (!mod || event.altKey) return null;
+  if (event.key === "s" || event.key === "S") return "save";
+  if (event.key === "Enter") return "submit";
+  return null;
+}
+
+// Ctrl+S / Ctrl+Enter typed in the box, seen at the window in the capture phase (where the page's canvas
+// listens too). If the canvas took it first, it blurred this box (the blur sent the exact text as state)
+// and sent Save/Submit itself: take the focus back at once, so the next keystrokes land in the box. If this
+// listener runs first, it does the job itself, without a blur: a trigger carrying the exact text.
+function onWindowKey(inst, event) {
+  if (event.composedPath()[0] !== inst.textarea) return;
+  const action = shortcut(event);
   if (!action) return;
+  if (event.defaultPrevented) {
+    inst.textarea.focus();
+    return;
+  }
   event.preventDefault(); // no browser "Save page" dialog
+  event.stopImmediatePropagation(); // one Save, not two
   if (inst.data.disabled) return;
   clearTimeout(inst.timer);
   inst.timer = null;
   // Unique per press, also across remounts: the page runs each press once.
   inst.nonce = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  // The trigger carries the exact text as typed, so the save never stores an older value.
   inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.textarea.value, nonce: inst.nonce });
 }
 
@@ -144,15 +157,19 @@ export default function (component) {
     textarea.addEventListener("input", () => onInput(inst));
     textarea.addEventListener("compositionstart", () => { inst.composing = true; });
     textarea.addEventListener("compositionend", () => { inst.composing = false; onInput(inst); });
-    textarea.addEventListener("keydown", (e) => onKeyDown(inst, e));
+    // Single-key page hotkeys (numbers, e, p, /, ?) must not fire while typing here.
+    textarea.addEventListener("keydown", (e) => { if (!shortcut(e)) e.stopPropagation(); });
     textarea.addEventListener("keyup", (e) => e.stopPropagation());
     textarea.addEventListener("keypress", (e) => e.stopPropagation());
     textarea.addEventListener("blur", () => { if (inst.timer) sendDraft(inst); });
     inst.onHide = () => { if (inst.timer) sendDraft(inst); };
+    inst.onWindowKey = (e) => onWindowKey(inst, e);
     window.addEventListener("pagehide", inst.onHide);
+    window.addEventListener("keydown", inst.onWindowKey, true);
     inst.cleanup = () => {
       if (inst.timer) sendDraft(inst);
       window.removeEventListener("pagehide", inst.onHide);
+      window.removeEventListener("keydown", inst.onWindowKey, true);
       instances.delete(parentElement);
     };
   }

@@ -201,3 +201,23 @@ def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # typ
     page.screenshot(path=str(ARTIFACTS / "respond_chinese.png"), full_page=True)
     page.keyboard.press("Control+s")
     _wait(lambda: _results(app_server) == ("saved", {"chinese": text + "こんにちは"}))
+
+
+def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
+    """Ctrl+S mid-sentence saves exactly what was typed, and the box stays the same element (cursor and
+    the keystrokes typed right after the save are not lost)."""
+    _setup(app_server, datasets_dir, tmp_path)
+    sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=3&class=2")
+    page.get_by_text("Make a persuasive argument to promote recycling.").first.wait_for()  # canvas drawn
+    box = _box(page)
+    box.wait_for()
+    box.evaluate("el => { el.dataset.marker = 'same' }")
+    box.click()
+    page.keyboard.type("Is there a shorter")
+    page.keyboard.press("Control+s")
+    page.keyboard.type(" way?")
+    _wait(lambda: _results(app_server) == ("saved", {"follow_up": "Is there a shorter"}))
+    _wait(lambda: any(t == "Is there a shorter way?" for t in _draft_texts(app_server)))
+    assert box.input_value() == "Is there a shorter way?"
+    assert box.evaluate("el => el.dataset.marker") == "same"
+    assert box.evaluate("el => el === el.getRootNode().activeElement")  # focus is back in the box
