@@ -3,10 +3,14 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# Two pytest workers: every browser test starts its own app on a free port with its own database, and
+# each worker starts its own PostgreSQL and S3 servers, so tests do not share state.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint format bench clean
 
 $(BIN)/python:
+	@command -v $(PY) >/dev/null || { echo "make: $(PY) not found; install Python 3.11 (or make PY=python3.x)"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -20,7 +24,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/python -m store setup
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -173,7 +173,7 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
     user = session.exec(select(User).where(User.username == username.strip())).first()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.active:
-        session.add(LoginAttempt(username=key))
+        session.add(LoginAttempt(username=key, at=utcnow()))
         session.flush()
         raise InputError(WRONG)
     session.exec(delete(LoginAttempt).where(LoginAttempt.username == key))  # type: ignore[call-overload]

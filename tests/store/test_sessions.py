@@ -89,30 +89,34 @@ def test_ticket_is_short_lived_and_works_once(session):
     assert S.verify_session(session=session, token=ticket) is None
 
 
-def test_wrong_password_one_message_and_growing_wait(session):
+def test_wrong_password_one_message_and_growing_wait(session, monkeypatch):
+    clock = [utcnow()]
+    monkeypatch.setattr(S, "utcnow", lambda: clock[0])  # a frozen clock: the test does not race the delay
+
+    def tick(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+
+    def fail(username: str = "alice") -> None:
+        with pytest.raises(InputError, match="^Wrong username or password.$"):
+            S.authenticate(session=session, username=username, password="nope")
+        session.commit()
+
     make_user(session, "alice", password="password1")
     for _ in range(S.FREE_FAILURES):
-        with pytest.raises(InputError, match="^Wrong username or password.$"):
-            S.authenticate(session=session, username="alice", password="nope")
-        session.commit()
-    with pytest.raises(InputError, match="^Wrong username or password.$"):
-        S.authenticate(session=session, username="nobody", password="nope")
+        fail()
+        tick(0.1)
+    fail("nobody")  # an unknown name gets the same message
     # The third failure starts the wait: even the right password is not checked until it is over.
     with pytest.raises(InputError, match="Too many failed sign-ins"):
         S.authenticate(session=session, username="alice", password="password1")
     first_wait = S.sign_in_wait(session=session, username="alice")
     assert first_wait >= 1
-    # Pretend the wait passed, fail once more: the next wait is longer.
-    for attempt in session.exec(select(S.LoginAttempt)).all():
-        attempt.at = attempt.at - timedelta(seconds=5)
-    session.commit()
-    with pytest.raises(InputError, match="^Wrong"):
-        S.authenticate(session=session, username="alice", password="nope")
-    session.commit()
-    assert S.sign_in_wait(session=session, username="alice") > first_wait
-    for attempt in session.exec(select(S.LoginAttempt)).all():
-        attempt.at = attempt.at - timedelta(minutes=20)
-    session.commit()
+    tick(first_wait)
+    fail()
+    second_wait = S.sign_in_wait(session=session, username="alice")
+    assert second_wait > first_wait
+    tick(second_wait)
+    assert S.sign_in_wait(session=session, username="alice") == 0
     assert S.authenticate(session=session, username="alice", password="password1").username == "alice"
     session.commit()
     assert session.exec(select(S.LoginAttempt).where(S.LoginAttempt.username == "alice")).first() is None
