@@ -518,7 +518,9 @@ def import_ontology(
     Classes and classifications are matched by name, so results of a matched class are kept (its id stays).
     "replace": what is not in `data` is soft-deleted (recorded); "guidelines" replace the dataset's if given.
     "merge": what is not in `data` stays; guidelines are replaced only by non-empty ones.
-    A class named like a deleted class revives it with its results. `user` None: the CLI (the operator).
+    A class named like a deleted class revives it with its results. Entries marked "deleted": true (a native
+    export's) are only added, deleted, where the dataset has no such name; they never delete or change a class.
+    `user` None: the CLI (the operator). Commits.
     """
     if user is not None:
         require_admin(user)
@@ -530,14 +532,18 @@ def import_ontology(
     qrows = {
         q.name: q for q in list_classifications(session=session, dataset_id=dataset_id, include_deleted=True)
     }
-    incoming = list(data.get("classes") or [])
-    names = {c["name"] for c in incoming}
+    # A class the file marks deleted (a native export's) never deletes or changes one the dataset has:
+    # it is only added, deleted, when the dataset has no class of that name (so its results can attach).
+    incoming = [c for c in data.get("classes") or [] if not (c.get("deleted") and c["name"] in rows)]
+    names = {c["name"] for c in incoming if not c.get("deleted")}
     kept = [] if mode == "replace" else [
         class_to_dict(r) for r in rows.values() if r.deleted_at is None and r.name not in names
     ]  # fmt: skip
     incoming = _with_numbers(incoming, [c["number"] for c in kept])
-    questions = list(data.get("classifications") or [])
-    qnames = {q["name"] for q in questions}
+    questions = [
+        q for q in data.get("classifications") or [] if not (q.get("deleted") and q["name"] in qrows)
+    ]
+    qnames = {q["name"] for q in questions if not q.get("deleted")}
     qkept = [] if mode == "replace" else [
         classification_to_dict(r) for r in qrows.values() if r.deleted_at is None and r.name not in qnames
     ]  # fmt: skip
@@ -592,7 +598,7 @@ def import_ontology(
         row.deleted_at = now if norm.get("deleted") else None
         session.add(row)
     if mode == "replace":
-        order = {name: i for i, name in enumerate(q["name"] for q in questions)}
+        order = {name: i for i, name in enumerate(q["name"] for q in questions if q["name"] in qnames)}
         for row in qrows.values():
             if row.name in order:
                 row.position = order[row.name] + 1

@@ -295,3 +295,28 @@ def test_import_losses_lists_what_results_use(session, setup):
     ]
     assert import_losses(session=session, dataset_id=ds.id, data=data, mode="merge") == lines[:1]
     assert import_losses(session=session, dataset_id=ds.id, data={"classes": 3}) == []
+
+
+def test_deleted_entries_in_a_file_never_delete_live_classes(session, setup):
+    admin, ds, item = setup
+    classes, questions = by_name(session, ds)
+    annotate(session, item, classes, questions)
+    other = make_dataset(session, "d2")
+    copy_ontology(session=session, user=admin, from_dataset_id=ds.id, to_dataset_id=other.id)
+    delete_class(session=session, user=admin, class_id=classes["helpfulness"].id)
+    create_class(
+        session=session, user=admin, dataset_id=ds.id, data={"name": "gone", "tool": "dialog_evaluation"}
+    )
+    delete_class(session=session, user=admin, class_id=by_name(session, ds)[0]["gone"].id)
+    native = export_ontology(session=session, dataset_id=ds.id, include_deleted=True)
+    assert {c["name"]: c.get("deleted", False) for c in native["classes"]} == {
+        "helpfulness": True, "ideal_reply": False, "gone": True,
+    }  # fmt: skip
+    # A native export's ontology merged into d2: its live helpfulness stays live, "gone" arrives deleted.
+    import_ontology(session=session, user=admin, dataset_id=other.id, data=native, mode="merge")
+    live = [c.name for c in list_classes(session=session, dataset_id=other.id)]
+    every = {
+        c.name: c.deleted_at is not None
+        for c in list_classes(session=session, dataset_id=other.id, include_deleted=True)
+    }
+    assert live == ["helpfulness", "ideal_reply"] and every["gone"] is True
