@@ -33,6 +33,7 @@ with tool_page(kind="respond", user=user) as ctx:
                 key=ctx.key,
                 changed=ctx.changed,
                 save=_save,
+                load_key=ctx.wkey("respond"),
             )
             if st.session_state.get(PENDING_KEY) in ("save", "submit"):
                 # Save and Submit name the class outside its limits (Submit also refuses, via the check).

@@ -23,7 +23,7 @@ from core.response import (
 
 OPEN_KEY = "respond.class"  # id of the open class
 REV_KEY = "respond.rev"  # bumped whenever the page itself changes a reply (the box re-seeds)
-ITEM_KEY = "respond.item"  # the item the panel last showed
+ITEM_KEY = "respond.item"  # (item id, load key) the panel last showed
 CONFIRM_KEY = "respond.confirm_delete"  # class id awaiting the second confirmation
 BOX_KEY = "respond.box"
 ACTION_KEY = "respond.last_action"  # nonce of the last Ctrl+S / Ctrl+Enter handled
@@ -114,14 +114,16 @@ def response_panel_ui(
     key: str | None,
     changed: Callable[[], None],
     save: Callable[[bool], None],
+    load_key: str = "",
 ) -> None:
     """Draw the panel and apply what the annotator did to `work` (calls `changed()` when it changed).
 
     `save(submit)` is called for Ctrl+S (False) / Ctrl+Enter (True) pressed inside the box, after the box's
-    exact text has been applied to `work`.
+    exact text has been applied to `work`. `load_key` changes when the shell loads the work again (another
+    item, or "Reload item" after a conflict): the box is re-seeded and its older drafts are ignored.
     """
-    if st.session_state.get(ITEM_KEY) != item.id:
-        st.session_state[ITEM_KEY] = item.id
+    if st.session_state.get(ITEM_KEY) != (item.id, load_key):
+        st.session_state[ITEM_KEY] = (item.id, load_key)
         _bump()  # a stale draft from another visit of this item never lands
         st.session_state.pop(CONFIRM_KEY, None)
         st.session_state.pop(LIMIT_NOTE_KEY, None)

@@ -50,7 +50,7 @@ function build(parentElement) {
   root.className = "rb";
   root.innerHTML = `
     <div class="rb-message" role="alert" hidden></div>
-    <textarea class="rb-text" spellcheck="true"></textarea>
+    <textarea class="rb-text" spellcheck="true" data-parley-own-keys></textarea>
     <div class="rb-foot"><span class="rb-hint"></span><span class="rb-counter" aria-live="polite"></span></div>`;
   parentElement.appendChild(root);
   return {
