@@ -238,3 +238,39 @@ def test_upload_that_deletes_a_class_in_use_asks_first(env):
         assert [c.name for c in list_classes(session=session, dataset_id=ds.id)] == ["helpfulness"]
     assert "Imported small.json: 0 classes created, 1 updated, 1 deleted." in at.success[0].value
     assert json.dumps(smaller)  # the file shape is the DESIGN.md one
+
+
+def test_removing_an_option_in_use_asks_then_keeps_the_values(env):
+    from sqlmodel import select
+
+    from store.annotations import load_work, save_annotation
+    from store.models import AuditEvent
+    from store.ontology import import_ontology, list_classes
+    from tests.unit.test_ontology import EXAMPLE
+
+    engine, admin, ds = env
+    with db.write_session(engine) as session:
+        import_ontology(session=session, user=admin, dataset_id=ds.id, data=EXAMPLE)
+        cls = list_classes(session=session, dataset_id=ds.id)[0]
+        alice = make_user(session, "alice")
+        item = session.exec(select(Item)).first()
+        work = {"results": [{"class_id": cls.id, "message": 0, "values": {"score": "4"}}]}
+        save_annotation(session=session, user=alice, item_id=item.id, work=work, version=0)
+    at = page(admin)
+    at.button(key=f"{K}edit.{cls.id}").click().run()
+    uid = at.session_state[K + "attrs"][0]
+    at.text_area(key=f"{K}a.{uid}.options").set_value("1\n2\n3\n5")
+    at.button(key=K + "save").click().run()
+    assert [w.value for w in at.warning] == [
+        "1 results use option '4' of score; their values are kept as they are."
+    ]
+    assert ontology(engine, ds)["classes"][0]["attributes"][0]["options"] == ["1", "2", "3", "4", "5"]
+    at.button(key=K + "save.yes").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert ontology(engine, ds)["classes"][0]["attributes"][0]["options"] == ["1", "2", "3", "5"]
+    with db.read_session(engine) as session:
+        assert load_work(session=session, user=alice, item_id=item.id).work["results"][0]["values"] == {
+            "score": "4"
+        }
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "ontology.option_deleted")).one()
+        assert event.detail["option"] == "4" and event.detail["results"] == 1
