@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, func, insert, select
+import orjson
+from sqlalchemy import Engine, column, func, insert, select, table
 from sqlmodel import Session
 
 from core.dialogue import ParsedItem, search_text
@@ -41,6 +42,11 @@ from store.sources import (
 )
 
 BATCH = 2000
+# Items go in through an untyped view of the table with JSON already serialized by orjson: SQLAlchemy's
+# JSON type would run json.dumps per value, the largest cost of an import after parsing.
+_ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "search_text", "meta",
+                 "import_job_id", "created_at")  # fmt: skip
+_RAW_ITEM = table("item", *(column(name) for name in _ITEM_COLUMNS))
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 MAX_IMAGE_BYTES = 50 * MB
 
@@ -138,7 +144,9 @@ def check_image(data: bytes, *, label: str) -> tuple[str, int, int]:
     return IMAGE_FORMATS[fmt], width, height
 
 
-def read_image_ref(ref: str, bundle: Bundle, *, label: str, limits: Limits) -> bytes:
+def read_image_ref(
+    ref: str, bundle: Bundle, *, label: str, limits: Limits, names: set[str] | None = None
+) -> bytes:
     """The bytes behind an image reference: a bundle member, an http(s) URL (SSRF-guarded) or s3://."""
     if ref.startswith(("http://", "https://")):
         buf = io.BytesIO()
@@ -150,7 +158,7 @@ def read_image_ref(ref: str, bundle: Bundle, *, label: str, limits: Limits) -> b
         buf = io.BytesIO()
         fetch_s3_object(ref, buf)
         return buf.getvalue()
-    if ref not in set(bundle.names()) and not _has(bundle, ref):
+    if ref not in (names if names is not None else set(bundle.names())) and not _has(bundle, ref):
         raise InputError(f"{label}: image {ref!r} is not in {bundle.label}")
     with bundle.open(ref) as fh:
         data = fh.read(MAX_IMAGE_BYTES + 1)
@@ -185,7 +193,7 @@ class _Images:
         self.session, self.bundle, self.blobs, self.limits = session, bundle, blobs, limits
         self.by_ref: dict[str, str] = {}
         self.known: set[str] = set()  # asset ids with a row (before or in this import)
-        self.new_rows: list[dict[str, Any]] = []
+        self.pending: dict[str, dict[str, Any]] = {}  # Asset rows to insert unless one exists already
         self.created_blobs: list[str] = []
         self.used: set[str] = set()
         self.names = set(bundle.names())
@@ -193,26 +201,32 @@ class _Images:
     def asset_id(self, ref: str, *, label: str) -> str:
         found = self.by_ref.get(ref)
         if found is None:
-            data = read_image_ref(ref, self.bundle, label=label, limits=self.limits)
+            data = read_image_ref(ref, self.bundle, label=label, limits=self.limits, names=self.names)
             mime, width, height = check_image(data, label=f"{label}: image {ref!r}")
             found = sha256(data).hexdigest()
-            if found not in self.known and self.session.get(Asset, found) is None:
+            if found not in self.known:
                 if not self.blobs.exists(found):
                     self.blobs.put(found, data, content_type=mime)
                     self.created_blobs.append(found)
-                self.new_rows.append(
-                    {"id": found, "mime": mime, "width": width, "height": height, "bytes": len(data),
-                     "created_at": utcnow()}
-                )  # fmt: skip
+                self.pending[found] = {"id": found, "mime": mime, "width": width, "height": height,
+                                       "bytes": len(data), "created_at": utcnow()}  # fmt: skip
             self.known.add(found)
             self.by_ref[ref] = found
         self.used.add(found)
         return found
 
     def flush(self) -> None:
-        if self.new_rows:
-            self.session.execute(insert(Asset), self.new_rows)
-            self.new_rows = []
+        """Insert the batch's new Asset rows; one query finds those stored by an earlier import."""
+        if not self.pending:
+            return
+        ids = list(self.pending)
+        for start in range(0, len(ids), 500):
+            query = select(Asset.id).where(Asset.id.in_(ids[start : start + 500]))
+            for existing in self.session.execute(query).scalars():
+                del self.pending[existing]
+        if self.pending:
+            self.session.execute(insert(Asset), list(self.pending.values()))
+        self.pending = {}
 
 
 # ---------------------------------------------------------------- reading
@@ -445,7 +459,10 @@ def _write_items(
     seen: set[str] = set()
     rows: list[dict[str, Any]] = []
     extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
-    now = utcnow()
+    created = Item.__table__.c.created_at.type  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect
+    to_db = created.dialect_impl(dialect).bind_processor(dialect)  # as the ORM would store it
+    now = to_db(utcnow()) if to_db else utcnow()
     last_tick = 0.0
     for item in _items(reading, bundle.label):
         ext = str(item.external_id)[:512]
@@ -460,8 +477,9 @@ def _write_items(
         position += 1
         rows.append(
             {"dataset_id": dataset.id, "external_id": ext, "name": (item.name or "")[:512], "position": position,
-             "messages": messages, "candidates": candidates, "search_text": search_text(messages, candidates),
-             "meta": item.meta or {}, "import_job_id": job.id, "created_at": now}
+             "messages": _dumps(messages), "candidates": _dumps(candidates),
+             "search_text": search_text(messages, candidates), "meta": _dumps(item.meta or {}),
+             "import_job_id": job.id, "created_at": now}
         )  # fmt: skip
         report.items += 1
         report.messages += len(messages)
@@ -481,6 +499,15 @@ def _write_items(
     report.images_new = len(images.created_blobs)
     if progress is not None:
         progress(ImportProgress(report.items, bundle.counter[0], total, time.monotonic() - started))
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, exotic values
+        import json
+
+        return json.dumps(value, default=str)
 
 
 def _stored_part(part: Any, images: _Images, label: str) -> dict[str, Any]:
@@ -505,7 +532,7 @@ def _flush(
     images.flush()
     if not rows:
         return
-    session.execute(insert(Item), rows)
+    session.connection().execute(insert(_RAW_ITEM), rows)
     if not extras:
         return
     ids: dict[str, int] = {}
