@@ -6,9 +6,15 @@ from components.auth import require_role
 from store import db
 from store.datasets import list_datasets
 
+
+def _md(text: str) -> str:
+    """Text from the database shown inside Markdown as written (no links, emphasis or HTML from data)."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in text)
+
+
 user = require_role()
 st.title("Parley")
-st.write(f"Welcome, **{user.display_name or user.username}**. You are signed in as {user.role}.")
+st.markdown(f"Welcome, **{_md(user.display_name or user.username)}**. You are signed in as {user.role}.")
 with db.read_session() as session:
     datasets = list_datasets(session=session, user=user)
 if not datasets:
@@ -21,8 +27,9 @@ if not datasets:
 st.subheader("Datasets")
 for dataset in datasets:
     with st.container(border=True):
-        st.markdown(f"**{dataset.name}**")
-        st.text(dataset.description) if dataset.description else None
+        st.markdown(f"**{_md(dataset.name)}**")
+        if dataset.description:
+            st.text(dataset.description)
         left, right, _ = st.columns([1, 1, 4])
         with left:
             st.page_link(
