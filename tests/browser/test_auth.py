@@ -165,3 +165,38 @@ def test_images_are_served_to_signed_in_users_only(app_server, page):
     assert "immutable" in headers["cache-control"]
     assert page.request.get(f"{app_server.url}/asset/{'0' * 64}").status == 404
     assert page.request.get(f"{app_server.url}/asset/..%2Fparley.db").status in (400, 404)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_cookie_route_wants_our_page_and_a_live_ticket_once(app_server):
+    import json
+
+    from store.sessions import create_session
+
+    app_server.add_user("ann", "password1", role="annotator")
+    with db.write_session(app_server.engine()) as session:
+        user = session.exec(select(User)).one()
+        ticket = create_session(session=session, user=user, ticket=True)
+    url = app_server.url + "/auth/session"
+    body = json.dumps({"ticket": ticket}).encode()
+    ours = {"Content-Type": "application/json", "X-Parley": "1"}
+    assert _post(url, body, {"Content-Type": "application/json"})[0] == 403  # no custom header
+    assert _post(url, body, {**ours, "Origin": "https://evil.example"})[0] == 403  # another site
+    assert _post(url, json.dumps({"ticket": "guess"}).encode(), ours)[0] == 403
+    status, headers = _post(url, body, {**ours, "Origin": app_server.url})
+    assert status == 204
+    cookie = headers["set-cookie"]
+    assert cookie.startswith("parley_session=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert ticket not in cookie
+    assert _post(url, body, ours)[0] == 403  # a ticket works once
