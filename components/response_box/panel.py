@@ -81,7 +81,7 @@ def _styles_ui(classes: list[Any]) -> None:
     for c in classes:
         color = c.color if _COLOR.match(c.color or "") else "#3b5bdb"
         rules.append(f".st-key-respond_cls_{c.id} button {{ border-left: 0.45rem solid {color}; }}")
-    rules.append(".rb-diff del { background: #fdecea; color: #b71c1c; }")
+    rules.append(".rb-diff del { background: #fdecea; color: #b71c1c; margin-right: 0.15em; }")
     rules.append(".rb-diff ins { background: #e8f5e9; color: #1b5e20; text-decoration: none; }")
     st.html("<style>" + "\n".join(rules) + "</style>")
 

@@ -221,3 +221,32 @@ def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir,
     assert box.input_value() == "Is there a shorter way?"
     assert box.evaluate("el => el.dataset.marker") == "same"
     assert box.evaluate("el => el === el.getRootNode().activeElement")  # focus is back in the box
+
+
+def test_respond_start_from_the_models_reply(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
+    """Copy the bot bubble into the box, rewrite it, see the diff; the export keeps both texts."""
+    _setup(app_server, datasets_dir, tmp_path)
+    sign_in(page, app_server, "ann", "password1", path="/respond?dataset=alpaca&item=2&class=1")
+    page.get_by_text("Transform the following sentence using a synonym").first.wait_for()
+    box = _box(page)
+    box.wait_for()
+    page.get_by_role("button", name="Start from this reply").click()
+    _wait(lambda: box.input_value() == "The car accelerated rapidly.")
+    box.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("The car sped up very rapidly.")
+    page.get_by_text("Show changes against the model's reply").click()
+    page.locator(".rb-diff del").first.wait_for()
+    assert page.locator(".rb-diff del").all_text_contents() == ["accelerated"]
+    assert page.locator(".rb-diff ins").all_text_contents() == ["sped up very"]
+    page.locator(".rb-diff").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "respond_diff.png"))
+    box.click()
+    page.keyboard.press("Control+Enter")
+    _wait(lambda: _results(app_server) == ("submitted", {"ideal_reply": "The car sped up very rapidly."}))
+    out = tmp_path / "sft.jsonl"
+    done = app_server.cli("export", "alpaca", "--format", "sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert row["messages"][-1] == {"role": "assistant", "content": "The car sped up very rapidly."}
+    assert row["meta"]["original"] == "The car accelerated rapidly."
