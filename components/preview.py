@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -47,3 +48,50 @@ def dialogue_ui(
                 text = str(candidate.get("text", ""))
                 st.text(text[:max_chars] + ("…" if len(text) > max_chars else ""))
                 _images_ui(list(candidate.get("images") or []), load_image)
+
+
+NONE = "—"
+
+
+def mapping_ui(info: Any, key: str) -> Any:
+    """The spreadsheet mapping step for store.importer.TableInfo: the guess, correctable; a TableMapping."""
+    st.markdown(f"**Columns of {info.data_file}** — check the guess; the preview follows.")
+    guess, options = info.guess, [NONE, *info.columns]
+    layout = st.radio("Layout", ["item", "message"], index=["item", "message"].index(guess.layout), horizontal=True,
+                      format_func=lambda v: "One row an item" if v == "item" else "One row a message")  # fmt: skip
+
+    def pick(label: str, field: str) -> str | None:
+        value = getattr(guess, field)
+        chosen = st.selectbox(
+            label, options, index=options.index(value) if value in options else 0, key=f"{key}.{field}"
+        )
+        return None if chosen == NONE else chosen
+
+    cols = st.columns(3)
+    if layout == "item":
+        fields = [
+            ("Conversation id", "id"),
+            ("System", "system"),
+            ("Prompt", "prompt"),
+            ("Response", "response"),
+        ]
+    else:
+        fields = [
+            ("Conversation id", "id"),
+            ("Turn", "turn"),
+            ("Role", "role"),
+            ("Text", "text"),
+            ("Image", "image"),
+        ]
+    picked = {}
+    for i, (label, field) in enumerate(fields):
+        with cols[i % 3]:
+            picked[field] = pick(label, field)
+    mapping = dataclasses.replace(guess, layout=layout, **picked)
+    mapping.meta = [c for c in guess.meta if c not in picked.values()]
+    if layout == "item":
+        mapping.candidates = st.multiselect(
+            "Candidate replies", info.columns, default=guess.candidates, key=f"{key}.cand"
+        )
+        mapping.images = st.multiselect("Image columns", info.columns, default=guess.images, key=f"{key}.img")
+    return mapping

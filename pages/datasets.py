@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 from components.auth import require_role
-from components.preview import dialogue_ui
+from components.preview import dialogue_ui, mapping_ui
 from core.errors import FormatError
 from store import db, items
 from store.datasets import create_dataset
@@ -15,7 +15,6 @@ from store.errors import InputError
 from store.importer import ImportProgress, default_options, import_source, preview_source, table_info
 
 UPLOAD_TYPES = ["csv", "xlsx", "xls", "json", "jsonl", "zip", "gz", "tgz", "tar", "rar"]
-NONE = "—"
 user = require_role("admin")
 st.title("Datasets")
 
@@ -89,54 +88,18 @@ def items_ui(ds: items.DatasetStats) -> None:
     dialogue_ui(item.messages or [], item.candidates or [], load_image)
 
 
-def mapping_ui(source: object, key: str) -> object | None:
-    """The spreadsheet mapping step: guessed columns, correctable; returns the TableMapping or None."""
-    info = st.session_state.get(f"datasets.table.{key}")
-    if info is None:
-        info = table_info(source)
-        st.session_state[f"datasets.table.{key}"] = info or False
+def sheet_and_mapping_ui(source: object, key: str) -> tuple[object | None, str | None]:
+    """For a spreadsheet: the sheet (when there are several) and the column mapping; (None, None) otherwise."""
+    sheet = st.session_state.get(f"{key}.sheet")
+    cached = f"datasets.table.{key}.{sheet}"
+    if cached not in st.session_state:
+        st.session_state[cached] = table_info(source, sheet=sheet) or False
+    info = st.session_state[cached]
     if not info:
-        return None
-    st.markdown(f"**Columns of {info.data_file}** — check the guess; the preview follows.")
-    guess, options = info.guess, [NONE, *info.columns]
-    layout = st.radio("Layout", ["item", "message"], index=["item", "message"].index(guess.layout), horizontal=True,
-                      format_func=lambda v: "One row an item" if v == "item" else "One row a message")  # fmt: skip
-
-    def pick(label: str, field: str) -> str | None:
-        value = getattr(guess, field)
-        chosen = st.selectbox(
-            label, options, index=options.index(value) if value in options else 0, key=f"{key}.{field}"
-        )
-        return None if chosen == NONE else chosen
-
-    cols = st.columns(3)
-    if layout == "item":
-        fields = [
-            ("Conversation id", "id"),
-            ("System", "system"),
-            ("Prompt", "prompt"),
-            ("Response", "response"),
-        ]
-    else:
-        fields = [
-            ("Conversation id", "id"),
-            ("Turn", "turn"),
-            ("Role", "role"),
-            ("Text", "text"),
-            ("Image", "image"),
-        ]
-    picked = {}
-    for i, (label, field) in enumerate(fields):
-        with cols[i % 3]:
-            picked[field] = pick(label, field)
-    mapping = dataclasses.replace(guess, layout=layout, **picked)
-    mapping.meta = [c for c in guess.meta if c not in picked.values()]
-    if layout == "item":
-        mapping.candidates = st.multiselect(
-            "Candidate replies", info.columns, default=guess.candidates, key=f"{key}.cand"
-        )
-        mapping.images = st.multiselect("Image columns", info.columns, default=guess.images, key=f"{key}.img")
-    return mapping
+        return None, None
+    if len(info.sheets) > 1:
+        sheet = st.selectbox("Sheet", info.sheets, key=f"{key}.sheet")
+    return mapping_ui(info, f"{key}.{sheet}"), sheet
 
 
 def import_ui(ds: items.DatasetStats) -> None:
@@ -169,9 +132,9 @@ def import_ui(ds: items.DatasetStats) -> None:
         return
     key = f"{ds.id}.{abs(hash(key))}"
     try:
-        mapping = mapping_ui(source, key)
-        options = default_options(mapping=mapping) if mapping else default_options()
-        preview_key = f"{key}.{mapping!r}"
+        mapping, sheet = sheet_and_mapping_ui(source, key)
+        options = default_options(mapping=mapping, sheet=sheet) if mapping else default_options()
+        preview_key = f"{key}.{sheet}.{mapping!r}"
         if st.session_state.get("datasets.preview", (None,))[0] != preview_key:
             with st.spinner("Reading…"):
                 st.session_state["datasets.preview"] = (preview_key, preview_source(source, options))

@@ -115,3 +115,35 @@ def test_counts_follow_annotations(env, datasets_dir: Path) -> None:  # type: ig
     at = open_page(admin)
     row = at.dataframe[0].value.iloc[0]
     assert (row["items"], row["new"], row["saved"], row["submitted"], row["invalid"]) == (500, 498, 1, 1, 1)
+
+
+def test_xlsx_with_several_sheets_choose_one(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from openpyxl import Workbook
+
+    book = Workbook()
+    notes = book.active
+    notes.title = "notes"
+    notes.append(["remark"])
+    notes.append(["nothing to import here"])
+    data = book.create_sheet("data")
+    data.append(["id", "prompt", "response"])
+    data.append(["r1", "What is 2+2?", "=2+2"])  # a formula: its cached value (none here) is read, never run
+    data.append(["r2", "Capital of France?", "Paris"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    engine, admin = env
+    at = open_page(admin)
+    at.text_input(key="datasets.new_name").input("sheets")
+    at.button[0].click().run()
+    at.radio(key="datasets.kind").set_value("Server path").run()
+    next(t for t in at.text_input if t.label == "Server path").input(str(path)).run()
+    sheet = next(s for s in at.selectbox if s.label == "Sheet")
+    assert sheet.options == ["notes", "data"]
+    sheet.set_value("data").run()
+    assert next(s for s in at.selectbox if s.label == "Prompt").value == "prompt"
+    assert "**2 items**" in texts(at)
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert "Imported into sheets: 2 items" in texts(at)
+    with engine.connect() as conn:
+        texts_in_db = [r[0] for r in conn.exec_driver_sql("select messages from item order by position")]
+    assert "Capital of France?" in texts_in_db[1] and "=2+2" not in texts_in_db[0]
