@@ -90,17 +90,20 @@ def sentence(rng: random.Random, n: int) -> str:
 def write_jsonl(path: Path, mb: int) -> int:
     """Dialogues of 6 turns and 2 candidate replies, about 2 KB each, until the file holds `mb` MB."""
     rng = random.Random(7)
+    # A pool of sentences keeps generation fast; every item still differs (its id and its mix of turns).
+    turns = [sentence(rng, 34) for _ in range(2000)]
+    replies = [sentence(rng, 38) for _ in range(2000)]
     target, size, n = mb * 2**20, 0, 0
     with path.open("w", encoding="utf-8") as out:
         while size < target:
             messages = [
-                {"role": "user" if t % 2 == 0 else "assistant", "content": sentence(rng, 34)}
+                {"role": "user" if t % 2 == 0 else "assistant", "content": rng.choice(turns)}
                 for t in range(6)
             ]
             line = json.dumps(
                 {"id": f"b{n}", "messages": messages,
-                 "responses": [{"content": sentence(rng, 38), "model": "m1"},
-                               {"content": sentence(rng, 38), "model": "m2"}]}
+                 "responses": [{"content": rng.choice(replies), "model": "m1"},
+                               {"content": rng.choice(replies), "model": "m2"}]}
             ) + "\n"  # fmt: skip
             out.write(line)
             size += len(line)

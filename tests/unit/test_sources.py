@@ -384,3 +384,11 @@ def test_s3_key_prefix_and_missing_key(s3) -> None:  # type: ignore[no-untyped-d
         read_all("s3://imports/nope.jsonl")
     with pytest.raises(InputError, match="s3://no-bucket/x.jsonl: no such S3 bucket"):
         read_all("s3://no-bucket/x.jsonl")
+
+
+def test_several_uploads_side_by_side_and_a_name_clash() -> None:
+    files = [Upload("chats.jsonl", JSONL), Upload("pics.zip", zip_bytes({"img/a.png": b"p"}))]
+    assert read_all(files) == {"chats.jsonl": JSONL, "img/a.png": b"p"}
+    clash = [Upload("chats.jsonl", JSONL), Upload("more.zip", zip_bytes({"chats.jsonl": JSONL}))]
+    with pytest.raises(InputError, match="more.zip: 'chats.jsonl' is also in chats.jsonl; rename one"):
+        read_all(clash)
