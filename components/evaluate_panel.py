@@ -9,6 +9,7 @@ dropped so it is drawn again from the work.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -116,6 +117,25 @@ def inherit_toggle_ui() -> None:
 
 def _widget_key(view: EvalView, class_id: int, name: str, ref: str | None = None) -> str:
     return f"{P}attr.{view.item_id}.{ref or view.selected}.{class_id}.{name}"
+
+
+def fresh_key(key: str | None) -> str | None:
+    """The shell's digit for this run, unless it is the same key event again: seen in the browser test, a
+    digit's trigger can be delivered a second time when fast ↑/↓ reruns interrupt each other, which
+    would tag another bubble. Events carry the canvas's counter `n`; one (k, n) is applied once (a
+    counter that restarts after a page switch makes a new event within seconds only by chance)."""
+    if key is None:
+        return None
+    event = (st.session_state.get("tool.evaluate.canvas") or {}).get("key")
+    if not isinstance(event, dict) or event.get("k") != key:
+        return key
+    stamp = (event.get("k"), event.get("n"))
+    last = st.session_state.get(f"{P}last_key")
+    now = time.monotonic()
+    st.session_state[f"{P}last_key"] = (stamp, now)
+    if last is not None and last[0] == stamp and now - last[1] < 5.0:
+        return None
+    return key
 
 
 def handle_key(view: EvalView, key: str | None) -> str:

@@ -444,9 +444,10 @@ def candidate_scores(work: dict[str, Any], classes: list[ClassDef]) -> dict[int,
             value = (result.get("values") or {}).get(attribute["name"])
             if attribute.get("type") in ("rating", "number", "radio"):
                 try:
-                    sums.setdefault(int(result["candidate"]), []).append(float(value))
+                    number = float(value)
                 except (TypeError, ValueError):
                     continue
+                sums.setdefault(int(result["candidate"]), []).append(number)
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 

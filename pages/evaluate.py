@@ -56,7 +56,7 @@ with tool_page(kind="evaluate", user=user) as ctx:
         escape=ctx.editable and focus.class_id is not None,
         on_key=lambda k, v=view: panel.on_extra_key(v, k),
     )
-    note = panel.handle_key(view, ctx.key)
+    note = panel.handle_key(view, panel.fresh_key(ctx.key))
     if note:
         ctx.message(note)
     with ctx.result_panel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import expect
@@ -161,20 +162,139 @@ def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, t
 
     out = tmp_path / "native.jsonl"
     done = app_server.cli("export", "hh", "--format", "native", "--out", str(out))
-    if done.returncode == 0:
-        import json
-
-        records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-        (record,) = [r for r in records if r.get("id") == "1"]
-        (ann,) = record["annotations"]
-        assert ann["results"] == [
-            {
-                "class": "helpfulness",
-                "message": second_bot,
-                "values": {"score": "4", "why": "Polite and on topic."},
-            }
-        ]
-        assert ann["classifications"] == {
-            "preference": {"chosen": 1, "rejected": 0, "strength": 3},
-            "ranking": [1, 0],
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    (record,) = [r for r in records if r.get("id") == "1"]
+    (ann,) = record["annotations"]
+    assert ann["results"] == [
+        {
+            "class": "helpfulness",
+            "message": second_bot,
+            "values": {"score": "4", "why": "Polite and on topic."},
         }
+    ]
+    assert ann["classifications"] == {
+        "preference": {"chosen": 1, "rejected": 0, "strength": 3},
+        "ranking": [1, 0],
+    }
+
+
+NO_CLASS = "Press a class's number (or click it) to choose it."
+
+
+def go(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """↑/↓ from the selected bubble to `ref` (bubbles in page order: messages, then candidates)."""
+    order = page.locator("[data-testid=parley-bubble]").evaluate_all("ns => ns.map(n => n.dataset.id)")
+    current = next(
+        (i for i, b in enumerate(order) if "pc-sel" in (bubble(page, b).get_attribute("class") or "")), -1
+    )
+    target = order.index(ref)
+    key = "ArrowDown" if target > current else "ArrowUp"
+    for _ in range(abs(target - current)):
+        page.keyboard.press(key)
+        page.wait_for_timeout(60)
+    expect(bubble(page, ref)).to_have_class(re.compile("pc-sel"))
+    expect(panel_heading(page, name)).to_be_visible(timeout=15_000)
+
+
+def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datasets_dir):
+    engine = app_server.engine()
+    make_hh_dataset(engine, datasets_dir, n=2, user_class=True)
+    app_server.add_user("ann", "password1", role="annotator")
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
+    bubble(page, "m0").wait_for()
+    # item 1: m0 user, m1 bot, m2 user, m3 bot, m4 user; candidates c0, c1 (bot replies)
+
+    # off (the default): a class chosen on a bot bubble is not carried to the next bot bubble
+    go(page, "m1", "Message 2")
+    page.keyboard.press("1")
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    go(page, "m2", "Message 3")
+    expect(page.get_by_text(NO_CLASS)).to_be_visible()
+    go(page, "m3", "Message 4")
+    expect(page.get_by_text(NO_CLASS)).to_be_visible()
+
+    # on
+    page.get_by_text("Class Inheritance").click()
+    expect(
+        page.get_by_test_id("stCheckbox").filter(has_text="Class Inheritance").locator("input")
+    ).to_be_checked()
+    go(page, "m4", "Message 5")  # a user bubble: the bot's class is not offered, nothing pre-selected
+    expect(page.get_by_text(NO_CLASS)).to_be_visible()
+    page.keyboard.press("3")  # Request, on the user bubble
+    expect(page.get_by_text("▸ harm *")).to_be_visible()
+    go(page, "m3", "Message 4")  # back to a bot bubble: Helpfulness, the last class chosen for bots
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    page.keyboard.press("5")  # so a number picks the score at once
+    expect(radio(page, "5")).to_be_checked()
+    go(page, "m2", "Message 3")  # a user bubble again: Request, never Helpfulness
+    expect(page.get_by_text("▸ harm *")).to_be_visible()
+    go(page, "c0", "Candidate A")  # candidates are bot replies: Helpfulness
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "evaluate_class_inheritance.png"))
+
+    # off again: the next candidate gets nothing
+    page.get_by_text("Class Inheritance").click()
+    expect(
+        page.get_by_test_id("stCheckbox").filter(has_text="Class Inheritance").locator("input")
+    ).not_to_be_checked()
+    go(page, "c1", "Candidate B")
+    expect(page.get_by_text(NO_CLASS)).to_be_visible()
+
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
+    (annotation,) = stored(engine)
+    # pre-selecting alone makes no result: only what was chosen or given a value is stored
+    assert annotation["results"] == [
+        ("helpfulness", 1, None, {}),
+        ("helpfulness", 3, None, {"score": "5"}),
+        ("request", 4, None, {}),
+    ]
+
+
+def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir):
+    engine = app_server.engine()
+    make_hh_dataset(engine, datasets_dir, n=2)
+    app_server.add_user("ann", "password1", role="annotator")
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
+    bubble(page, "m0").wait_for()
+    go(page, "m3", "Message 4")
+    page.keyboard.press("1")  # Helpfulness, score left empty
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    go(page, "m1", "Message 2")
+    page.keyboard.press("1")  # Helpfulness, score left empty
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    pairwise(page, "Tie").click()  # the required comparison is answered
+    idle(page)
+    go(page, "c1", "Candidate B")
+
+    page.keyboard.press("Control+Enter")
+    error = page.get_by_text("Not submitted:")
+    expect(error).to_be_visible()
+    alert = page.get_by_test_id("stAlert").filter(has_text="Not submitted")
+    expect(alert).to_contain_text("Message 2: Helpfulness needs score.")
+    expect(alert).to_contain_text("Message 4: Helpfulness needs score.")
+    # the first missing bubble is selected, ready for the score
+    expect(bubble(page, "m1")).to_have_class(re.compile("pc-sel"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "evaluate_missing_required.png"))
+    assert all(a["status"] != "submitted" for a in stored(engine))
+
+    page.keyboard.press("4")
+    expect(radio(page, "4")).to_be_checked()
+    page.keyboard.press("Control+Enter")
+    expect(alert).to_contain_text("Message 4: Helpfulness needs score.")
+    expect(alert).not_to_contain_text("Message 2")
+    expect(bubble(page, "m3")).to_have_class(re.compile("pc-sel"))
+    page.keyboard.press("2")
+    expect(radio(page, "2")).to_be_checked()
+    page.keyboard.press("Control+Enter")
+    expect(page).to_have_url(re.compile(r"item=2"))
+    (annotation,) = stored(engine)
+    assert annotation["status"] == "submitted"
+    assert annotation["results"] == [
+        ("helpfulness", 1, None, {"score": "4"}),
+        ("helpfulness", 3, None, {"score": "2"}),
+    ]
+    assert annotation["answers"] == {"preference": {"tie": True}}

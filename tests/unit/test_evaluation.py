@@ -214,6 +214,8 @@ def test_candidate_scores_through_classes():
     ev.set_value(work, HELP, "c1", "score", "5")
     ev.set_value(work, HELP, "m1", "score", "1")  # a message, not a candidate
     assert ev.candidate_scores(work, CLASSES) == {0: 3.0, 1: 5.0}
+    ev.add_result(work, HELP, "c2")  # a result with no value yet has no score
+    assert ev.candidate_scores(work, CLASSES) == {0: 3.0, 1: 5.0}
 
 
 def test_candidate_order_is_stable_per_annotator_and_keeps_original_indexes():

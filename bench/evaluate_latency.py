@@ -1,0 +1,111 @@
+"""Evaluate page speed in chromium on SQLite with 100,000 items: a number hotkey picking a score option
+(keydown → option checked on screen) and Save (Ctrl+S → "saved" shown), 50 presses each, median and p95;
+plus the store's save_annotation alone on the same database.
+
+    .venv/bin/python bench/evaluate_latency.py [--items 100000] [--presses 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
+
+from store.annotations import load_work, save_annotation  # noqa: E402
+from store.models import Item, User  # noqa: E402
+from tests.browser.test_evaluate_data import make_hh_dataset  # noqa: E402
+from tests.conftest import CHROMIUM, DATASETS, start_app  # noqa: E402
+
+# In the page: time from the keydown (capture phase, first listener) until `done()` holds, checked every frame.
+ARM = """() => { window.__t0 = null;
+  if (!window.__armed) { window.__armed = true;
+    window.addEventListener('keydown', () => { if (window.__t0 === null) window.__t0 = performance.now(); }, true); } }"""
+CHECKED = """(k) => { const labels = [...document.querySelectorAll('[data-testid=stRadio] label')];
+  const l = labels.find(x => x.innerText.trim() === k); const i = l && l.querySelector('input');
+  return i && i.checked && window.__t0 !== null ? performance.now() - window.__t0 : false; }"""
+SAVED = """() => { const els = [...document.querySelectorAll('[data-testid=stCaptionContainer]')];
+  return els.some(e => /^saved( ·|$)/.test(e.innerText.trim())) && window.__t0 !== null
+    ? performance.now() - window.__t0 : false; }"""
+
+
+def summary(name: str, values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, int(round(0.95 * len(values))) - 1)]
+    return f"{name}: n={len(values)} median {statistics.median(values):.0f} ms, p95 {p95:.0f} ms, max {values[-1]:.0f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--presses", type=int, default=50)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="parley-bench-eval-"))
+    server = start_app(tmp)
+    try:
+        engine = server.engine()
+        started = time.perf_counter()
+        make_hh_dataset(engine, DATASETS, n=5, filler=args.items - 5)
+        print(f"dataset: {args.items} items on SQLite in {time.perf_counter() - started:.1f} s")
+        server.add_user("ann", "password1", role="annotator")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(20_000)
+            page.goto(server.url + "/evaluate?dataset=hh&item=1")
+            page.get_by_role("textbox", name="Username").fill("ann")
+            page.get_by_role("textbox", name="Password").fill("password1")
+            page.get_by_role("button", name="Sign in").click()
+            page.locator("[data-testid=parley-bubble][data-id=m3]").wait_for()
+            for _ in range(4):  # ↓ to the second bot bubble
+                page.keyboard.press("ArrowDown")
+            page.get_by_text("Classes · Message 4 (bot)").wait_for()
+            page.keyboard.press("1")
+            page.get_by_text("▸ score *").wait_for()
+            page.wait_for_timeout(500)
+
+            hotkey, save = [], []
+            for i in range(args.presses):
+                key = "45"[i % 2]
+                page.evaluate(ARM)
+                page.keyboard.press(key)
+                hotkey.append(page.wait_for_function(CHECKED, arg=key, polling="raf").json_value())
+                page.wait_for_timeout(150)  # let the draft of this change be written (one rerun)
+                page.evaluate(ARM)
+                page.keyboard.press("Control+s")
+                save.append(page.wait_for_function(SAVED, polling="raf").json_value())
+                page.wait_for_timeout(150)
+            page.screenshot(path=str(tmp / "bench.png"))
+            browser.close()
+        print(summary("number hotkey → option checked", hotkey))
+        print(summary("Ctrl+S → saved shown", save))
+
+        # The store alone, the same work on the same 100,000-item database.
+        with Session(engine) as session:
+            user = session.exec(select(User).where(User.username == "ann")).one()
+            item = session.exec(select(Item).where(Item.external_id == "1")).one()
+            store_times = []
+            for i in range(args.presses):
+                loaded = load_work(session=session, user=user, item_id=item.id)
+                work = loaded.work
+                work["results"][0]["values"]["score"] = "45"[i % 2]
+                t0 = time.perf_counter()
+                save_annotation(
+                    session=session, user=user, item_id=item.id, work=work, version=loaded.version
+                )
+                store_times.append((time.perf_counter() - t0) * 1000)
+        print(summary("store.save_annotation", store_times))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The evaluate page under AppTest: the canvas's selection and hotkeys injected through session state
+(custom components are UnknownElements there), the panels and the stored work checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from store import blobs, db
+from store.annotations import load_work
+from tests.browser.test_evaluate_data import make_hh_dataset
+from tests.conftest import ROOT
+from tests.utils import make_user
+
+PAGE = str(ROOT / "pages" / "evaluate.py")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, datasets_dir: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/p.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
+    db.get_engine.cache_clear()
+    blobs.get_blob_store.cache_clear()
+    db.upgrade(url)
+    engine = db.get_engine(url)
+    make_hh_dataset(engine, datasets_dir, n=2, user_class=True)
+    with db.write_session(engine) as session:
+        user = make_user(session, "ann", role="annotator")
+    yield engine, user
+    engine.dispose()
+    db.get_engine.cache_clear()
+    blobs.get_blob_store.cache_clear()
+
+
+def select(at: AppTest, ref: str) -> AppTest:
+    seq = (
+        (at.session_state["tool.evaluate.sel"] or {"seq": 0})["seq"]
+        if "tool.evaluate.sel" in at.session_state
+        else 0
+    )
+    at.session_state["tool.evaluate.sel"] = {"id": ref, "seq": seq + 1}
+    return at.run()
+
+
+def key(at: AppTest, k: str) -> AppTest:
+    at.session_state["tool.evaluate.key"] = k
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(
+        str(e.value) for kind in ("markdown", "caption", "error", "warning") for e in getattr(at, kind)
+    )
+
+
+def work(engine, user):  # type: ignore[no-untyped-def]
+    from sqlmodel import Session
+    from sqlmodel import select as sql_select
+
+    from store.models import Item
+
+    with Session(engine) as session:
+        item = session.exec(sql_select(Item).where(Item.external_id == "1")).one()
+        return load_work(session=session, user=user, item_id=item.id).work
+
+
+def test_classes_by_role_number_keys_and_delete(env) -> None:  # type: ignore[no-untyped-def]
+    engine, user = env
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user_id"] = user.id
+    at.run()
+    assert not at.exception
+    assert "Select a bubble" in texts(at)
+
+    select(at, "m0")  # a user bubble: only the user class is offered
+    labels = [b.label for b in at.button if b.key and b.key.startswith("evaluate.class.")]
+    assert labels == ["3 · Request"]
+    select(at, "m1")  # a bot bubble: Helpfulness (the response class never shows here)
+    labels = [b.label for b in at.button if b.key and b.key.startswith("evaluate.class.")]
+    assert labels == ["1 · Helpfulness"]
+
+    key(at, "3")  # not a class of this bubble: nothing happens, a note says so
+    assert work(engine, user)["results"] == []
+    key(at, "1")
+    key(at, "4")
+    assert at.radio(key=next(r.key for r in at.radio if r.key and ".score" in r.key)).value == "4"
+    (result,) = work(engine, user)["results"]
+    assert (result["message"], result["values"]) == (1, {"score": "4"})
+    key(at, "0")  # score has 5 options: 0 (the tenth) picks nothing
+    assert work(engine, user)["results"][0]["values"] == {"score": "4"}
+
+    # the result panel lists it; delete asks first
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("evaluate.del."))).click().run()
+    assert "Delete Helpfulness on Message 2 and its values?" in texts(at)
+    at.button(key="evaluate.yes").click().run()
+    assert work(engine, user)["results"] == []
+    assert "No results yet." in texts(at)
+
+
+def test_view_mode_changes_nothing(env) -> None:  # type: ignore[no-untyped-def]
+    engine, user = env
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user_id"] = user.id
+    at.run()
+    at.session_state["tool.evaluate.mode"] = "View"
+    select(at, "m1")
+    key(at, "1")
+    assert work(engine, user)["results"] == []
+    assert all(b.disabled for b in at.button if b.key and b.key.startswith("evaluate.class."))
