@@ -7,7 +7,8 @@ reloads where the user was going. Each rerun reads the cookie (`st.context.cooki
 token's sha256 against UserSession, so signing out (which deletes the user's sessions) ends every tab.
 
 Tests with AppTest have no browser cookie: they put a user id in `st.session_state["auth.user_id"]`
-(USER_KEY). The app itself never sets that key.
+(USER_KEY). That key is honoured only where no HTTP request is behind the session (AppTest); the app
+itself never sets it.
 """
 
 from __future__ import annotations
@@ -60,14 +61,22 @@ def current_user() -> User | None:
                 touch_session(session=session, session_id=row.id)  # type: ignore[arg-type]
         return user
     user_id = st.session_state.get(USER_KEY)
-    if user_id is None:
-        return None
+    if user_id is None or _served():
+        return None  # a browser is signed in by its cookie only
     with db.read_session() as session:
         user = session.get(User, user_id)
     if user is None or not user.active:
         st.session_state.pop(USER_KEY, None)
         return None
     return user
+
+
+def _served() -> bool:
+    """True when a real HTTP client is behind this session (AppTest has no request headers)."""
+    try:
+        return bool(st.context.headers.get("host"))
+    except Exception:
+        return False
 
 
 def require_role(*roles: str) -> User:
