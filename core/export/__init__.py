@@ -25,6 +25,8 @@ class Format:
     extension: str
     records: Callable[[dict[str, Any], Schema, Options], Iterator[dict[str, Any]]]
     training: bool  # learns only from valid annotations
+    # Optional: the records as ready JSONL lines (same bytes as orjson.dumps of `records`, faster).
+    lines: Callable[[dict[str, Any], Schema, Options], Iterator[bytes]] | None = None
 
 
 def _native(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[dict[str, Any]]:
@@ -34,7 +36,7 @@ def _native(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[
 FORMATS: dict[str, Format] = {
     "native": Format("native", "Native JSONL (items, ontology, annotations)", "jsonl", _native, False),
     "sft": Format("sft", "SFT JSONL (messages)", "jsonl", sft.records, True),
-    "dpo": Format("dpo", "DPO JSONL (prompt, chosen, rejected)", "jsonl", dpo.records, True),
+    "dpo": Format("dpo", "DPO JSONL (prompt, chosen, rejected)", "jsonl", dpo.records, True, dpo.lines),
     "kto": Format("kto", "KTO JSONL (prompt, completion, label)", "jsonl", kto.records, True),
     "csv": Format("csv", "CSV (one row a result)", "csv", table.records, False),
     "xlsx": Format("xlsx", "XLSX (one row a result)", "xlsx", table.records, False),

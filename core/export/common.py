@@ -71,7 +71,8 @@ class Schema:
 
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     classifications: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _scores: dict[str, list[tuple[str, tuple[float, float]]]] = field(default_factory=dict, repr=False)
+    _scores: dict[str, list[tuple[str, tuple[float, float], str]]] = field(default_factory=dict, repr=False)
+    _types: dict[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def from_ontology(cls, ontology: dict[str, Any] | None) -> Schema:
@@ -84,12 +85,21 @@ class Schema:
     def response_classes(self) -> list[str]:
         return [n for n, c in self.classes.items() if c.get("tool") == "dialog_response"]
 
-    def score_attributes(self, class_name: str) -> list[tuple[str, tuple[float, float]]]:
-        """(attribute name, scale) for the numeric attributes of an evaluation class (memoized: per result)."""
+    def score_attributes(self, class_name: str) -> list[tuple[str, tuple[float, float], str]]:
+        """(attribute name, scale, "class.attribute") for the numeric attributes of an evaluation class
+        (memoized: asked once per result)."""
         hit = self._scores.get(class_name)
         if hit is None:
-            hit = self._scores[class_name] = self._score_attributes(class_name)
+            hit = self._scores[class_name] = [
+                (attr, scale, f"{class_name}.{attr}") for attr, scale in self._score_attributes(class_name)
+            ]
         return hit
+
+    def question_types(self) -> dict[str, str]:
+        """Classification name → type (memoized)."""
+        if self._types is None:
+            self._types = {name: q.get("type", "") for name, q in self.classifications.items()}
+        return self._types
 
     def _score_attributes(self, class_name: str) -> list[tuple[str, tuple[float, float]]]:
         cls = self.classes.get(class_name) or {}

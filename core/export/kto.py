@@ -35,11 +35,11 @@ def judgements(ann: dict[str, Any], schema: Schema, n: int) -> Iterator[tuple[in
         if index is None:
             continue
         values = result.get("values") or {}
-        for attr, (low, high) in schema.score_attributes(result["class"]):
+        for attr, (low, high), question in schema.score_attributes(result["class"]):
             value = as_number(values.get(attr))
             middle = (low + high) / 2
             if value is not None and value != middle:
-                yield index, value > middle, "scores", f"{result['class']}.{attr}"
+                yield index, value > middle, "scores", question
 
 
 def records(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[dict[str, Any]]:

@@ -15,14 +15,12 @@ Indexes outside the item's candidates are ignored.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.export.common import Schema, as_number
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     source: str  # ranking | pairwise | scores
     question: str  # the classification's name, or "class.attribute" for scores
     chosen: int
@@ -42,6 +40,12 @@ def as_index(value: Any, n: int) -> int | None:
 
 def rank_groups(answer: Any, n: int) -> list[list[int]]:
     """A ranking answer as tie groups, best first; candidates out of range and repeats dropped."""
+    if (
+        answer.__class__ is list
+        and all(e.__class__ is int and 0 <= e < n for e in answer)
+        and len(set(answer)) == len(answer)
+    ):
+        return [[e] for e in answer]  # the common case: a strict ranking, no ties
     seen: set[int] = set()
     groups: list[list[int]] = []
 
@@ -111,22 +115,28 @@ def candidate_scores(annotation: dict[str, Any], schema: Schema, n: int) -> dict
         if candidate is None:
             continue
         attributes = schema.score_attributes(result.get("class", ""))
-        index = as_index(candidate, n) if attributes else None
+        if not attributes:
+            continue
+        index = candidate if candidate.__class__ is int and 0 <= candidate < n else as_index(candidate, n)
         if index is None:
             continue
         values = result.get("values") or {}
-        for attr, _scale in attributes:
-            value = as_number(values.get(attr))
-            if value is not None:
-                out.setdefault(f"{result['class']}.{attr}", {})[index] = value
+        for attr, _scale, key in attributes:
+            value = values.get(attr)
+            if value.__class__ is not int and value.__class__ is not float:
+                value = as_number(value)
+                if value is None:
+                    continue
+            out.setdefault(key, {})[index] = value
     return out
 
 
 def preference_pairs(annotation: dict[str, Any], schema: Schema, n: int, mode: str = "all") -> Iterator[Pair]:
     """Every preference pair one annotation gives, in a stable order: rankings, pairwise, then scores."""
     answers = annotation.get("classifications") or {}
-    for name in sorted(answers):
-        kind = (schema.classifications.get(name) or {}).get("type")
+    kinds = schema.question_types()
+    for name in sorted(answers) if len(answers) > 1 else answers:
+        kind = kinds.get(name)
         if kind == "ranking":
             for a, b in pairs_from_groups(rank_groups(answers[name], n), mode):
                 yield Pair("ranking", name, a, b)
@@ -134,7 +144,7 @@ def preference_pairs(annotation: dict[str, Any], schema: Schema, n: int, mode: s
             pair = pairwise_pair(answers[name], n)
             if pair is not None:
                 yield Pair("pairwise", name, pair[0], pair[1], pair[2])
-    scores = candidate_scores(annotation, schema, n)
-    for question in sorted(scores):
+    scores = candidate_scores(annotation, schema, n) if annotation.get("results") else {}
+    for question in sorted(scores) if len(scores) > 1 else scores:
         for a, b in pairs_from_groups(score_groups(scores[question]), mode):
             yield Pair("scores", question, a, b)

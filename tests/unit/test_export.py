@@ -159,3 +159,19 @@ def test_native_record_is_stable_and_sorted():
     assert [a["annotator"] for a in rec["annotations"]] == ["adam", "zoe"]
     assert rec["messages"][0] == {"role": "user", "content": "hi"}
     assert rec["responses"][0] == {"content": "A"}
+
+
+def test_dpo_lines_are_the_records_bytes():
+    import orjson
+
+    it = item(
+        ann("a", rank=[[2, 0], 1], ab={"chosen": 1, "rejected": 0, "strength": 1}),
+        ann("b", results=[{"class": "quality", "candidate": 1, "values": {"stars": 2}}]),
+    )
+    it["messages"][0]["images"] = ["images/x.png"]
+    it["candidates"][2]["images"] = ["images/y.png"]
+    for mode in ("all", "best"):
+        expected = b"".join(
+            orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in dpo.records(it, SCHEMA, Options(mode))
+        )
+        assert b"".join(dpo.lines(it, SCHEMA, Options(mode))) == expected and expected
