@@ -390,6 +390,9 @@ def import_source(
             bundle = _CountingBundle(raw_bundle)
             reading = _read(bundle, options)
             report.format, report.data_files = reading.format, list(reading.data_files)
+            skipped_files = list(getattr(reading, "skipped_files", []) or [])
+            if skipped_files:
+                report.notes.append("left out (not a data file or image): " + ", ".join(skipped_files[:10]))
             total = sum(_size(raw_bundle, n) for n in report.data_files)
             with db.write_session(engine) as session:
                 dataset = _dataset(session, dataset_name, user, create)
