@@ -1,0 +1,92 @@
+"""Item navigation per annotator: position, neighbours under a status filter, next to do, deep link."""
+
+import pytest
+from sqlalchemy import insert
+
+from store.annotations import save_annotation, save_draft
+from store.errors import InputError, NotFound
+from store.models import DatasetMember, Item
+from store.queue import count_items, item_at, item_by_external_id, my_status, neighbour, next_todo, rank_of
+from tests.utils import make_dataset, make_user
+
+
+@pytest.fixture
+def items(session):
+    ds = make_dataset(session, "q")
+    session.execute(
+        insert(Item),
+        [
+            {"dataset_id": ds.id, "external_id": f"x{i}", "position": i, "messages": [], "candidates": [],
+             "search_text": "", "meta": {}, "name": ""}
+            for i in range(1, 7)
+        ],
+    )  # fmt: skip
+    session.commit()
+    rows = session.query(Item).order_by(Item.position).all()
+    return ds, rows
+
+
+def test_position_and_neighbours(session, items):
+    ds, rows = items
+    alice = make_user(session, "alice")
+    assert count_items(session=session, user=alice, dataset_id=ds.id) == 6
+    assert rank_of(session=session, user=alice, item=rows[2]) == 3
+    nxt = neighbour(session=session, user=alice, dataset_id=ds.id, item=rows[2], step=1)
+    prev = neighbour(session=session, user=alice, dataset_id=ds.id, item=rows[2], step=-1)
+    assert (nxt.external_id, prev.external_id) == ("x4", "x2")
+    assert neighbour(session=session, user=alice, dataset_id=ds.id, item=rows[-1], step=1) is None
+    assert neighbour(session=session, user=alice, dataset_id=ds.id, item=None, step=-1).external_id == "x6"
+    assert item_at(session=session, user=alice, dataset_id=ds.id, rank=5).external_id == "x5"
+
+
+def test_filters_are_per_annotator(session, items):
+    ds, rows = items
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    save_annotation(session=session, user=alice, item_id=rows[0].id, work={}, version=0, submit=True)
+    save_annotation(session=session, user=alice, item_id=rows[1].id, work={}, version=0)
+    save_draft(session=session, user=alice, item_id=rows[2].id, work={}, version=0)
+    count = lambda user, status: count_items(session=session, user=user, dataset_id=ds.id, status=status)  # noqa: E731
+    assert count(alice, "submitted") == 1
+    assert count(alice, "todo") == 5
+    assert count(alice, "progress") == 2
+    assert count(alice, "new") == 3
+    assert count(bob, "todo") == 6 and count(bob, "submitted") == 0
+    assert rank_of(session=session, user=alice, item=rows[0], status="todo") == 0  # filtered out
+    assert rank_of(session=session, user=alice, item=rows[3], status="todo") == 3
+    # → under "todo" skips the submitted item.
+    first = neighbour(session=session, user=alice, dataset_id=ds.id, item=None, step=1, status="todo")
+    assert first.external_id == "x2"
+    assert my_status(session=session, user=alice, item_id=rows[0].id) == "submitted"
+    assert my_status(session=session, user=bob, item_id=rows[0].id) == "new"
+    with pytest.raises(InputError):
+        count(alice, "bogus")
+
+
+def test_next_todo_wraps_and_ends(session, items):
+    ds, rows = items
+    alice = make_user(session, "alice")
+    for row in rows[3:]:
+        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
+    nxt = next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[2])
+    assert nxt.external_id == "x1"  # wrapped round
+    for row in rows[:3]:
+        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
+    assert next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[2]) is None
+
+
+def test_deep_link_lookup_respects_access(session, items):
+    ds, rows = items
+    alice = make_user(session, "alice")
+    assert (
+        item_by_external_id(session=session, user=alice, dataset_id=ds.id, external_id="x4").id == rows[3].id
+    )
+    with pytest.raises(NotFound):
+        item_by_external_id(session=session, user=alice, dataset_id=ds.id, external_id="nope")
+    ds.restricted = True
+    session.add(ds)
+    session.commit()
+    with pytest.raises(NotFound):
+        item_by_external_id(session=session, user=alice, dataset_id=ds.id, external_id="x4")
+    session.add(DatasetMember(dataset_id=ds.id, user_id=alice.id))
+    session.commit()
+    assert item_by_external_id(session=session, user=alice, dataset_id=ds.id, external_id="x4")
