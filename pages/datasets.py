@@ -13,6 +13,7 @@ from store import db, items
 from store.datasets import create_dataset
 from store.errors import InputError
 from store.importer import ImportProgress, default_options, import_source, preview_source, table_info
+from store.sources import check_server_path
 
 UPLOAD_TYPES = ["csv", "xlsx", "xls", "json", "jsonl", "zip", "gz", "tgz", "tar", "rar"]
 user = require_role("admin")
@@ -132,6 +133,8 @@ def import_ui(ds: items.DatasetStats) -> None:
         return
     key = f"{ds.id}.{abs(hash(key))}"
     try:
+        if kind == "Server path":
+            check_server_path(str(source))
         mapping, sheet = sheet_and_mapping_ui(source, key)
         options = default_options(mapping=mapping, sheet=sheet) if mapping else default_options()
         preview_key = f"{key}.{sheet}.{mapping!r}"

@@ -890,6 +890,19 @@ def open_s3(url: str, *, temp: TempSpace, limits: Limits) -> Bundle:
     return S3PrefixBundle(url, client, bucket, prefix, keys)
 
 
+def check_server_path(path: str) -> str:
+    """Refuse a server path outside PARLEY_IMPORT_ROOTS (colon-separated folders) when that is set.
+
+    The page lets admins import from the server's disk; an operator can fence that to data folders."""
+    roots = [Path(r).resolve() for r in os.environ.get("PARLEY_IMPORT_ROOTS", "").split(":") if r.strip()]
+    if roots:
+        target = Path(path).expanduser().resolve()
+        if not any(target == root or root in target.parents for root in roots):
+            allowed = ", ".join(str(r) for r in roots)
+            raise InputError(f"{path}: outside the folders this server imports from ({allowed})")
+    return path
+
+
 # ---------------------------------------------------------------- the one entry point
 
 

@@ -392,3 +392,14 @@ def test_several_uploads_side_by_side_and_a_name_clash() -> None:
     clash = [Upload("chats.jsonl", JSONL), Upload("more.zip", zip_bytes({"chats.jsonl": JSONL}))]
     with pytest.raises(InputError, match="more.zip: 'chats.jsonl' is also in chats.jsonl; rename one"):
         read_all(clash)
+
+
+def test_server_paths_can_be_fenced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARLEY_IMPORT_ROOTS", raising=False)
+    assert sources.check_server_path("/etc/passwd") == "/etc/passwd"
+    monkeypatch.setenv("PARLEY_IMPORT_ROOTS", str(tmp_path))
+    assert sources.check_server_path(str(tmp_path / "a" / "b.jsonl"))
+    with pytest.raises(InputError, match="outside the folders this server imports from"):
+        sources.check_server_path(str(tmp_path / ".." / "x.jsonl"))
+    with pytest.raises(InputError, match="outside the folders"):
+        sources.check_server_path("/etc/passwd")
