@@ -34,6 +34,7 @@ with tool_page(kind="respond", user=user) as ctx:
                 changed=ctx.changed,
                 save=_save,
                 load_key=ctx.wkey("respond"),
+                user_id=ctx.user.id,
             )
             if st.session_state.get(PENDING_KEY) in ("save", "submit"):
                 # Save and Submit name the class outside its limits (Submit also refuses, via the check).

@@ -55,8 +55,13 @@ def response_box(
     placeholder: str = "",
     focus: bool = True,
     rows: int = 6,
+    backup_key: str = "",
 ) -> BoxEvent:
-    """Mount the reply box under a stable `key` and return what it reported this run."""
+    """Mount the reply box under a stable `key` and return what it reported this run.
+
+    backup_key: a localStorage key for what is typed but not yet on the server (per user, item and class),
+    so a reload within the debounce window loses nothing; "" for none.
+    """
     result = _component(
         key=key,
         data={
@@ -69,6 +74,7 @@ def response_box(
             "placeholder": placeholder,
             "focus": focus,
             "rows": rows,
+            "backup_key": backup_key,
         },
         default={"draft": None},
         on_draft_change=_noop,

@@ -115,6 +115,7 @@ def response_panel_ui(
     changed: Callable[[], None],
     save: Callable[[bool], None],
     load_key: str = "",
+    user_id: int | None = None,
 ) -> None:
     """Draw the panel and apply what the annotator did to `work` (calls `changed()` when it changed).
 
@@ -179,7 +180,7 @@ def response_panel_ui(
     if cls is None:
         st.caption("Pick a response class (click it or press its number) to write the reply.")
         return
-    _open_class_ui(item, cls, work, editable, changed)
+    _open_class_ui(item, cls, work, editable, changed, user_id)
     if (
         isinstance(action, dict)
         and editable
@@ -202,7 +203,12 @@ def response_box_event() -> dict[str, Any]:
 
 
 def _open_class_ui(
-    item: Any, cls: Any, work: dict[str, Any], editable: bool, changed: Callable[[], None]
+    item: Any,
+    cls: Any,
+    work: dict[str, Any],
+    editable: bool,
+    changed: Callable[[], None],
+    user_id: int | None,
 ) -> None:
     # Fixed containers keep the box at the same place in the page, so it is never remounted (and the
     # cursor never lost) when a confirmation or a hint appears above it.
@@ -269,6 +275,7 @@ def _open_class_ui(
             max_chars=cls.max_chars,
             disabled=not editable,
             placeholder=f"Write the reply as {ROLE_LABEL.get(role, role)}…",
+            backup_key=f"parley.respond.{user_id}.{item.id}.{cls.id}" if user_id is not None else "",
         )
     source = (result or {}).get("source_text")
     if source:

@@ -97,6 +97,32 @@ function sendDraft(inst) {
   inst.api.setStateValue("draft", { seed: inst.seed, text: inst.textarea.value });
 }
 
+// A copy of unsent typing in localStorage, so a reload (or a closed tab) within the debounce window loses
+// nothing: {base: the server's text when typing started, text}. It is restored only while the server still
+// holds `base` (nothing newer was saved elsewhere) and dropped once the server holds `text`.
+function backupWrite(inst) {
+  const key = inst.data.backup_key;
+  if (!key) return;
+  try {
+    localStorage.setItem(key, JSON.stringify({ base: inst.base, text: inst.textarea.value, at: Date.now() }));
+  } catch (_) { /* storage full or disabled: the debounced state still goes to the server */ }
+}
+
+function backupRead(key) {
+  if (!key) return null;
+  try {
+    const entry = JSON.parse(localStorage.getItem(key) || "null");
+    return entry && typeof entry.text === "string" && typeof entry.base === "string" ? entry : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function backupDrop(key) {
+  if (!key) return;
+  try { localStorage.removeItem(key); } catch (_) { /* nothing to drop */ }
+}
+
 function onInput(inst) {
   if (inst.composing) return; // an IME is still composing: judge the text when it is committed
   const { textarea, data } = inst;
@@ -112,6 +138,7 @@ function onInput(inst) {
   }
   inst.last = textarea.value;
   updateCounter(inst);
+  backupWrite(inst);
   clearTimeout(inst.timer);
   inst.timer = setTimeout(() => sendDraft(inst), DEBOUNCE_MS);
 }
@@ -184,7 +211,15 @@ export default function (component) {
   if (fresh || inst.data.seed !== inst.seed) {
     if (inst.timer) sendDraft(inst); // the old class's last keystrokes are not lost
     inst.seed = inst.data.seed;
-    textarea.value = inst.data.value || "";
+    inst.base = inst.data.value || "";
+    textarea.value = inst.base;
+    const backup = inst.data.disabled ? null : backupRead(inst.data.backup_key);
+    if (backup && backup.base === inst.base && backup.text !== inst.base) {
+      textarea.value = backup.text; // typed before a reload and not yet on the server: bring it back
+      sendDraft(inst);
+    } else if (backup) {
+      backupDrop(inst.data.backup_key);
+    }
     inst.last = textarea.value;
     showMessage(inst, "");
     if (inst.data.focus && !inst.data.disabled) {
@@ -192,6 +227,11 @@ export default function (component) {
       const end = textarea.value.length;
       textarea.setSelectionRange(end, end);
     }
+  }
+  inst.base = inst.data.value || ""; // the server's text as of this render
+  const backup = backupRead(inst.data.backup_key);
+  if (backup && backup.text === inst.base && !inst.timer) {
+    backupDrop(inst.data.backup_key); // the server has it now
   }
   updateCounter(inst);
   return inst.cleanup;
