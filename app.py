@@ -15,7 +15,11 @@ PAGES = [
     ("Manage", "pages/ontology.py", "Ontology", ":material/label:", "ontology", ("admin",)),
     ("Manage", "pages/export.py", "Export", ":material/download:", "export", ("admin", "reviewer")),
     ("Manage", "pages/team.py", "Team", ":material/group:", "team", ("admin",)),
+    # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
+    ("Annotate", "pages/message.py", "Message", ":material/chat:", "message", ANY),
 ]
+# Pages opened only by a link: routed, role-checked and surviving sign-in, but not in the sidebar.
+HIDDEN = {"message"}
 
 if __name__ != "__main__":
     # `streamlit run app.py` imports this module and serves `app` (ASGI): Streamlit plus our routes for
@@ -46,15 +50,18 @@ else:
     for section, script, title, icon, url, roles in PAGES:
         if user.role in roles:
             sections.setdefault(section, []).append(
-                st.Page(script, title=title, icon=icon, url_path=url, default=(url == "home"))
+                st.Page(
+                    script,
+                    title=title,
+                    icon=icon,
+                    url_path=url,
+                    default=(url == "home"),
+                    visibility="hidden" if url in HIDDEN else "visible",
+                )
             )
         else:
             sections.setdefault(section, []).append(
                 st.Page(auth.refuse_ui, title=title, url_path=url, visibility="hidden")
             )
-    # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
-    sections["Annotate"].append(
-        st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden")
-    )
     auth.sidebar_ui(user)
     st.navigation(sections).run()
