@@ -59,6 +59,7 @@ A pending Save/Submit may also be requested by a page component: st.session_stat
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,13 +111,30 @@ def _dump(work: dict[str, Any]) -> bytes:
     return orjson.dumps(work, option=orjson.OPT_SORT_KEYS)
 
 
-@st.cache_resource(ttl=10, show_spinner=False)
+_ONTOLOGY_TTL = 10.0
+_ontology_cache: dict[tuple[str, int], tuple[float, Any]] = {}
+_ontology_lock = threading.Lock()
+
+
 def _ontology(dataset_id: int) -> tuple[tuple[OntologyClass, ...], tuple[Classification, ...]]:
+    """The dataset's classes and classifications, read at most every 10 s per process.
+
+    (A plain dict, not st.cache_resource(ttl=…): its TTL cache raised KeyError under concurrent reruns.)
+    """
+    key = (db.database_url(), dataset_id)
+    now = time.monotonic()
+    with _ontology_lock:
+        hit = _ontology_cache.get(key)
+    if hit is not None and now - hit[0] < _ONTOLOGY_TTL:
+        return hit[1]
     with db.read_session() as session:
-        return (
+        value = (
             tuple(list_classes(session=session, dataset_id=dataset_id)),
             tuple(list_classifications(session=session, dataset_id=dataset_id)),
         )
+    with _ontology_lock:
+        _ontology_cache[key] = (now, value)
+    return value
 
 
 @dataclass
