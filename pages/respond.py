@@ -3,11 +3,9 @@
 import streamlit as st
 
 from components.auth import require_role
-from components.response_box.panel import LIMIT_NOTE_KEY, response_panel_ui
+from components.response_box.panel import response_panel_ui
 from components.toolpage import tool_page
 from core.response import limit_problems
-
-PENDING_KEY = "tool.respond.pending"  # the shell's pending Save/Submit (components/toolpage docstring)
 
 user = require_role()
 with tool_page(kind="respond", user=user) as ctx:
@@ -19,12 +17,6 @@ with tool_page(kind="respond", user=user) as ctx:
         else:
             if ctx.key and not any(c.number == (int(ctx.key) or 10) for c in classes):
                 ctx.message(f"No response class has the number {ctx.key}.")
-
-            def _save(submit: bool) -> None:
-                # Ctrl+S / Ctrl+Enter caught by the box itself: the shell runs it at finish, after the
-                # box's exact text was applied to ctx.work above.
-                st.session_state[PENDING_KEY] = "submit" if submit else "save"
-
             response_panel_ui(
                 item=ctx.item,
                 classes=classes,
@@ -32,10 +24,7 @@ with tool_page(kind="respond", user=user) as ctx:
                 editable=ctx.editable,
                 key=ctx.key,
                 changed=ctx.changed,
-                save=_save,
+                pending_key="tool.respond.pending",  # the shell's pending Save/Submit (its docstring)
                 load_key=ctx.wkey("respond"),
                 user_id=ctx.user.id,
             )
-            if st.session_state.get(PENDING_KEY) in ("save", "submit"):
-                # Save and Submit name the class outside its limits (Submit also refuses, via the check).
-                st.session_state[LIMIT_NOTE_KEY] = True

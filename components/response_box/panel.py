@@ -113,14 +113,14 @@ def response_panel_ui(
     editable: bool,
     key: str | None,
     changed: Callable[[], None],
-    save: Callable[[bool], None],
+    pending_key: str,
     load_key: str = "",
     user_id: int | None = None,
 ) -> None:
     """Draw the panel and apply what the annotator did to `work` (calls `changed()` when it changed).
 
-    `save(submit)` is called for Ctrl+S (False) / Ctrl+Enter (True) pressed inside the box, after the box's
-    exact text has been applied to `work`. `load_key` changes when the shell loads the work again (another
+    `pending_key` is the shell's pending Save/Submit key (components/toolpage): Ctrl+S / Ctrl+Enter pressed
+    inside the box set it, after the box's exact text has been applied to `work`. `load_key` changes when the shell loads the work again (another
     item, or "Reload item" after a conflict): the box is re-seeded and its older drafts are ignored.
     """
     if st.session_state.get(ITEM_KEY) != (item.id, load_key):
@@ -154,6 +154,9 @@ def response_panel_ui(
         if set_text(work, cls.id, cls.role or "bot", str(payload.get("text", ""))):
             changed()
 
+    if action_cls is not None and action.get("action") in ("save", "submit"):
+        st.session_state[pending_key] = action["action"]  # the shell runs it at finish, with this text
+
     _styles_ui(classes)
     note_slot = st.container()  # always present, so what follows keeps its place (the box is not remounted)
     cols = st.columns(min(len(classes), 5) or 1)
@@ -171,6 +174,8 @@ def response_panel_ui(
                 args=(c.id, classes),
                 use_container_width=True,
             )
+    if st.session_state.get(pending_key) in ("save", "submit"):
+        st.session_state[LIMIT_NOTE_KEY] = True  # Save and Submit name the classes outside their limits
     problems = limit_problems(work, classes)
     if not problems:
         st.session_state.pop(LIMIT_NOTE_KEY, None)
@@ -181,13 +186,6 @@ def response_panel_ui(
         st.caption("Pick a response class (click it or press its number) to write the reply.")
         return
     _open_class_ui(item, cls, work, editable, changed, user_id)
-    if (
-        isinstance(action, dict)
-        and editable
-        and action_cls is not None
-        and action.get("action") in ("save", "submit")
-    ):
-        save(action["action"] == "submit")
 
 
 def response_box_event() -> dict[str, Any]:

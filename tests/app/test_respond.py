@@ -134,14 +134,18 @@ def test_save_and_submit_name_the_class_outside_its_limits(env):
     ideal = data["ideal"].id
     at.button(key=f"respond.open.{ideal}").click().run()
     type_text(at, ideal, "Too short")
+    at.button(key="tool.respond.submit").click().run()
+    assert any("Ideal reply: 9 characters, at least 10 needed" in w.value for w in at.warning)
+    with Session(engine) as s:
+        assert load_work(session=s, user=data["user"], item_id=1).status == "draft"  # refused
+    at.run()
+    assert any(
+        "Ideal reply: 9 characters, at least 10 needed" in e.value for e in at.error
+    )  # the shell's list
     at.button(key="tool.respond.save").click().run()
     assert any("Ideal reply: 9 characters, at least 10 needed" in w.value for w in at.warning)
     with Session(engine) as s:
         assert load_work(session=s, user=data["user"], item_id=1).status == "saved"  # Save keeps it anyway
-    at.button(key="tool.respond.submit").click().run()
-    assert any("Ideal reply: 9 characters, at least 10 needed" in w.value for w in at.warning)
-    with Session(engine) as s:
-        assert load_work(session=s, user=data["user"], item_id=1).status == "saved"
     type_text(at, ideal, "Long enough now.")
     at.button(key="tool.respond.submit").click().run()
     with Session(engine) as s:
