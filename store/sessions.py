@@ -76,6 +76,7 @@ def redeem_ticket(*, session: Session, ticket: str) -> str | None:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
+    purge_expired_sessions(session=session)  # sign-ins are rare enough to tidy up on
     token = secrets.token_urlsafe(32)
     row.token_hash = token_hash(token)
     row.created_at = row.last_seen = now
@@ -131,8 +132,10 @@ def end_user_sessions(*, session: Session, user_id: int) -> int:
 
 def purge_expired_sessions(*, session: Session) -> None:
     now = utcnow()
-    rows = session.exec(select(UserSession.id, UserSession.expires_at)).all()
-    stale = [sid for sid, expires in rows if aware(expires) <= now]
+    rows = session.exec(select(UserSession.id, UserSession.expires_at, UserSession.created_at)).all()
+    stale = [
+        sid for sid, expires, created in rows if aware(expires) <= now or aware(created) + ABSOLUTE <= now
+    ]
     if stale:
         session.exec(delete(UserSession).where(UserSession.id.in_(stale)))  # type: ignore[call-overload,union-attr]
 
@@ -161,6 +164,15 @@ def sign_in_wait(*, session: Session, username: str) -> int:
     return max(0, int(left + 0.999))
 
 
+def _forget_old_failures(session: Session, key: str) -> None:
+    """Failures older than WINDOW no longer count; drop them so the table stays small."""
+    since = utcnow() - WINDOW
+    rows = session.exec(select(LoginAttempt).where(LoginAttempt.username == key)).all()
+    for row in rows:
+        if aware(row.at) <= since:
+            session.delete(row)
+
+
 def authenticate(*, session: Session, username: str, password: str) -> User:
     """The active user with this password; InputError with one message otherwise (and a failure recorded).
 
@@ -173,6 +185,7 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
     user = session.exec(select(User).where(User.username == username.strip())).first()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.active:
+        _forget_old_failures(session, key)
         session.add(LoginAttempt(username=key, at=utcnow()))
         session.flush()
         raise InputError(WRONG)

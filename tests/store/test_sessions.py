@@ -146,3 +146,26 @@ def test_setup_code_creates_the_first_admin_once(session):
         S.create_first_admin(session=session, username="eve", password="password1", code=code)
     session.rollback()
     assert S.new_setup_code(session=session) is None
+
+
+def test_expired_sessions_and_old_failures_are_tidied_away(session, monkeypatch):
+    user = make_user(session, "alice")
+    old = S.create_session(session=session, user=user)
+    _row(session, old).expires_at = utcnow() - timedelta(minutes=1)
+    session.commit()
+    ticket = S.create_session(session=session, user=user, ticket=True)
+    assert S.redeem_ticket(session=session, ticket=ticket)
+    session.commit()
+    assert len(session.exec(select(UserSession)).all()) == 1
+
+    clock = [utcnow()]
+    monkeypatch.setattr(S, "utcnow", lambda: clock[0])
+    for _ in range(2):
+        with pytest.raises(InputError):
+            S.authenticate(session=session, username="alice", password="nope")
+        session.commit()
+    clock[0] += S.WINDOW + timedelta(seconds=1)
+    with pytest.raises(InputError):
+        S.authenticate(session=session, username="alice", password="nope")
+    session.commit()
+    assert len(session.exec(select(S.LoginAttempt)).all()) == 1
