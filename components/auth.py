@@ -132,7 +132,13 @@ def _sign_in_with_ticket(user: User, next_url: str) -> None:
 
 
 def sign_in_ui(next_url: str = "/") -> None:
-    """The sign-in page (or the first-admin form while there are no users)."""
+    """The sign-in page (or the first-admin form while there are no users), in a narrow middle column."""
+    _, middle, _ = st.columns([1, 1.3, 1])
+    with middle:
+        _sign_in_body(next_url)
+
+
+def _sign_in_body(next_url: str) -> None:
     st.title("Parley")
     go = st.session_state.pop(_GO_KEY, None)
     if go:
