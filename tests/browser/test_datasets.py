@@ -15,7 +15,7 @@ def settle(page) -> None:  # type: ignore[no-untyped-def]
 
 def upload(page, path: Path) -> None:  # type: ignore[no-untyped-def]
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_text("Preview").or_(page.get_by_text("Nothing was imported")).first.wait_for(timeout=30_000)
+    page.get_by_text("Preview").or_(page.get_by_text("Nothing was imported")).first.wait_for(timeout=90_000)
     settle(page)
 
 
@@ -40,9 +40,9 @@ def test_upload_zip_preview_import_and_see_images(app_server, page, datasets_dir
     upload(page, datasets_dir / "llamafactory_mllm_demo.zip")
     page.get_by_text("6 items").wait_for()
     assert page.get_by_text("Who are they?").first.is_visible()
-    assert page.locator("main img[src*='/media/']").count() >= 1  # the preview shows the photos
+    page.locator("main img[src*='/media/']").first.wait_for()  # the preview shows the photos
     page.get_by_role("button", name="Import", exact=True).click()
-    page.get_by_text("Imported into photos: 6 items, 24 messages").wait_for(timeout=30_000)
+    page.get_by_text("Imported into photos: 6 items, 24 messages").wait_for(timeout=90_000)
     page.get_by_role("tab", name="Items").click()
     settle(page)
     image = page.locator("main img[src*='/media/']").first
@@ -73,7 +73,7 @@ def test_upload_csv_fix_mapping_and_import(app_server, page, tmp_path: Path) -> 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "datasets_csv_mapping.png"), full_page=True)
     page.get_by_role("button", name="Import", exact=True).click()
-    page.get_by_text("Imported into sheet: 2 items, 2 messages, 4 candidates").wait_for(timeout=30_000)
+    page.get_by_text("Imported into sheet: 2 items, 2 messages, 4 candidates").wait_for(timeout=90_000)
     with app_server.engine().connect() as conn:
         rows = conn.exec_driver_sql("select external_id, messages from item order by position").all()
     assert [r[0] for r in rows] == ["q1", "q2"]
