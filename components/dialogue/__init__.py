@@ -15,8 +15,10 @@ set with textContent in canvas.js, so nothing from the data runs as markup or sc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ def image_url(asset_id: str) -> str:
     return asset_url(asset_id)
 
 
+@functools.lru_cache(maxsize=256)
 def _data_uri(asset_id: str) -> str:
     import base64
 
@@ -107,6 +110,25 @@ def bubbles(
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[cache_key] = payload
     return payload
+
+
+_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-canvas-prefetch")
+
+
+def prefetch(load: Callable[[], list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]]) -> None:
+    """Render the bubbles of items the user is likely to open next, off the script thread.
+
+    `load()` returns (item id, messages, candidates) tuples; it runs in the background thread too.
+    """
+
+    def run() -> None:
+        try:
+            for item_id, messages, candidates in load():
+                bubbles(item_id=item_id, messages=messages, candidates=candidates)
+        except Exception:  # a warm-up only: the next rerun renders whatever is missing
+            return
+
+    _PREFETCH.submit(run)
 
 
 def message_link(*, dataset: str, external_id: str) -> str:

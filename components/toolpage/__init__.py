@@ -69,7 +69,7 @@ import orjson
 import streamlit as st
 from sqlmodel import Session
 
-from components.dialogue import bubbles, canvas_value, dialogue_canvas, message_link
+from components.dialogue import bubbles, canvas_value, dialogue_canvas, message_link, prefetch
 from core.dialogue import candidate_label
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
@@ -225,6 +225,9 @@ class ToolContext:
                 on_expand=lambda: _on_canvas_state(kind),
                 on_key=lambda: _on_key(kind),
             )
+        _prefetch_neighbours(
+            self.user, self.dataset.id, self.item, st.session_state.get(_k(kind, "filter"), "all")
+        )
         pending = st.session_state.pop(_k(kind, "pending"), None)
         if pending in ("save", "submit") and self.editable:
             self._save(submit=pending == "submit")
@@ -295,6 +298,8 @@ class ToolContext:
             return
         st.session_state[_k(kind, "version")] = version
         st.session_state[_k(kind, "base")] = _dump(self.work)
+        st.session_state.pop(_k(kind, "total"), None)
+        st.session_state.pop(_k(kind, "rank"), None)
         self.status = "submitted" if (submit or resubmit) else "saved"
         st.session_state[_k(kind, "status")] = self.status
         if submit:
@@ -314,6 +319,23 @@ class ToolContext:
         if st.session_state.get(_k(kind, "draft_at")):
             text += f" · draft kept {st.session_state[_k(kind, 'draft_at')]}"
         self._status_slot.caption(text)
+
+
+def _prefetch_neighbours(user: User, dataset_id: int, item: Item, status: str) -> None:
+    """Warm the canvas cache with the items ← and → would open (rendering Markdown off the rerun)."""
+
+    def load() -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
+        out = []
+        with db.read_session() as session:
+            for step in (1, -1):
+                found = neighbour(
+                    session=session, user=user, dataset_id=dataset_id, item=item, step=step, status=status
+                )
+                if found is not None:
+                    out.append((found.id, found.messages or [], found.candidates or []))
+        return out
+
+    prefetch(load)
 
 
 def _is_control_flow(exc: BaseException | None) -> bool:
@@ -388,7 +410,18 @@ def _go(kind: str, step: int) -> None:
         )
         return
     _leave_item(kind)
+    rank = st.session_state.get(_k(kind, "rank"))
     _open_item(kind, found.id)
+    # (Drafts move items in and out of "new"/"progress", so those are counted afresh.)
+    if (
+        rank
+        and rank[0] == item_id
+        and rank[1] == status
+        and rank[2] > 0
+        and status in ("all", "todo", "submitted")
+    ):
+        # The neighbour under the same filter is one place on: no COUNT over the dataset per move.
+        st.session_state[_k(kind, "rank")] = (found.id, status, rank[2] + step)
 
 
 def _others_changed(kind: str) -> bool:
@@ -509,6 +542,46 @@ def _apply_deep_link(kind: str, session: Session, user: User, datasets: list[Dat
     st.session_state[_k(kind, "filter")] = "all"
 
 
+_COUNT_TTL = 30.0
+
+
+def _datasets(kind: str, session: Session, user: User) -> list[Dataset]:
+    """Datasets visible to the user, re-read every 30 s (at once when a deep link names an unknown one)."""
+    key = _k(kind, "datasets")
+    cached = st.session_state.get(key)
+    now = time.monotonic()
+    wanted = st.query_params.get("dataset")
+    fresh = cached and cached[0] == user.id and now - cached[1] < _COUNT_TTL
+    if fresh and (not wanted or any(d.name == wanted for d in cached[2])):
+        return cached[2]
+    datasets = list_datasets(session=session, user=user)
+    st.session_state[key] = (user.id, now, datasets)
+    return datasets
+
+
+def _position(
+    kind: str, session: Session, user: User, dataset_id: int, item: Item, status: str
+) -> tuple[int, int]:
+    """("12 / 300") total under the filter and the item's place, without a COUNT over 100k rows per move.
+
+    The total is kept 30 s (dropped on Save/Submit, which change the per-annotator filters); the place is
+    carried along by ←/→ (see _go) and counted only when the user lands somewhere else.
+    """
+    state = st.session_state
+    cached = state.get(_k(kind, "total"))
+    now = time.monotonic()
+    if cached and cached[0] == (dataset_id, status) and now - cached[1] < _COUNT_TTL:
+        total = cached[2]
+    else:
+        total = count_items(session=session, user=user, dataset_id=dataset_id, status=status)
+        state[_k(kind, "total")] = ((dataset_id, status), now, total)
+    rank = state.get(_k(kind, "rank"))
+    if not (rank and rank[0] == item.id and rank[1] == status):
+        rank = (item.id, status, rank_of(session=session, user=user, item=item, status=status))
+        state[_k(kind, "rank")] = rank
+    return total, rank[2]
+
+
 def _load(kind: str, session: Session, user: User, item_id: int) -> None:
     loaded = load_work(session=session, user=user, item_id=item_id)
     st.session_state[_k(kind, "work")] = loaded.work
@@ -541,7 +614,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     state.setdefault(_k(kind, "filter"), "all")
     state.setdefault(_k(kind, "mode"), "Edit")
     with db.read_session() as session:
-        datasets = list_datasets(session=session, user=user)
+        datasets = _datasets(kind, session, user)
         if not datasets:
             st.info("No datasets yet. An admin creates one on the Datasets page.")
             st.stop()
@@ -565,8 +638,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         if state.get(_k(kind, "loaded")) != item.id:
             _load(kind, session, user, item.id)
         status_filter = state[_k(kind, "filter")]
-        total = count_items(session=session, user=user, dataset_id=dataset.id, status=status_filter)
-        rank = rank_of(session=session, user=user, item=item, status=status_filter)
+        total, rank = _position(kind, session, user, dataset.id, item, status_filter)
     if state.get(_k(kind, "link")) != (dataset.name, item.external_id):
         st.query_params.update({"dataset": dataset.name, "item": item.external_id})
         state[_k(kind, "link")] = (dataset.name, item.external_id)
@@ -776,9 +848,21 @@ def _pairwise_ui(
     return answer
 
 
-def _comments_ui(ctx: ToolContext) -> None:
+def _comments(ctx: ToolContext) -> list[Any]:
+    """The item's comments, read when the item opens and then at most every 30 s (or after adding one)."""
+    key = _k(ctx.kind, "comments")
+    cached = st.session_state.get(key)
+    now = time.monotonic()
+    if cached and cached[0] == ctx.item.id and now - cached[1] < 30:
+        return cached[2]
     with db.read_session() as session:
         comments = list_comments(session=session, user=ctx.user, item_id=ctx.item.id)
+    st.session_state[key] = (ctx.item.id, now, comments)
+    return comments
+
+
+def _comments_ui(ctx: ToolContext) -> None:
+    comments = _comments(ctx)
     with st.container(border=True):
         st.markdown(f"**Comments** ({len(comments)})")
         for c in comments[-20:]:
@@ -799,6 +883,7 @@ def _comments_ui(ctx: ToolContext) -> None:
                 except InputError as err:
                     st.error(str(err))
                 else:
+                    st.session_state.pop(_k(ctx.kind, "comments"), None)
                     st.rerun()
 
 

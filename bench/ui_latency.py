@@ -1,0 +1,229 @@
+"""Tool-page latency in chromium: ↓ select, p pin, → next item on a 100,000-item dataset, cold open.
+
+    .venv/bin/python bench/ui_latency.py [--items 100000] [--presses 50] [--keep DIR]
+
+Builds a SQLite database with bulk inserts (every item a 20-turn dialogue, the first message with 2
+images), serves the tool-page shell (tests/shellapp/toolpage_app.py: the shell plus a small result panel)
+and a bare one-button Streamlit page side by side, and drives both with Playwright. Times are measured
+inside the page: from the key event's timestamp (or the click) to the frame where the change is in the DOM.
+Prints median and p95 for each, and the ratio of → next item to the bare rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from store.db import make_engine, upgrade  # noqa: E402
+from store.models import Item  # noqa: E402
+from tests.conftest import AppServer, free_port, wait_http  # noqa: E402
+from tests.toolpage_data import add_asset, png, start_shell_app  # noqa: E402
+from tests.utils import make_dataset, make_user  # noqa: E402
+
+BARE_PAGE = """
+import streamlit as st
+st.session_state.setdefault("n", 0)
+if st.button("Go"):
+    st.session_state.n += 1
+st.markdown(f"count {st.session_state.n}")
+"""
+
+# Installed in the page: the last key event's timestamp, and waiters that resolve on the frame where a
+# condition first holds (so the figure is "visible", not "in the DOM somewhere").
+PROBE = """
+() => {
+  window.__lastKey = 0;
+  window.addEventListener('keydown', (e) => { window.__lastKey = e.timeStamp; }, true);
+  window.__canvas = () => {
+    for (const el of document.querySelectorAll('*')) {
+      if (el.shadowRoot && el.shadowRoot.querySelector('.pc')) return el.shadowRoot;
+    }
+    return null;
+  };
+  window.__until = (check) => new Promise((resolve) => {
+    const t0 = window.__lastKey;
+    const give_up = performance.now() + 10000;
+    const tick = () => {
+      if (check()) resolve(performance.now() - t0);
+      else if (performance.now() > give_up) resolve(NaN);
+      else requestAnimationFrame(tick);
+    };
+    tick();
+  });
+}
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def report(name: str, values: list[float]) -> dict[str, float]:
+    failed = sum(1 for v in values if v != v)
+    values = [v for v in values if v == v] or [float("nan")]
+    if failed:
+        print(f"{name}: {failed} presses showed nothing within 10 s")
+    med, p95 = statistics.median(values), pct(values, 95)
+    print(f"{name:<34} n={len(values):>3}  median {med:7.1f} ms   p95 {p95:7.1f} ms")
+    return {"median": med, "p95": p95}
+
+
+def build_database(tmp: Path, n_items: int) -> str:
+    url = f"sqlite:///{tmp}/bench.db"
+    upgrade(url)
+    engine = make_engine(url)
+    started = time.perf_counter()
+    with Session(engine, expire_on_commit=False) as session:
+        make_user(session, "ann")
+        ds = make_dataset(session, "bench")
+        images = [add_asset(session, png((200, 60, 60)), str(tmp / "blobs")),
+                  add_asset(session, png((60, 60, 200)), str(tmp / "blobs"))]  # fmt: skip
+        chunk: list[dict] = []
+        for i in range(1, n_items + 1):
+            messages = [
+                {
+                    "role": "user" if t % 2 == 0 else "bot",
+                    "text": f"Item {i} turn {t + 1}: a short line of text.",
+                }
+                for t in range(20)
+            ]
+            messages[0]["images"] = images
+            chunk.append({
+                "dataset_id": ds.id, "external_id": str(i), "name": "", "position": i, "messages": messages,
+                "candidates": [{"text": f"Item {i} reply A"}, {"text": f"Item {i} reply B"}],
+                "search_text": "", "meta": {},
+            })  # fmt: skip
+            if len(chunk) == 10_000:
+                session.execute(insert(Item), chunk)
+                chunk = []
+        if chunk:
+            session.execute(insert(Item), chunk)
+        session.commit()
+    engine.dispose()
+    print(f"database: {n_items} items in {time.perf_counter() - started:.1f} s")
+    return url
+
+
+def start_bare(tmp: Path) -> AppServer:
+    script = tmp / "bare" / "bare.py"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(BARE_PAGE)
+    port = free_port()
+    log = tmp / "bare.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless=true",
+         "--server.address=127.0.0.1", f"--server.port={port}", "--server.fileWatcherType=none",
+         "--browser.gatherUsageStats=false"],
+        cwd=tmp, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    server = AppServer(url=f"http://127.0.0.1:{port}", database_url="", blobs="", env={}, proc=proc, log=log)
+    wait_http(server.url + "/_stcore/health", timeout=60, proc=proc)
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--presses", type=int, default=50)
+    parser.add_argument("--keep", help="work in this folder and keep it (reuses its database)")
+    args = parser.parse_args()
+    tmp = Path(args.keep or tempfile.mkdtemp(prefix="parley-ui-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{tmp}/bench.db" if (tmp / "bench.db").exists() else build_database(tmp, args.items)
+
+    from playwright.sync_api import sync_playwright
+
+    shell = start_shell_app(tmp, database_url=url, seed_data=False)
+    bare = start_bare(tmp)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(30_000)
+
+            # Cold open: navigation start → first bubble in the DOM.
+            cold = []
+            for _ in range(3):
+                page.goto(shell.url + "/?dataset=bench&item=1", wait_until="commit")
+                page.get_by_test_id("parley-bubble").first.wait_for()
+                cold.append(page.evaluate("performance.now()"))
+            page.evaluate(PROBE)
+            page.evaluate("document.activeElement && document.activeElement.blur()")
+            results = {"cold open → first bubble": report("cold open → first bubble", cold)}
+
+            select = []
+            ids = [f"m{i}" for i in range(20)]
+            at = -1
+            for n in range(args.presses):
+                down = (n // 10) % 2 == 0 or at <= 0
+                key = "ArrowDown" if down else "ArrowUp"
+                at = min(len(ids) - 1, at + 1) if down else max(0, at - 1)
+                page.keyboard.press(key)
+                select.append(page.evaluate(
+                    "(id) => window.__until(() => window.__canvas()?.querySelector(`.pc-list .pc-b.pc-sel[data-id='${id}']`))",
+                    ids[at],
+                ))  # fmt: skip
+            results["↓/↑ select bubble"] = report("↓/↑ select bubble", select)
+
+            pin = []
+            for n in range(args.presses):
+                want = 1 if n % 2 == 0 else 0
+                page.keyboard.press("p")
+                pin.append(page.evaluate(
+                    "(want) => window.__until(() => (window.__canvas()?.querySelectorAll('.pc-pins .pc-b').length ?? 0) === want)",
+                    want,
+                ))  # fmt: skip
+            results["p pin / unpin"] = report("p pin / unpin", pin)
+
+            nxt = []
+            for n in range(args.presses):
+                expected = f"Item {n + 2} turn 20:"
+                page.keyboard.press("ArrowRight")
+                nxt.append(page.evaluate(
+                    "(t) => window.__until(() => (window.__canvas()?.querySelector('.pc-list')?.textContent || '').includes(t))",
+                    expected,
+                ))  # fmt: skip
+            results["→ next item (100k dataset)"] = report("→ next item", nxt)
+
+            page.goto(bare.url)
+            page.get_by_role("button", name="Go").wait_for()
+            bare_times = []
+            for n in range(args.presses):
+                bare_times.append(page.evaluate(
+                    """(n) => new Promise((resolve) => {
+                        const button = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Go');
+                        const t0 = performance.now();
+                        button.click();
+                        const tick = () => document.body.innerText.includes('count ' + n)
+                            ? resolve(performance.now() - t0) : requestAnimationFrame(tick);
+                        tick();
+                    })""",
+                    n + 1,
+                ))  # fmt: skip
+            results["bare rerun"] = report("bare Streamlit rerun (1 button)", bare_times)
+            browser.close()
+    finally:
+        shell.stop()
+        bare.stop()
+    ratio = results["→ next item (100k dataset)"]["median"] / results["bare rerun"]["median"]
+    print(f"→ next item / bare rerun (medians): {ratio:.2f}×")
+    print("targets: select and pin p95 ≤ 50 ms; next median ≤ 150, p95 ≤ 250 and ≤ 2× bare; cold ≤ 1500 ms")
+
+
+if __name__ == "__main__":
+    main()
