@@ -94,17 +94,20 @@ function sendDraft(inst) {
   clearTimeout(inst.timer);
   inst.timer = null;
   if (inst.data.disabled) return;
-  inst.api.setStateValue("draft", { seed: inst.seed, text: inst.textarea.value });
+  inst.sent = inst.textarea.value;
+  inst.api.setStateValue("draft", { seed: inst.seed, text: inst.sent });
 }
 
 // A copy of unsent typing in localStorage, so a reload (or a closed tab) within the debounce window loses
-// nothing: {base: the server's text when typing started, text}. It is restored only while the server still
-// holds `base` (nothing newer was saved elsewhere) and dropped once the server holds `text`.
+// nothing: {base: the server's text at the last render, sent: the text last sent, text}. It is restored
+// only while the server holds `base` or `sent` (nothing newer was saved elsewhere), and dropped once the
+// server holds `text`.
 function backupWrite(inst) {
   const key = inst.data.backup_key;
   if (!key) return;
   try {
-    localStorage.setItem(key, JSON.stringify({ base: inst.base, text: inst.textarea.value, at: Date.now() }));
+    const entry = { base: inst.base, sent: inst.sent, text: inst.textarea.value, at: Date.now() };
+    localStorage.setItem(key, JSON.stringify(entry));
   } catch (_) { /* storage full or disabled: the debounced state still goes to the server */ }
 }
 
@@ -170,7 +173,8 @@ function onWindowKey(inst, event) {
   inst.timer = null;
   // Unique per press, also across remounts: the page runs each press once.
   inst.nonce = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.textarea.value, nonce: inst.nonce });
+  inst.sent = inst.textarea.value;
+  inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.sent, nonce: inst.nonce });
 }
 
 export default function (component) {
@@ -212,9 +216,11 @@ export default function (component) {
     if (inst.timer) sendDraft(inst); // the old class's last keystrokes are not lost
     inst.seed = inst.data.seed;
     inst.base = inst.data.value || "";
+    inst.sent = inst.base;
     textarea.value = inst.base;
     const backup = inst.data.disabled ? null : backupRead(inst.data.backup_key);
-    if (backup && backup.base === inst.base && backup.text !== inst.base) {
+    const known = backup && (backup.base === inst.base || backup.sent === inst.base);
+    if (known && backup.text !== inst.base) {
       textarea.value = backup.text; // typed before a reload and not yet on the server: bring it back
       sendDraft(inst);
     } else if (backup) {
