@@ -271,6 +271,15 @@ class _Images:
         return parts
 
 
+def _parts(raw: Any, images: _Images) -> list[dict[str, Any]]:
+    """Messages or candidates from their stored JSON, image asset ids replaced by export refs."""
+    parts = _loads(raw) or []
+    # Most dialogues have no images: skip the walk when the text cannot hold any.
+    if raw.__class__ is not str or '"images"' in raw:
+        images.resolve(parts)
+    return parts
+
+
 def _work_results(work: dict[str, Any], names: _Names) -> list[dict[str, Any]]:
     out = []
     for r in work.get("results") or []:
@@ -311,7 +320,10 @@ def iter_export_items(
         Annotation.invalid_reason, _json_text(Annotation.classifications), stamp(Annotation.updated_at),
         stamp(Annotation.submitted_at),
     )  # fmt: skip
-    keep = _annotation_check(filters, _user_ids(session, filters))
+    user_ids = _user_ids(session, filters)
+    statuses = set(STATUS_FILTERS[filters.status])
+    plain = filters.validity == "all" and user_ids is None and not (filters.date_from or filters.date_to)
+    keep = None if plain else _annotation_check(filters, user_ids)  # None: the status is the only filter
     result_query = select(
         Result.annotation_id, Result.class_id, Result.message_index, Result.candidate_index,
         _json_text(Result.values), Result.text, Result.role, Result.source_text,
@@ -345,11 +357,11 @@ def iter_export_items(
         for aid, item_id, user_id, status, validity, reason, answers, updated, submitted in conn.execute(
             ann_query.where(Annotation.item_id.in_(batch_items)).order_by(Annotation.id)
         ).all():
-            if not keep(status, validity, user_id, updated):
+            if status not in statuses if keep is None else not keep(status, validity, user_id, updated):
                 continue
-            answers = _loads(answers) or {}
+            answers = _loads(answers) if answers and answers != "{}" else {}
             ann = {
-                "annotator": users.get(user_id, f"user{user_id}"),
+                "annotator": users.get(user_id) or f"user{user_id}",
                 "status": status,
                 "validity": validity,
                 "invalid_reason": reason or "",
@@ -419,9 +431,9 @@ def iter_export_items(
                 "id": ext,
                 "name": name or "",
                 "position": position,
-                "messages": images.resolve(_loads(messages)),
-                "candidates": images.resolve(_loads(candidates)),
-                "meta": _loads(meta) or {},
+                "messages": _parts(messages, images),
+                "candidates": _parts(candidates, images),
+                "meta": _loads(meta) if meta and meta != "{}" else {},
                 "suggestions": suggestions.get(item_id, []),
                 "annotations": item_anns,
             }
