@@ -47,6 +47,8 @@ with tool_page(kind="evaluate", user=user) as ctx:
         selected=ctx.selected,
         suggestions=_suggestions(user, ctx.item.id),
     )
+    if view.selected not in view.refs:  # a selection left from another item
+        view.selected = None
     panel.on_selection(view)
     focus = panel.get_focus(view)
     evaluate_keys(

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from store.models import Annotation, Classification, Item, OntologyClass, Result
-from tests.browser.test_evaluate_data import make_hh_dataset
+from tests.browser.test_evaluate_data import import_hh_with_cli
 from tests.conftest import ARTIFACTS, sign_in
 
 
@@ -81,7 +81,7 @@ def stored(engine):  # type: ignore[no-untyped-def]
 
 def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    make_hh_dataset(engine, datasets_dir, n=3)
+    import_hh_with_cli(app_server, datasets_dir, tmp_path)
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
     bubble(page, "m0").wait_for()
@@ -197,9 +197,9 @@ def go(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
     expect(panel_heading(page, name)).to_be_visible(timeout=15_000)
 
 
-def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datasets_dir):
+def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    make_hh_dataset(engine, datasets_dir, n=2, user_class=True)
+    import_hh_with_cli(app_server, datasets_dir, tmp_path, user_class=True)
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
     bubble(page, "m0").wait_for()
@@ -253,9 +253,9 @@ def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datas
     ]
 
 
-def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir):
+def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    make_hh_dataset(engine, datasets_dir, n=2)
+    import_hh_with_cli(app_server, datasets_dir, tmp_path)
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
     bubble(page, "m0").wait_for()
@@ -298,3 +298,40 @@ def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir
         ("helpfulness", 3, None, {"score": "2"}),
     ]
     assert annotation["answers"] == {"preference": {"tie": True}}
+
+
+def test_suggestion_accepted_with_a_then_overruled_and_expand_attributes(
+    app_server, page, datasets_dir, tmp_path
+):
+    engine = app_server.engine()
+    import_hh_with_cli(app_server, datasets_dir, tmp_path)
+    app_server.add_user("ann", "password1", role="annotator")
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
+    bubble(page, "m0").wait_for()
+    suggestions = page.get_by_test_id("stVerticalBlock").filter(has_text="Suggestions").last
+    expect(suggestions).to_contain_text("Candidate A is preferred to Candidate B (hh_rlhf)")
+    assert stored(engine) == []  # a suggestion is not an answer
+
+    page.keyboard.press("a")
+    expect(pairwise(page, "A")).to_be_checked()
+    expect(pairwise(page, "better")).to_be_checked()
+    expect(page.get_by_text(re.compile("^✓ accepted: Candidate A is preferred"))).to_be_visible()
+    pairwise(page, "B").click()  # the annotator overrules it
+    expect(page.get_by_text(re.compile("^✗ overruled: Candidate A is preferred"))).to_be_visible()
+
+    go(page, "c0", "Candidate A")
+    page.keyboard.press("1")
+    expect(page.get_by_text("▸ score *")).to_be_visible()
+    page.keyboard.press("2")
+    expect(radio(page, "2")).to_be_checked()
+    expect(page.get_by_text("score: 2", exact=True)).to_have_count(0)
+    page.get_by_test_id("parley-canvas").get_by_text("Expand Attributes").click()
+    expect(page.get_by_text("score: 2", exact=True).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Candidate scores · A: 2$"))).to_be_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "evaluate_suggestion_expand.png"))
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
+    (annotation,) = stored(engine)
+    assert annotation["answers"] == {"preference": {"chosen": 1, "rejected": 0, "strength": 2}}
+    assert annotation["results"] == [("helpfulness", None, 0, {"score": "2"})]

@@ -152,3 +152,20 @@ def make_hh_dataset(
         data["classes"].append(json.loads(json.dumps(USER_CLASS)))
     load_ontology(engine, dataset_id, data)
     return dataset_id
+
+
+def import_hh_with_cli(server: Any, datasets_dir: Path, tmp: Path, *, user_class: bool = False) -> None:
+    """The HH-RLHF sample and the example ontology loaded the way an operator does it: `python -m store
+    datasets create`, `import` and `ontology import` against the server's database."""
+    data = json.loads(json.dumps(ONTOLOGY))
+    if user_class:
+        data["classes"].append(json.loads(json.dumps(USER_CLASS)))
+    ontology = tmp / "ontology.json"
+    ontology.write_text(json.dumps(data), encoding="utf-8")
+    for args in (
+        ("datasets", "create", "hh"),
+        ("import", "hh", str(datasets_dir / "hh-rlhf_harmless-base_test.jsonl.gz")),
+        ("ontology", "import", "hh", str(ontology)),
+    ):
+        done = server.cli(*args)
+        assert done.returncode == 0, f"{args}: {done.stderr}"
