@@ -32,6 +32,7 @@ if __name__ != "__main__":
     # request to a deep link (/evaluate) would run pages/evaluate.py without this router. This is
     # the flag st.navigation itself sets; setting it up front makes every request go through here.
     PagesManager.uses_pages_directory = False
+    auth.install_cookie_secret()
     app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=auth.lifespan)
 else:
     st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")

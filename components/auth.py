@@ -35,6 +35,7 @@ from store.sessions import (
     create_session,
     end_session,
     end_user_sessions,
+    install_secret,
     needs_touch,
     new_setup_code,
     redeem_ticket,
@@ -269,6 +270,25 @@ def auth_routes() -> list[Route]:
         Route("/auth/session", _session_route, methods=["POST"]),
         Route("/auth/signout", _signout_route, methods=["POST"]),
     ]
+
+
+def install_cookie_secret() -> None:
+    """Streamlit signs its XSRF and session cookies with server.cookieSecret. Unless the operator set one,
+    use a secret generated on first start and kept in the database, so every replica shares it and a
+    restart does not invalidate open pages' XSRF tokens."""
+    from sqlalchemy.exc import IntegrityError
+    from streamlit import config
+
+    if config.is_manually_set("server.cookieSecret"):
+        return
+    db.upgrade()
+    try:
+        with db.write_session() as session:
+            secret = install_secret(session=session, key="streamlit_cookie_secret")
+    except IntegrityError:  # another replica created it at the same moment
+        with db.read_session() as session:
+            secret = install_secret(session=session, key="streamlit_cookie_secret")
+    config.set_option("server.cookieSecret", secret)
 
 
 def announce_setup_code() -> None:

@@ -208,6 +208,16 @@ def set_setting(*, session: Session, key: str, value: str) -> None:
     session.flush()
 
 
+def install_secret(*, session: Session, key: str) -> str:
+    """A random secret generated the first time it is asked for and kept (shared by every replica)."""
+    existing = get_setting(session=session, key=key)
+    if existing:
+        return existing
+    secret = secrets.token_hex(32)
+    set_setting(session=session, key=key, value=secret)
+    return secret
+
+
 def new_setup_code(*, session: Session) -> str | None:
     """A fresh one-time code for creating the first admin (stored hashed); None once users exist."""
     if count_users(session=session):
