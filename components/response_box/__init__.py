@@ -3,7 +3,9 @@
 Why not `st.text_area`: a native shortcut pressed while typing in it sends the text area's OLD value
 (STACK-NOTES), and it cannot refuse typing past a maximum counted in code points. This box sends its text
 as component state (debounced 300 ms, and at once on blur, on page hide and before Ctrl+S/Ctrl+Enter), and
-Ctrl+S / Ctrl+Enter as a trigger that carries the exact text, so a save stores what was typed.
+Ctrl+S / Ctrl+Enter as state too ({"action", "seed", "text", "nonce"}; a state survives a run interrupted
+by the next keystrokes, a trigger would not), carrying the exact text, so a save stores what was typed.
+The page runs each nonce once.
 
 The text is (re)seeded from `value` only when `seed` changes; any rerun with the same seed leaves what the
 annotator is typing alone. Build the seed from what the box is about (item, class) and a revision the page
@@ -32,7 +34,8 @@ class BoxEvent:
     """What the box reported in this run.
 
     draft: {"seed", "text"} — the latest text the box sent (it persists across reruns; check its seed).
-    action: {"action": "save" | "submit", "seed", "text", "nonce"} — a shortcut pressed this run, or None.
+    action: {"action": "save" | "submit", "seed", "text", "nonce"} — the last shortcut pressed (persists;
+    act on a nonce once), or None.
     """
 
     draft: dict[str, Any] | None
@@ -76,7 +79,7 @@ def response_box(
             "rows": rows,
             "backup_key": backup_key,
         },
-        default={"draft": None},
+        default={"draft": None, "action": None},
         on_draft_change=_noop,
         on_action_change=_noop,
     )

@@ -136,7 +136,7 @@ def response_panel_ui(
     if pressed is not None:
         _open(pressed.id, classes)
 
-    # What the box sent since the last run: its draft (state) and a Ctrl+S / Ctrl+Enter (trigger).
+    # What the box sent: its draft and its last Ctrl+S / Ctrl+Enter (both state; an action runs once).
     event = response_box_event()
     action = event.get("action")
     if isinstance(action, dict):
@@ -189,7 +189,7 @@ def response_panel_ui(
 
 
 def response_box_event() -> dict[str, Any]:
-    """The box's state and trigger as they stand before it is mounted this run (widget values in
+    """The box's state as it stands before it is mounted this run (widget values in
     session state), so the page applies them before drawing anything that depends on them."""
     raw = st.session_state.get(BOX_KEY)
     if raw is None:

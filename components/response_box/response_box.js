@@ -157,7 +157,7 @@ function shortcut(event) {
 // Ctrl+S / Ctrl+Enter typed in the box, seen at the window in the capture phase (where the page's canvas
 // listens too). If the canvas took it first, it blurred this box (the blur sent the exact text as state)
 // and sent Save/Submit itself: take the focus back at once, so the next keystrokes land in the box. If this
-// listener runs first, it does the job itself, without a blur: a trigger carrying the exact text.
+// listener runs first, it does the job itself, without a blur: an action carrying the exact text.
 function onWindowKey(inst, event) {
   if (event.composedPath()[0] !== inst.textarea) return;
   const action = shortcut(event);
@@ -169,12 +169,12 @@ function onWindowKey(inst, event) {
   event.preventDefault(); // no browser "Save page" dialog
   event.stopImmediatePropagation(); // one Save, not two
   if (inst.data.disabled) return;
-  clearTimeout(inst.timer);
-  inst.timer = null;
+  sendDraft(inst); // the draft state holds this text too, so later runs never bring back an older one
   // Unique per press, also across remounts: the page runs each press once.
   inst.nonce = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  inst.sent = inst.textarea.value;
-  inst.api.setTriggerValue("action", { action, seed: inst.seed, text: inst.sent, nonce: inst.nonce });
+  // Sent as state, not as a one-run trigger: a run interrupted by the next keystrokes' rerun must not lose
+  // the Save; the page runs each nonce once.
+  inst.api.setStateValue("action", { action, seed: inst.seed, text: inst.sent, nonce: inst.nonce });
 }
 
 export default function (component) {
