@@ -198,6 +198,11 @@ def main() -> None:
                     "(t) => window.__until(() => (window.__canvas()?.querySelector('.pc-list')?.textContent || '').includes(t))",
                     expected,
                 ))  # fmt: skip
+                if nxt[-1] != nxt[-1] and n == 0:
+                    shown = page.evaluate(
+                        "window.__canvas()?.querySelector('.pc-list')?.textContent?.slice(0, 80)"
+                    )
+                    print(f"→ showed nothing; canvas starts with {shown!r}")
             results["→ next item (100k dataset)"] = report("→ next item", nxt)
 
             page.goto(bare.url)
