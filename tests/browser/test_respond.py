@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from core.response import count_chars, count_words
 from store.models import Annotation, Result
 from tests.conftest import ARTIFACTS, sign_in
 
@@ -204,6 +205,14 @@ def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # typ
     page.screenshot(path=str(ARTIFACTS / "respond_chinese.png"), full_page=True)
     page.keyboard.press("Control+s")
     _wait(lambda: _results(app_server) == ("saved", {"chinese": text + "こんにちは"}))
+    # The browser counts exactly as core.response does (the limits and exports use the Python count).
+    samples = ("Hello,   world!", "don't stop 3.14", "a — b", "你好，世界。", "カタカナ", "Use 中文 words",
+               "안녕하세요 세계", "😀 ok", "line one\nline two")  # fmt: skip
+    counter = _counter(page)
+    for sample in samples:
+        box.fill(sample)
+        _wait(lambda s=sample: counter.get_attribute("data-words") == str(count_words(s)))
+        assert counter.get_attribute("data-chars") == str(count_chars(sample)), sample
 
 
 def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
