@@ -214,6 +214,17 @@ def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # typ
         _wait(lambda s=sample: counter.get_attribute("data-words") == str(count_words(s)))
         assert counter.get_attribute("data-chars") == str(count_chars(sample)), sample
 
+    # An input method composing near the max is not cut while composing (the pinyin is longer than the
+    # result); the committed characters are then held to the max, with the message.
+    box.fill("一" * 48)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.imeSetComposition", {"text": "zhongwen", "selectionStart": 8, "selectionEnd": 8})
+    assert len(box.input_value()) == 56
+    cdp.send("Input.insertText", {"text": "中文字"})
+    _wait(lambda: box.input_value() == "一" * 48 + "中文")
+    assert "at most 50 characters" in page.locator(".rb-message").text_content()
+    assert counter.text_content() == "50 / 50 characters · 50 words"
+
 
 def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
     """Ctrl+S mid-sentence saves exactly what was typed, and the box stays the same element (cursor and
