@@ -14,6 +14,7 @@ import io
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any, BinaryIO
@@ -221,18 +222,17 @@ class _Images:
         self.used.add(found)
         return found
 
-    def flush(self) -> None:
-        """Insert the batch's new Asset rows; one query finds those stored by an earlier import."""
-        if not self.pending:
+    def flush(self, pending: dict[str, dict[str, Any]]) -> None:
+        """Insert a batch's new Asset rows; one query finds those stored by an earlier import."""
+        if not pending:
             return
-        ids = list(self.pending)
+        ids = list(pending)
         for start in range(0, len(ids), 500):
             query = select(Asset.id).where(Asset.id.in_(ids[start : start + 500]))
             for existing in self.session.execute(query).scalars():
-                del self.pending[existing]
-        if self.pending:
-            self.session.execute(insert(Asset), list(self.pending.values()))
-        self.pending = {}
+                del pending[existing]
+        if pending:
+            self.session.execute(insert(Asset), list(pending.values()))
 
 
 # ---------------------------------------------------------------- reading
@@ -466,14 +466,60 @@ def _write_items(
     position = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset.id)).scalar()
     position = -1 if position is None else position
     seen: set[str] = set()
-    rows: list[tuple[Any, ...]] = []
     dataset_id, job_id = dataset.id, job.id
-    extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
     created = Item.__table__.c.created_at.type  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
     to_db = created.dialect_impl(dialect).bind_processor(dialect)  # as the ORM would store it
     now = to_db(utcnow()) if to_db else utcnow()
+    # One writer thread inserts batch N while this thread parses batch N+1 (the driver releases the GIL
+    # while SQLite works); the session passes between the threads, never used by both at once.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-import-writer")
+    in_flight: Future[None] | None = None
+    try:
+        in_flight = _parse_and_queue(
+            reading, bundle, images, report, progress, total, started, existing, seen, position,
+            dataset_id, job_id, now, writer, session, dataset, native,
+        )  # fmt: skip
+        if in_flight is not None:
+            in_flight.result()
+    finally:
+        writer.shutdown(wait=True)  # on an error the batch in flight ends before the transaction rolls back
+    report.images = len(images.used)
+    report.images_new = len(images.created_blobs)
+    if progress is not None:
+        progress(ImportProgress(report.items, bundle.counter[0], total, time.monotonic() - started))
+
+
+def _parse_and_queue(
+    reading: Any,
+    bundle: _CountingBundle,
+    images: _Images,
+    report: ImportReport,
+    progress: Callable[[ImportProgress], None] | None,
+    total: int,
+    started: float,
+    existing: set[str],
+    seen: set[str],
+    position: int,
+    dataset_id: int | None,
+    job_id: int | None,
+    now: Any,
+    writer: ThreadPoolExecutor,
+    session: Session,
+    dataset: Dataset,
+    native: list[tuple[int, ParsedItem]],
+) -> Future[None] | None:
+    rows: list[tuple[Any, ...]] = []
+    extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
+    in_flight: Future[None] | None = None
     last_tick = 0.0
+
+    def hand_over() -> Future[None]:
+        if in_flight is not None:
+            in_flight.result()  # re-raises the writer's error here
+        assets, images.pending = images.pending, {}
+        return writer.submit(_flush, session, dataset, rows, extras, images, report, native, assets)
+
     for item in _items(reading, bundle.label):
         ext = str(item.external_id)[:512]
         if ext in seen or ext in existing:
@@ -506,17 +552,13 @@ def _write_items(
             extras[ext] = item
             report.annotations += len(item.annotations)
         if len(rows) >= BATCH:
-            _flush(session, dataset, rows, extras, images, report, native)
+            in_flight = hand_over()
             rows, extras = [], {}
             now_t = time.monotonic()
             if progress is not None and now_t - last_tick > 0.2:
                 last_tick = now_t
                 progress(ImportProgress(report.items, bundle.counter[0], total, now_t - started))
-    _flush(session, dataset, rows, extras, images, report, native)
-    report.images = len(images.used)
-    report.images_new = len(images.created_blobs)
-    if progress is not None:
-        progress(ImportProgress(report.items, bundle.counter[0], total, time.monotonic() - started))
+    return hand_over()
 
 
 def _dumps(value: Any) -> str:
@@ -546,8 +588,9 @@ def _flush(
     images: _Images,
     report: ImportReport,
     native: list[tuple[int, ParsedItem]],
+    assets: dict[str, dict[str, Any]],
 ) -> None:
-    images.flush()
+    images.flush(assets)
     if not rows:
         return
     conn = session.connection()
