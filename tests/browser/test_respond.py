@@ -253,6 +253,12 @@ def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir,
     assert box.evaluate("el => el.dataset.marker") == "same"
     assert box.evaluate("el => el === el.getRootNode().activeElement")  # focus is back in the box
 
+    # The Save button clicked straight after typing saves the newest text too (the box sends it on blur).
+    page.keyboard.type(" Please.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    _wait(lambda: _results(app_server) == ("saved", {"follow_up": "Is there a shorter way? Please."}))
+    assert _draft_texts(app_server) == []
+
 
 def test_respond_start_from_the_models_reply(app_server, page, datasets_dir, tmp_path):  # type: ignore[no-untyped-def]
     """Copy the bot bubble into the box, rewrite it, see the diff; the export keeps both texts."""
