@@ -115,8 +115,14 @@ def inherit_toggle_ui() -> None:
 # ---------------------------------------------------------------- hotkeys
 
 
+def _gen() -> int:
+    """The shell's load generation of the work (bumped on reload/reopen), part of every widget key so a
+    reloaded work is shown instead of old widget state (see ToolContext.wkey)."""
+    return int(st.session_state.get("tool.evaluate.gen", 0))
+
+
 def _widget_key(view: EvalView, class_id: int, name: str, ref: str | None = None) -> str:
-    return f"{P}attr.{view.item_id}.{ref or view.selected}.{class_id}.{name}"
+    return f"{P}attr.{view.item_id}.{_gen()}.{ref or view.selected}.{class_id}.{name}"
 
 
 def fresh_key(key: str | None) -> str | None:
@@ -406,11 +412,11 @@ def check(view: EvalView) -> Callable[[dict[str, Any]], list[Any]]:
 
 def _sync_answer_widgets(view: EvalView, suggestion: dict[str, Any], work: dict[str, Any]) -> None:
     """Set the widgets that show what an accepted suggestion changed, so the browser shows the new answer
-    (the shell's Classification widgets are keyed "tool.evaluate.w.<item>.q<id>", see components/toolpage)."""
+    (the shell's Classification widgets are keyed ctx.wkey("q<id>"): "tool.evaluate.w.<item>.<gen>.q<id>")."""
     kind = suggestion.get("kind")
     answers = work.get("classifications") or {}
     for question in view.questions:
-        base = f"tool.evaluate.w.{view.item_id}.q{question.id}"
+        base = f"tool.evaluate.w.{view.item_id}.{_gen()}.q{question.id}"
         answer = answers.get(str(question.id))
         if kind == "preference" and question.type == "pairwise" and isinstance(answer, dict):
             if answer.get("tie"):

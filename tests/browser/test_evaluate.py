@@ -312,6 +312,7 @@ def test_suggestion_accepted_with_a_then_overruled_and_expand_attributes(
     expect(suggestions).to_contain_text("Candidate A is preferred to Candidate B (hh_rlhf)")
     assert stored(engine) == []  # a suggestion is not an answer
 
+    go(page, "m0", "Message 1")
     page.keyboard.press("a")
     expect(pairwise(page, "A")).to_be_checked()
     expect(pairwise(page, "better")).to_be_checked()
