@@ -233,6 +233,7 @@ class ToolContext:
             self._save(submit=pending == "submit")
         else:
             self._autosave()
+        st.session_state[_k(kind, "complete")] = True
         step = st.session_state.pop(_k(kind, "nav"), None)
         if step:
             # A move that arrived together with other widget changes: those are in ctx.work now.
@@ -298,6 +299,7 @@ class ToolContext:
             return
         st.session_state[_k(kind, "version")] = version
         st.session_state[_k(kind, "base")] = _dump(self.work)
+        st.session_state[_k(kind, "complete")] = True
         st.session_state.pop(_k(kind, "total"), None)
         st.session_state.pop(_k(kind, "rank"), None)
         self.status = "submitted" if (submit or resubmit) else "saved"
@@ -448,7 +450,8 @@ def _others_changed(kind: str) -> bool:
 
 def _go_or_defer(kind: str, step: int) -> None:
     """Move now (one rerun) unless other widget values came with the key: then after the page applied them."""
-    if _others_changed(kind):
+    # An interrupted last run never applied its widget values to ctx.work: render once more, then move.
+    if _others_changed(kind) or not st.session_state.get(_k(kind, "complete"), True):
         st.session_state[_k(kind, "nav")] = step
     else:
         _go(kind, step)
@@ -611,6 +614,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         raise ValueError(f"tool_page kind {kind!r}")
     state = st.session_state
     state[_k(kind, "user")] = user
+    state[_k(kind, "complete")] = False  # set again by finish() once ctx.work is persisted
     state.setdefault(_k(kind, "filter"), "all")
     state.setdefault(_k(kind, "mode"), "Edit")
     with db.read_session() as session:
