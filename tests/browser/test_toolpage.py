@@ -245,3 +245,29 @@ def test_same_person_in_two_tabs_gets_a_conflict_message(shell, page):
     other.get_by_text("changed in another tab").wait_for(state="detached")
     other.wait_for_timeout(1000)  # stale elements of the last run fade out
     assert other.get_by_role("radio", name="Invalid").is_checked()
+
+
+def test_evaluate_and_respond_pages_use_the_shell(app_server, page):
+    """The real pages at their DESIGN.md addresses: deep link, canvas with images and three candidates."""
+    from store.db import upgrade
+    from tests.conftest import sign_in
+    from tests.toolpage_data import seed
+
+    upgrade(app_server.database_url)
+    seed(app_server.engine(), blobs=app_server.blobs)
+    sign_in(page, app_server, "ann", "password1")
+    for path in ("evaluate", "respond"):
+        page.goto(app_server.url + f"/{path}?dataset=demo&item=3")
+        page.get_by_test_id("parley-bubble").first.wait_for(timeout=40_000)
+        page.locator("strong", has_text="3 / 5").wait_for()
+        assert page.get_by_test_id("parley-bubble").count() == 8
+        assert page.get_by_role("button", name="Save").is_visible()
+        assert page.get_by_role("button", name="Submit").is_visible()
+    page.goto(app_server.url + "/evaluate?dataset=demo&item=1")
+    page.locator("strong", has_text="1 / 5").wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('*')].some(e => e.shadowRoot && "
+        "[...e.shadowRoot.querySelectorAll('img.pc-thumb')].some(i => i.complete && i.naturalWidth > 0))"
+    )
+    page.keyboard.press("ArrowDown")
+    shot(page, "evaluate_page_images_three_candidates")
