@@ -38,6 +38,13 @@ def idle(page) -> None:  # type: ignore[no-untyped-def]
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=10_000)
 
 
+def focused(page, attribute: str) -> None:  # type: ignore[no-untyped-def]
+    """The class panel shows `attribute` focused (▸), once the run has replaced the previous panel."""
+    marker = page.get_by_text(f"▸ {attribute} *", exact=True)
+    expect(marker).to_have_count(1)
+    expect(marker).to_be_visible()
+
+
 def radio(page, label: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("radio", name=label, exact=True)
 
@@ -94,7 +101,7 @@ def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, t
     # the second bot bubble with ↓; the class by its number; score 4 with `4`
     select_with_down(page, ref, name)
     page.keyboard.press("1")
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     page.keyboard.press("4")
     expect(radio(page, "4")).to_be_checked()
     # a rationale
@@ -208,7 +215,7 @@ def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datas
     # off (the default): a class chosen on a bot bubble is not carried to the next bot bubble
     go(page, "m1", "Message 2")
     page.keyboard.press("1")
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     go(page, "m2", "Message 3")
     expect(page.get_by_text(NO_CLASS)).to_be_visible()
     go(page, "m3", "Message 4")
@@ -222,15 +229,15 @@ def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datas
     go(page, "m4", "Message 5")  # a user bubble: the bot's class is not offered, nothing pre-selected
     expect(page.get_by_text(NO_CLASS)).to_be_visible()
     page.keyboard.press("3")  # Request, on the user bubble
-    expect(page.get_by_text("▸ harm *")).to_be_visible()
+    focused(page, "harm")
     go(page, "m3", "Message 4")  # back to a bot bubble: Helpfulness, the last class chosen for bots
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     page.keyboard.press("5")  # so a number picks the score at once
     expect(radio(page, "5")).to_be_checked()
     go(page, "m2", "Message 3")  # a user bubble again: Request, never Helpfulness
-    expect(page.get_by_text("▸ harm *")).to_be_visible()
+    focused(page, "harm")
     go(page, "c0", "Candidate A")  # candidates are bot replies: Helpfulness
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "evaluate_class_inheritance.png"))
 
@@ -261,10 +268,10 @@ def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir
     bubble(page, "m0").wait_for()
     go(page, "m3", "Message 4")
     page.keyboard.press("1")  # Helpfulness, score left empty
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     go(page, "m1", "Message 2")
     page.keyboard.press("1")  # Helpfulness, score left empty
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     pairwise(page, "Tie").click()  # the required comparison is answered
     idle(page)
     go(page, "c1", "Candidate B")
@@ -322,7 +329,7 @@ def test_suggestion_accepted_with_a_then_overruled_and_expand_attributes(
 
     go(page, "c0", "Candidate A")
     page.keyboard.press("1")
-    expect(page.get_by_text("▸ score *")).to_be_visible()
+    focused(page, "score")
     page.keyboard.press("2")
     expect(radio(page, "2")).to_be_checked()
     unfolded = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^score: 2$"))
