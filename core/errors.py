@@ -6,7 +6,9 @@ from __future__ import annotations
 class FormatError(ValueError):
     """Bad input data. str() reads like: "chats.jsonl, line 7, field messages[2].role: unknown role 'narrator'"."""
 
-    def __init__(self, message: str, *, file: str = "", record: str | int | None = None, field: str = "") -> None:
+    def __init__(
+        self, message: str, *, file: str = "", record: str | int | None = None, field: str = ""
+    ) -> None:
         self.file, self.record, self.field, self.detail = file, record, field, message
         where = [file] if file else []
         if record is not None:
