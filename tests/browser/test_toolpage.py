@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import Session, select
@@ -223,7 +225,13 @@ def test_leaving_an_item_keeps_its_draft(shell, page):
     unfocus(page)  # commits the text box
     page.keyboard.press("ArrowRight")
     position(page, "2 / 5")
+    # The draft is written by the run that leaves the item; allow that run a moment to commit.
+    deadline = time.monotonic() + 5
     kept = annotation(shell)
+    while (kept is None or kept.draft is None) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        kept = annotation(shell)
+    assert kept is not None and kept.draft is not None, "leaving the item saved no draft"
     assert kept.draft["classifications"]["reply"] == "first thoughts"
 
 
