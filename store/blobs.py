@@ -97,6 +97,13 @@ def make_blob_store(spec: str) -> BlobStore:
 
 
 @cache
+def _blob_store_for(spec: str) -> BlobStore:
+    return make_blob_store(spec)
+
+
 def get_blob_store(spec: str | None = None) -> BlobStore:
-    """The process-wide blob store (default: PARLEY_BLOBS, else data/blobs)."""
-    return make_blob_store(spec or os.environ.get("PARLEY_BLOBS", DEFAULT_BLOBS))
+    """The process-wide blob store (default: PARLEY_BLOBS as it is now, else data/blobs)."""
+    return _blob_store_for(spec or os.environ.get("PARLEY_BLOBS", DEFAULT_BLOBS))
+
+
+get_blob_store.cache_clear = _blob_store_for.cache_clear  # type: ignore[attr-defined]

@@ -59,9 +59,16 @@ def _sqlite_pragmas(engine: Engine, *, wal: bool) -> None:
 
 
 @cache
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default: DATABASE_URL)."""
-    return make_engine(url or database_url())
+    """The process-wide engine for `url` (default: DATABASE_URL as it is now, not at the first call)."""
+    return _engine_for(url or database_url())
+
+
+get_engine.cache_clear = _engine_for.cache_clear  # type: ignore[attr-defined]
 
 
 @contextmanager
