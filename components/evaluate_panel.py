@@ -9,6 +9,7 @@ dropped so it is drawn again from the work.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -234,6 +235,22 @@ def _attribute_ui(view: EvalView, cls: ev.ClassDef, index: int, focused: bool) -
     label = f"{'▸ ' if focused else ''}{name}{' *' if attribute.get('required') else ''}"
     hint = "Number keys 1–9, 0 pick an option when this attribute is focused (▸); Tab moves on."
     common: dict[str, Any] = {"key": key, "disabled": not view.editable}
+    # The focused radio/checkbox is marked for the canvas, which clicks its option on a number key at
+    # once in the browser (components/dialogue/canvas.js pickLocally); the click reaches us as a change.
+    marker = (
+        {"radio": "parley-digits-radio", "checkbox": "parley-digits-toggle"}.get(kind) if focused else None
+    )
+    with st.container(key=marker) if marker else contextlib.nullcontext():
+        value = _attribute_widget(attribute, kind, label, hint, options, common)
+    if view.editable and value != current:
+        ev.set_value(view.work, cls, ref, name, value)
+        set_focus(view, ev.Focus(cls.id, index))
+        view.changed()
+
+
+def _attribute_widget(
+    attribute: dict[str, Any], kind: str, label: str, hint: str, options: list[str], common: dict[str, Any]
+) -> Any:
     if kind == "radio":
         value: Any = st.radio(label, options, index=None, horizontal=True, help=hint, **common)
     elif kind == "checkbox":
@@ -247,10 +264,7 @@ def _attribute_ui(view: EvalView, cls: ev.ClassDef, index: int, focused: bool) -
                                 step=attribute.get("step"), **common)  # fmt: skip
     else:
         value = st.text_area(label, height=80, **common)
-    if view.editable and value != current:
-        ev.set_value(view.work, cls, ref, name, value)
-        set_focus(view, ev.Focus(cls.id, index))
-        view.changed()
+    return value
 
 
 def class_panel_ui(view: EvalView) -> None:

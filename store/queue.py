@@ -77,6 +77,21 @@ def neighbour(
 
     With `item` None: the first (step 1) or last (step -1) item.
     """
+    found = following(session=session, user=user, dataset_id=dataset_id, item=item, step=step, status=status)
+    return found[0] if found else None
+
+
+def following(
+    *,
+    session: Session,
+    user: User,
+    dataset_id: int,
+    item: Item | None,
+    step: int,
+    status: str = "all",
+    limit: int = 1,
+) -> list[Item]:
+    """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first."""
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status)
     if step > 0:
         if item is not None:
@@ -90,7 +105,7 @@ def neighbour(
                 or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id))
             )
         query = query.order_by(Item.position.desc(), Item.id.desc())
-    return session.exec(query.limit(1)).first()
+    return list(session.exec(query.limit(limit)).all())
 
 
 def next_todo(*, session: Session, user: User, dataset_id: int, after: Item | None = None) -> Item | None:

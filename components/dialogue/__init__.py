@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,23 +111,21 @@ def bubbles(
     return payload
 
 
-_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-canvas-prefetch")
+def ahead_entry(*, item_key: str, item_id: int, step: int, rank: int | None, open_url: str,
+                content: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """A neighbouring item the canvas can show at once on ←/→ (`step` places away), before the server's rerun.
 
-
-def prefetch(load: Callable[[], list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]]) -> None:
-    """Render the bubbles of items the user is likely to open next, off the script thread.
-
-    `load()` returns (item id, messages, candidates) tuples; it runs in the background thread too.
+    The canvas then asks Python to open exactly this item ({"k": "goto", "id", "rank"}), so what is shown
+    and what is opened are the same even when reruns overtake each other.
     """
-
-    def run() -> None:
-        try:
-            for item_id, messages, candidates in load():
-                bubbles(item_id=item_id, messages=messages, candidates=candidates)
-        except Exception:  # a warm-up only: the next rerun renders whatever is missing
-            return
-
-    _PREFETCH.submit(run)
+    return {
+        "step": step,
+        "item_key": item_key,
+        "goto": item_id,
+        "rank": rank,
+        "open_url": open_url,
+        **content,
+    }
 
 
 def message_link(*, dataset: str, external_id: str) -> str:
@@ -148,6 +145,8 @@ def dialogue_canvas(
     open_url: str | None = None,
     badges: dict[str, list[dict[str, str]]] | None = None,
     mode: str = "tool",
+    ahead: list[dict[str, Any]] | None = None,
+    ack: int = 0,
     on_selected: Callable[[], None] | None = None,
     on_key: Callable[[], None] | None = None,
     on_expand: Callable[[], None] | None = None,
@@ -159,6 +158,9 @@ def dialogue_canvas(
     when sel_seq is higher than the last selection it sent (so a stale rerun never undoes a keypress).
     badges: {"m3": [{"text": "Helpfulness", "detail": "score 4", "color": "#2e7d32"}]}; the detail shows
     when Expand Attributes is on. mode "single" draws the bubbles only (pages/message.py), no hotkeys.
+    ahead: `ahead_entry(...)`s of the items ←/→ lead to, shown at once on the key (no server trip); ack: the
+    number `n` of the last ←/→ key event Python has acted on (until it arrives, the canvas keeps showing
+    the item it moved to instead of an older rerun's).
     Callbacks (no arguments) run before the script like any widget callback; read the values with
     `canvas_value(key)`.
     """
@@ -178,6 +180,8 @@ def dialogue_canvas(
         "editable": editable,
         "open_url": open_url,
         "mode": mode,
+        "ahead": ahead or [],
+        "ack": ack,
     }
     noop = _noop
     result = _COMPONENT(

@@ -56,7 +56,16 @@ class Canvas {
     this.selected = null;
     this.seq = -1;
     this.pins = [];
-    this.counter = 0;
+    // Key events are numbered; Python echoes the number of the last ←/→ it acted on (data.ack). Starting
+    // from the clock keeps numbers rising across remounts (a page switch builds a new canvas).
+    this.counter = Date.now();
+    this.view = null; // what is on screen: data's item, or an item of data.ahead moved to with ←/→
+    this.offset = 0; // that item's place relative to data's item
+    this.pending = 0; // the number of the ←/→ event whose rerun has not arrived yet
+    this.queued = 0; // a ←/→ pressed while waiting, applied once the server's item arrives
+    this.queuedDigit = null; // likewise a digit
+    this.latest = null;
+    this.pendingTimer = null;
     this.matches = [];
     this.current = -1;
     this.build();
@@ -160,14 +169,14 @@ class Canvas {
 
   update(data, api) {
     this.api = api;
+    this.latest = data;
+    // An older rerun (from before the ←/→ the user pressed) must not take the screen back.
+    if (this.pending && (data.ack || 0) < this.pending && data.item_key !== this.itemKey) return;
+    this.endPending();
     const fresh = this.data === null;
     this.data = data;
-    if (data.item_key !== this.itemKey) {
-      this.itemKey = data.item_key;
-      this.pins = readStore("session", `parley.pins.${this.itemKey}`, []);
-      this.selected = null;
-      this.note.textContent = "";
-    }
+    const moved = data.item_key !== this.itemKey;
+    if (moved) this.enterItem(data.item_key);
     if (fresh) this.expand.checked = !!data.expand;
     this.root.classList.toggle("pc-expanded", this.expand.checked);
     this.root.classList.toggle("pc-single", data.mode === "single");
@@ -176,21 +185,105 @@ class Canvas {
       this.selected = sel.id;
       this.seq = Math.max(this.seq, sel.seq);
     }
-    if (data.rev !== this.rev) {
+    if (data.rev !== this.rev || moved || this.view === null) {
       this.rev = data.rev;
+      this.view = data;
       this.render();
     } else {
+      this.view = data;
       this.paintSelection(false);
+    }
+    if (this.queued) {
+      const step = this.queued;
+      this.queued = 0;
+      this.navigate(step);
+    } else if (this.queuedDigit) {
+      const key = this.queuedDigit;
+      this.queuedDigit = null;
+      this.digit(key);
     }
   }
 
+  // A digit is meant for the item on screen: while that item is not yet open in Python it waits.
+  digit(key) {
+    if (!this.data.editable) return;
+    if (this.pending) this.queuedDigit = key;
+    else if (!this.pickLocally(key)) this.send(key);
+  }
+
+  enterItem(itemKey) {
+    this.itemKey = itemKey;
+    this.pins = readStore("session", `parley.pins.${itemKey}`, []);
+    this.selected = null;
+    this.note.textContent = "";
+  }
+
+  endPending() {
+    this.pending = 0;
+    this.offset = 0;
+    clearTimeout(this.pendingTimer);
+  }
+
+  // ←/→: show the neighbouring item at once from data.ahead and ask Python to open exactly that item.
+  navigate(step) {
+    const target = this.offset + step;
+    const entry = (this.data.ahead || []).find((a) => a.step === target);
+    if (!entry) {
+      if (this.pending) this.queued = step; // moved past what is known: go on from the server's next item
+      else this.send(step > 0 ? "next" : "prev");
+      return;
+    }
+    this.offset = target;
+    this.enterItem(entry.item_key);
+    this.rev = null;
+    this.view = entry;
+    this.render();
+    this.counter += 1;
+    this.pending = this.counter;
+    if (this.api) this.api.setTriggerValue("key", { k: "goto", id: entry.goto, rank: entry.rank, n: this.counter });
+    clearTimeout(this.pendingTimer);
+    // Never keep an item on screen that the server did not open (a lost connection): go back after 5 s.
+    this.pendingTimer = setTimeout(() => {
+      if (!this.pending) return;
+      this.endPending();
+      this.queued = 0;
+      this.queuedDigit = null;
+      this.itemKey = null;
+      if (this.latest) this.update(this.latest, this.api);
+    }, 5000);
+  }
+
+  // A digit on the focused attribute, clicked in the page (no server trip) when the page is idle, so what
+  // the click hits is what the user sees. The page marks that widget with st.container(key="parley-digits-…").
+  pickLocally(key) {
+    if (this.pending) return false;
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    const index = key === "0" ? 9 : Number(key) - 1;
+    const radio = document.querySelector(".st-key-parley-digits-radio");
+    if (radio) {
+      const input = radio.querySelectorAll('input[type="radio"]')[index];
+      if (!input || input.disabled) return false;
+      if (!input.checked) input.click();
+      return true;
+    }
+    const toggle = document.querySelector(".st-key-parley-digits-toggle");
+    if (toggle) {
+      const button = toggle.querySelectorAll('[data-testid="stButtonGroup"] button')[index];
+      if (!button || button.disabled) return false;
+      button.click();
+      return true;
+    }
+    return false;
+  }
+
   bubbles() {
-    const d = this.data;
+    const d = this.view;
     return [...(d.messages || []), ...(d.candidates || [])];
   }
 
   render() {
-    const d = this.data;
+    const d = this.view;
     this.byId = new Map();
     this.list.replaceChildren();
     for (const m of d.messages || []) this.list.appendChild(this.bubble(m, false));
@@ -219,9 +312,9 @@ class Canvas {
     head.append(el("span", "pc-name", b.name));
     if (b.sub) head.append(el("span", "pc-sub", b.sub));
     const actions = el("span", "pc-actions");
-    if (this.data.open_url) {
+    if (this.view.open_url) {
       const open = el("a", "pc-open", "Open in New Tab");
-      open.href = `${this.data.open_url}${encodeURIComponent(b.id)}`;
+      open.href = `${this.view.open_url}${encodeURIComponent(b.id)}`;
       open.target = "_blank";
       open.rel = "noopener";
       open.title = "Open this message alone in a new tab";
@@ -453,10 +546,10 @@ class Canvas {
         this.step(-1);
         break;
       case "ArrowRight":
-        this.send("next");
+        this.navigate(1);
         break;
       case "ArrowLeft":
-        this.send("prev");
+        this.navigate(-1);
         break;
       case "p":
       case "P":
@@ -475,7 +568,7 @@ class Canvas {
         break;
       default:
         if (/^[0-9]$/.test(e.key)) {
-          if (this.data.editable) this.send(e.key);
+          this.digit(e.key);
         } else handled = false;
     }
     if (handled) {
@@ -488,6 +581,7 @@ class Canvas {
 
   destroy() {
     window.removeEventListener("keydown", this.onKey, true);
+    clearTimeout(this.pendingTimer);
   }
 }
 

@@ -69,7 +69,7 @@ import orjson
 import streamlit as st
 from sqlmodel import Session
 
-from components.dialogue import bubbles, canvas_value, dialogue_canvas, message_link, prefetch
+from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
 from core.dialogue import candidate_label
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
@@ -82,6 +82,7 @@ from store.queue import (
     FILTER_LABELS,
     FILTERS,
     count_items,
+    following,
     item_by_external_id,
     neighbour,
     next_todo,
@@ -221,23 +222,22 @@ class ToolContext:
                 editable=self.editable,
                 open_url=message_link(dataset=self.dataset.name, external_id=self.item.external_id),
                 badges=self.badges or None,
+                ahead=_ahead(kind, self.user, self.dataset, self.item),
+                ack=int(st.session_state.get(_k(kind, "ack"), 0)),
                 on_selected=lambda: _on_canvas_state(kind),
                 on_expand=lambda: _on_canvas_state(kind),
                 on_key=lambda: _on_key(kind),
             )
-        _prefetch_neighbours(
-            self.user, self.dataset.id, self.item, st.session_state.get(_k(kind, "filter"), "all")
-        )
         pending = st.session_state.pop(_k(kind, "pending"), None)
         if pending in ("save", "submit") and self.editable:
             self._save(submit=pending == "submit")
         else:
             self._autosave()
         st.session_state[_k(kind, "complete")] = True
-        step = st.session_state.pop(_k(kind, "nav"), None)
-        if step:
+        nav = st.session_state.pop(_k(kind, "nav"), None)
+        if nav:
             # A move that arrived together with other widget changes: those are in ctx.work now.
-            _go(kind, step)
+            _go(kind, *nav)
             st.rerun()
         self._draw_status()
 
@@ -279,31 +279,11 @@ class ToolContext:
                     self.select(first)
                     st.rerun()
                 return
-        st.session_state.pop(_k(kind, "problems"), None)
-        resubmit = self.status == "submitted"
-        try:
-            with db.write_session() as session:
-                version = save_annotation(
-                    session=session,
-                    user=self.user,
-                    item_id=self.item.id,
-                    work=self.work,
-                    version=st.session_state[_k(kind, "version")],
-                    submit=submit or resubmit,
-                )
-        except Conflict as err:
-            st.session_state[_k(kind, "conflict")] = str(err)
-            st.rerun()
-        except InputError as err:
-            st.session_state[_k(kind, "problems")] = [str(err)]
+        if not _write(kind, submit=submit):
+            if st.session_state.get(_k(kind, "conflict")):
+                st.rerun()  # the conflict message is drawn at the top of the page
             return
-        st.session_state[_k(kind, "version")] = version
-        st.session_state[_k(kind, "base")] = _dump(self.work)
-        st.session_state[_k(kind, "complete")] = True
-        st.session_state.pop(_k(kind, "total"), None)
-        st.session_state.pop(_k(kind, "rank"), None)
-        self.status = "submitted" if (submit or resubmit) else "saved"
-        st.session_state[_k(kind, "status")] = self.status
+        self.status = st.session_state[_k(kind, "status")]
         if submit:
             with db.read_session() as session:
                 nxt = next_todo(session=session, user=self.user, dataset_id=self.dataset.id, after=self.item)
@@ -311,8 +291,7 @@ class ToolContext:
             if nxt is not None:
                 _open_item(kind, nxt.id)
             st.rerun()
-        st.session_state[_k(kind, "note")] = "Saved."
-        st.rerun()
+        st.toast(st.session_state.pop(_k(kind, "note"), "Saved."))
 
     def _draw_status(self) -> None:
         kind = self.kind
@@ -323,21 +302,38 @@ class ToolContext:
         self._status_slot.caption(text)
 
 
-def _prefetch_neighbours(user: User, dataset_id: int, item: Item, status: str) -> None:
-    """Warm the canvas cache with the items ← and → would open (rendering Markdown off the rerun)."""
+AHEAD = 2  # items on each side the canvas can show at once on ←/→ (two: a quick double press too)
 
-    def load() -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
-        out = []
-        with db.read_session() as session:
-            for step in (1, -1):
-                found = neighbour(
-                    session=session, user=user, dataset_id=dataset_id, item=item, step=step, status=status
-                )
-                if found is not None:
-                    out.append((found.id, found.messages or [], found.candidates or []))
-        return out
 
-    prefetch(load)
+def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str, Any]]:
+    """The canvas's `ahead` entries: the AHEAD items before and after this one under the status filter.
+
+    Read when the item opens (and after Save/Submit, which can change the filters), kept per item.
+    """
+    status = st.session_state.get(_k(kind, "filter"), "all")
+    key = (item.id, status, st.session_state.get(_k(kind, "epoch"), 0))
+    cached = st.session_state.get(_k(kind, "ahead"))
+    if cached and cached[0] == key:
+        return cached[1]
+    rank = st.session_state.get(_k(kind, "rank"))
+    # The place of a neighbour is this item's place ± n while the filter keeps items in place (see _go).
+    here = rank[2] if rank and rank[0] == item.id and rank[1] == status and status in _STABLE else None
+    entries: list[dict[str, Any]] = []
+    with db.read_session() as session:
+        for direction in (1, -1):
+            found = following(session=session, user=user, dataset_id=dataset.id, item=item, step=direction,
+                              status=status, limit=AHEAD)  # fmt: skip
+            for distance, other in enumerate(found, start=1):
+                step = direction * distance
+                entries.append(ahead_entry(
+                    item_key=f"{dataset.id}:{other.id}", item_id=other.id, step=step,
+                    rank=here + step if here else None,
+                    open_url=message_link(dataset=dataset.name, external_id=other.external_id),
+                    content=bubbles(item_id=other.id, messages=other.messages or [],
+                                    candidates=other.candidates or []),
+                ))  # fmt: skip
+    st.session_state[_k(kind, "ahead")] = (key, entries)
+    return entries
 
 
 def _is_control_flow(exc: BaseException | None) -> bool:
@@ -370,6 +366,56 @@ def _persist_draft(kind: str, user: User, item_id: int, work: dict[str, Any]) ->
     return True
 
 
+def _write(kind: str, *, submit: bool) -> bool:
+    """Save (or submit) the working copy of the loaded item; False with the conflict or problem kept.
+
+    A submitted item saved again stays submitted. The caller checks Submit's requirements first.
+    """
+    state = st.session_state
+    user, item_id, work = (
+        state.get(_k(kind, "user")),
+        state.get(_k(kind, "loaded")),
+        state.get(_k(kind, "work")),
+    )
+    if state.get(_k(kind, "conflict")) or user is None or item_id is None or work is None:
+        return False
+    state.pop(_k(kind, "problems"), None)
+    submit = submit or state.get(_k(kind, "status")) == "submitted"
+    try:
+        with db.write_session() as session:
+            version = save_annotation(session=session, user=user, item_id=item_id, work=work,
+                                      version=state[_k(kind, "version")], submit=submit)  # fmt: skip
+    except Conflict as err:
+        state[_k(kind, "conflict")] = str(err)
+        return False
+    except InputError as err:
+        state[_k(kind, "problems")] = [str(err)]
+        return False
+    state[_k(kind, "version")] = version
+    state[_k(kind, "base")] = _dump(work)
+    state[_k(kind, "status")] = "submitted" if submit else "saved"
+    state[_k(kind, "note")] = "Saved."
+    state.pop(_k(kind, "draft_at"), None)
+    if state.get(_k(kind, "filter"), "all") != "all":
+        # Saving moves the item between the per-annotator filters: count and look around afresh.
+        state.pop(_k(kind, "total"), None)
+        state.pop(_k(kind, "rank"), None)
+        state[_k(kind, "epoch")] = state.get(_k(kind, "epoch"), 0) + 1
+    return True
+
+
+def _save_now_or_defer(kind: str) -> None:
+    """Save (Ctrl+S, the Save button): at once in the callback when ctx.work already holds everything (no
+    other widget value came with the key and the last run completed), so the run that follows starts by
+    showing "Saved."; otherwise at finish(), after the page applied the new values."""
+    if st.session_state.get(_k(kind, "mode")) == "View":
+        return
+    if _others_changed(kind) or not st.session_state.get(_k(kind, "complete"), True):
+        st.session_state[_k(kind, "pending")] = "save"
+    else:
+        _write(kind, submit=False)
+
+
 def _open_item(kind: str, item_id: int | None) -> None:
     """Make `item_id` the current item; its work is loaded by the next tool_page()."""
     st.session_state[_k(kind, "item_id")] = item_id
@@ -380,50 +426,68 @@ def _open_item(kind: str, item_id: int | None) -> None:
     st.session_state[_k(kind, "sel")] = {"id": None, "seq": int(sel["seq"]) + 1}
 
 
-def _leave_item(kind: str) -> None:
-    """Keep unsaved changes of the current item as a draft before moving away."""
+def _leave_item(kind: str) -> bool:
+    """Keep unsaved changes of the current item as a draft before moving away; False on a conflict."""
     work = st.session_state.get(_k(kind, "work"))
     user = st.session_state.get(_k(kind, "user"))
     item_id = st.session_state.get(_k(kind, "loaded"))
     if work is None or user is None or item_id is None or st.session_state.get(_k(kind, "conflict")):
-        return
+        return True
     if st.session_state.get(_k(kind, "mode")) == "View":
-        return
+        return True
     if _dump(work) != st.session_state.get(_k(kind, "base")):
-        _persist_draft(kind, user, item_id, work)
+        return _persist_draft(kind, user, item_id, work)
+    return True
 
 
-def _go(kind: str, step: int) -> None:
-    """← / → (and the ◀ ▶ buttons): the previous/next item under the status filter."""
+_STABLE = ("all", "todo", "submitted")  # filters under which a neighbour's place is this place ± 1
+
+
+def _go(kind: str, step: int, target: int | None = None, rank: int | None = None, event: int = 0) -> None:
+    """← / → (and the ◀ ▶ buttons): the previous/next item under the status filter, or exactly `target`
+    (the item the canvas already shows, from its `ahead`; `rank` its place). `event` is the key event's
+    number, echoed to the canvas as `ack` once acted on (moved, or refused)."""
     user = st.session_state.get(_k(kind, "user"))
     dataset_id = st.session_state.get(_k(kind, "dataset_id"))
     item_id = st.session_state.get(_k(kind, "item_id"))
+    if event:
+        st.session_state[_k(kind, "ack")] = event
     if user is None or dataset_id is None:
         return
     status = st.session_state.get(_k(kind, "filter"), "all")
     with db.read_session() as session:
-        current = session.get(Item, item_id) if item_id else None
-        found = neighbour(
-            session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
-        )
+        if target is not None:
+            found = session.get(Item, target)
+            if found is None or found.dataset_id != dataset_id:
+                return  # not an item of this dataset (a stale or forged event): stay
+        else:
+            current = session.get(Item, item_id) if item_id else None
+            found = neighbour(
+                session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
+            )
     if found is None:
         st.session_state[_k(kind, "note")] = (
             "This is the last item." if step > 0 else "This is the first item."
         )
         return
-    _leave_item(kind)
-    rank = st.session_state.get(_k(kind, "rank"))
+    if found.id == item_id:
+        return
+    if not _leave_item(kind):
+        return  # the draft could not be kept (a conflict): stay, the message says what to do
+    old_rank = st.session_state.get(_k(kind, "rank"))
     _open_item(kind, found.id)
     # (Drafts move items in and out of "new"/"progress", so those are counted afresh.)
-    if (
-        rank
-        and rank[0] == item_id
-        and rank[1] == status
-        and rank[2] > 0
-        and status in ("all", "todo", "submitted")
+    if target is not None and rank and status in _STABLE:
+        st.session_state[_k(kind, "rank")] = (found.id, status, int(rank))
+    elif (
+        target is None
+        and status in _STABLE
+        and old_rank
+        and old_rank[:2] == (item_id, status)
+        and old_rank[2] > 0
     ):
         # The neighbour under the same filter is one place on: no COUNT over the dataset per move.
-        st.session_state[_k(kind, "rank")] = (found.id, status, rank[2] + step)
+        st.session_state[_k(kind, "rank")] = (found.id, status, old_rank[2] + step)
 
 
 def _others_changed(kind: str) -> bool:
@@ -448,13 +512,15 @@ def _others_changed(kind: str) -> bool:
     return False
 
 
-def _go_or_defer(kind: str, step: int) -> None:
+def _go_or_defer(
+    kind: str, step: int, target: int | None = None, rank: int | None = None, event: int = 0
+) -> None:
     """Move now (one rerun) unless other widget values came with the key: then after the page applied them."""
     # An interrupted last run never applied its widget values to ctx.work: render once more, then move.
     if _others_changed(kind) or not st.session_state.get(_k(kind, "complete"), True):
-        st.session_state[_k(kind, "nav")] = step
+        st.session_state[_k(kind, "nav")] = (step, target, rank, event)
     else:
-        _go(kind, step)
+        _go(kind, step, target, rank, event)
 
 
 def _toggle_mode(kind: str) -> None:
@@ -465,15 +531,22 @@ def _toggle_mode(kind: str) -> None:
 def _on_key(kind: str) -> None:
     event = canvas_value(_k(kind, "canvas")).get("key") or {}
     key = event.get("k") if isinstance(event, dict) else None
-    if key == "next":
-        _go_or_defer(kind, 1)
+    number = event.get("n") if isinstance(event, dict) and isinstance(event.get("n"), int) else 0
+    if key == "goto":
+        target, rank = event.get("id"), event.get("rank")
+        if isinstance(target, int):
+            _go_or_defer(kind, 0, target, rank if isinstance(rank, int) else None, number)
+    elif key == "next":
+        _go_or_defer(kind, 1, event=number)
     elif key == "prev":
-        _go_or_defer(kind, -1)
+        _go_or_defer(kind, -1, event=number)
     elif key == "mode":
         _toggle_mode(kind)
     elif key == "help":
         st.session_state[_k(kind, "help")] = not st.session_state.get(_k(kind, "help"), False)
-    elif key in ("save", "submit"):
+    elif key == "save":
+        _save_now_or_defer(kind)
+    elif key == "submit":
         st.session_state[_k(kind, "pending")] = key
     elif key in DIGITS:
         st.session_state[_k(kind, "key")] = key
@@ -491,7 +564,10 @@ def _on_canvas_state(kind: str) -> None:
 
 
 def _pending(kind: str, action: str) -> None:
-    st.session_state[_k(kind, "pending")] = action
+    if action == "save":
+        _save_now_or_defer(kind)
+    else:
+        st.session_state[_k(kind, "pending")] = action
 
 
 def _reload_item(kind: str) -> None:
@@ -613,6 +689,9 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     if kind not in ("evaluate", "respond"):
         raise ValueError(f"tool_page kind {kind!r}")
     state = st.session_state
+    note = state.pop(_k(kind, "note"), None)
+    if note:
+        st.toast(note)  # first: "Saved." is on screen before the rest of the page is drawn
     state[_k(kind, "user")] = user
     state[_k(kind, "complete")] = False  # set again by finish() once ctx.work is persisted
     state.setdefault(_k(kind, "filter"), "all")
@@ -742,9 +821,6 @@ def _shortcuts_dialog() -> None:
 
 
 def _messages_ui(kind: str) -> None:
-    note = st.session_state.pop(_k(kind, "note"), None)
-    if note:
-        st.toast(note)
     conflict = st.session_state.get(_k(kind, "conflict"))
     if conflict:
         with st.container(border=True):

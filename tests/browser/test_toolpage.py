@@ -235,6 +235,43 @@ def test_leaving_an_item_keeps_its_draft(shell, page):
     assert kept.draft["classifications"]["reply"] == "first thoughts"
 
 
+def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(shell, page):
+    open_tool(page, shell)
+    unfocus(page)
+    position(page, "1 / 5")
+    page.wait_for_timeout(500)  # the run that drew item 1 has finished
+    # In one browser task (no server reply can come in between): → redraws the canvas with item 2.
+    shown = page.evaluate(
+        """() => {
+            window.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));
+            const root = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.pc'));
+            return root.shadowRoot.querySelector('.pc-list').textContent;
+        }"""
+    )
+    assert "Candidate A for item 2" in shown and "item 1:" not in shown
+    # The server opens the item the canvas shows.
+    position(page, "2 / 5")
+    # Back to back: → → 4. The canvas shows item 4 and the digit waits for it to be open on the server.
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("4")
+    position(page, "4 / 5")
+    expect(page.locator(".pc-cand", has_text="Candidate A for item 4")).to_be_visible()
+    expect(page.get_by_role("radiogroup", name="Score").get_by_role("radio", name="4")).to_be_checked()
+    shot(page, "toolpage_arrows_ahead")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (annotation(shell, 4) and annotation(shell, 4).draft):
+        time.sleep(0.2)
+    assert annotation(shell, 4).draft["classifications"]["score"] == "4"
+    for other in (1, 2, 3):  # nothing landed on an item only passed through
+        kept = annotation(shell, other)
+        assert kept is None or not (kept.draft or {}).get("classifications", {}).get("score")
+    # ← goes back the same way, to the item before.
+    page.keyboard.press("ArrowLeft")
+    position(page, "3 / 5")
+    expect(page.locator(".pc-cand", has_text="Candidate A for item 3")).to_be_visible()
+
+
 def test_same_person_in_two_tabs_gets_a_conflict_message(shell, page):
     other = page.context.new_page()
     open_tool(page, shell)
