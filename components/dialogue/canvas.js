@@ -71,6 +71,11 @@ class Canvas {
     this.build();
     this.onKey = (e) => this.handleKey(e);
     window.addEventListener("keydown", this.onKey, true);
+    this.digitChain = false;
+    this.onPointer = () => {
+      this.digitChain = false;
+    };
+    window.addEventListener("pointerdown", this.onPointer, true);
   }
 
   build() {
@@ -255,10 +260,19 @@ class Canvas {
 
   // A digit on the focused attribute, clicked in the page (no server trip) when the page is idle, so what
   // the click hits is what the user sees. The page marks that widget with st.container(key="parley-digits-…").
+  // While a run is going the page may be about to change (e.g. Tab moved the focus on the server), so then
+  // only a chain of digits (nothing else pressed or clicked since the last local pick) stays local: picking
+  // an option keeps the focus where it is.
   pickLocally(key) {
     if (this.pending) return false;
     const app = document.querySelector('[data-testid="stApp"]');
-    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    const idle = app && app.getAttribute("data-test-script-state") === "notRunning";
+    if (!idle && !this.digitChain) return false;
+    this.digitChain = this.clickOption(key);
+    return this.digitChain;
+  }
+
+  clickOption(key) {
     const index = key === "0" ? 9 : Number(key) - 1;
     const radio = document.querySelector(".st-key-parley-digits-radio");
     if (radio) {
@@ -517,6 +531,7 @@ class Canvas {
 
   handleKey(e) {
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
+    if (!/^[0-9]$/.test(e.key)) this.digitChain = false;
     const path = e.composedPath();
     const target = path[0];
     const mod = e.ctrlKey || e.metaKey;
@@ -581,6 +596,7 @@ class Canvas {
 
   destroy() {
     window.removeEventListener("keydown", this.onKey, true);
+    window.removeEventListener("pointerdown", this.onPointer, true);
     clearTimeout(this.pendingTimer);
   }
 }

@@ -195,7 +195,13 @@ class ToolContext:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            self.finish()
+            try:
+                self.finish()
+            except BaseException as err:  # Streamlit's rerun/stop are BaseExceptions
+                # A newer rerun interrupted the drawing (or finish() reran on purpose): keep what changed.
+                if _is_control_flow(err):
+                    self._autosave(rerun_on_conflict=False)
+                raise
         elif _is_control_flow(exc):
             # st.rerun()/st.stop() inside the page: keep what changed, draw nothing.
             self._autosave(rerun_on_conflict=False)
