@@ -436,12 +436,13 @@ def _sync_answer_widgets(view: EvalView, suggestion: dict[str, Any], work: dict[
             if answer.get("tie"):
                 st.session_state[base] = "Tie"
             elif "chosen" in answer:
-                st.session_state[base] = candidate_label(int(answer["chosen"]))
+                place = view.order.index(int(answer["chosen"])) if int(answer["chosen"]) in view.order else 0
+                st.session_state[base] = candidate_label(place)
                 st.session_state[base + ".s"] = answer.get("strength")
         elif kind == "ranking" and question.type == "ranking" and isinstance(answer, list):
-            st.session_state[base] = [
-                candidate_label(k) for group in ev.ranking_groups(answer) for k in group
-            ]
+            ranks = ev.ranking_to_ranks(answer)
+            for original in view.order:  # the shell's ranking rows: one widget a candidate
+                st.session_state[f"{base}.{original}"] = ranks.get(original)
     if kind in ("score", "label") and suggestion.get("target"):
         for cls in view.classes:
             _sync_widgets(view, cls.id, str(suggestion["target"]), work)

@@ -380,6 +380,22 @@ def ranking_to_ranks(ranking: list[Any] | None) -> dict[int, int]:
     return ranks
 
 
+def set_rank(ranking: list[Any] | None, candidate: int, rank: int | None, *, allow_ties: bool) -> list[Any]:
+    """The ranking after giving `candidate` rank `rank` (None: unranked). Without ties, a candidate that
+    held that rank swaps places with it (takes its old rank, or becomes unranked)."""
+    ranks = ranking_to_ranks(ranking)
+    old = ranks.pop(candidate, None)
+    if rank is not None:
+        if not allow_ties:
+            holder = next((c for c, r in ranks.items() if r == rank), None)
+            if holder is not None:
+                ranks.pop(holder)
+                if old is not None:
+                    ranks[holder] = old
+        ranks[candidate] = int(rank)
+    return ranks_to_ranking(ranks)
+
+
 def ranking_errors(ranking: Any, n_candidates: int, *, allow_ties: bool = False) -> list[str]:
     """Why a ranking is not acceptable: every candidate exactly once, ties only where allowed."""
     if not isinstance(ranking, list):

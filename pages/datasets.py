@@ -13,6 +13,7 @@ from store import db, items
 from store.datasets import create_dataset
 from store.errors import InputError
 from store.importer import ImportProgress, default_options, import_source, preview_source, table_info
+from store.models import Dataset
 from store.sources import check_server_path
 
 UPLOAD_TYPES = ["csv", "xlsx", "xls", "json", "jsonl", "zip", "gz", "tgz", "tar", "rar"]
@@ -173,6 +174,23 @@ def import_ui(ds: items.DatasetStats) -> None:
         st.rerun()
 
 
+def blind_ui(ds: items.DatasetStats) -> None:
+    """Blind comparison: each annotator sees the candidates in an order of their own, model names hidden."""
+    with db.read_session() as session:
+        settings = dict(session.get(Dataset, ds.id).settings or {})
+    with st.form(f"datasets.blind.{ds.id}"):
+        st.markdown("**Blind comparison**")
+        shuffle = st.toggle(
+            "Shuffle candidate order per annotator", value=bool(settings.get("shuffle_candidates"))
+        )
+        hide = st.toggle("Hide model names", value=bool(settings.get("hide_model_names")))
+        if st.form_submit_button("Save settings"):
+            with db.write_session() as session:
+                items.update_dataset_settings(session=session, user=user, dataset_id=ds.id,
+                                              changes={"shuffle_candidates": shuffle, "hide_model_names": hide})  # fmt: skip
+            st.toast("Settings saved. Annotators see them on the items they open from now on (within 30 s).")
+
+
 def manage_ui(ds: items.DatasetStats) -> None:
     with st.form(f"datasets.rename.{ds.id}"):
         name = st.text_input("Name", value=ds.name, key=f"datasets.name.{ds.id}")
@@ -186,6 +204,7 @@ def manage_ui(ds: items.DatasetStats) -> None:
                 st.rerun()
             except InputError as exc:
                 st.error(str(exc))
+    blind_ui(ds)
     with db.read_session() as session:
         lost = items.deletion_impact(session=session, user=user, dataset_id=ds.id)
     what = ", ".join(f"{v:,} {k}" for k, v in lost.items())
@@ -210,7 +229,7 @@ if report is not None:
     for note in report.notes:
         st.info(note)
 ds = table_ui(stats)
-browse, load, manage = st.tabs(["Items", "Import", "Rename / delete"])
+browse, load, manage = st.tabs(["Items", "Import", "Settings / delete"])
 with browse:
     items_ui(ds)
 with load:

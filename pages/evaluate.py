@@ -36,8 +36,8 @@ with tool_page(kind="evaluate", user=user) as ctx:
         item_id=ctx.item.id,
         messages=list(ctx.item.messages or []),
         candidates=candidates,
-        # The canvas shows candidates in their stored order; results keep original indexes either way.
-        order=list(range(len(candidates))),
+        # The order shown (shuffled per annotator in a blind comparison); results keep original indexes.
+        order=ctx.candidate_order,
         classes=[ev.ClassDef.from_obj(c) for c in ctx.classes],
         questions=[ev.QuestionDef.from_obj(q) for q in ctx.classifications],
         work=ctx.work,

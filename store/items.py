@@ -128,6 +128,27 @@ def rename_dataset(
     return dataset
 
 
+SETTINGS = {"shuffle_candidates": bool, "hide_model_names": bool}  # what an admin may set on a dataset
+
+
+def update_dataset_settings(
+    *, session: Session, user: User, dataset_id: int, changes: dict[str, Any]
+) -> Dataset:
+    """Set dataset settings (blind comparison: shuffle_candidates, hide_model_names); admins only, audited."""
+    require_admin(user)
+    dataset = visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    for name, value in changes.items():
+        if name not in SETTINGS or not isinstance(value, SETTINGS[name]):
+            raise InputError(
+                f"dataset setting {name!r}: unknown, or not a {SETTINGS.get(name, bool).__name__}"
+            )
+    dataset.settings = {**(dataset.settings or {}), **changes}  # a new dict: the JSON column sees the change
+    session.add(dataset)
+    session.add(AuditEvent(user_id=user.id, dataset_id=dataset_id, action="dataset.settings", detail=changes))
+    session.flush()
+    return dataset
+
+
 def deletion_impact(*, session: Session, user: User, dataset_id: int) -> dict[str, int]:
     """What deleting the dataset would lose: items, annotations, results, suggestions, comments."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)

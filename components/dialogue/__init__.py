@@ -72,13 +72,22 @@ def _data_uri(asset_id: str) -> str:
 
 
 def bubbles(
-    *, item_id: int | None, messages: list[dict[str, Any]], candidates: list[dict[str, Any]]
+    *,
+    item_id: int | None,
+    messages: list[dict[str, Any]],
+    candidates: list[dict[str, Any]],
+    order: list[int] | None = None,
+    hide_models: bool = False,
 ) -> dict[str, Any]:
     """The canvas payload of an item's bubbles (Markdown rendered and sanitized), cached by item id.
 
-    Items never change after import, so the rendering is kept per item row.
+    Items never change after import, so the rendering is kept per item row. `order`: the original
+    candidate indexes in the order shown (a blind comparison shuffles them per annotator); a candidate
+    keeps its id "c<original index>" and is labelled A, B… by its place. A candidate's `model` shows
+    beside its label unless `hide_models`.
     """
-    cache_key = (item_id, len(messages), len(candidates)) if item_id is not None else None
+    order = list(order) if order is not None else list(range(len(candidates)))
+    cache_key = (item_id, len(messages), tuple(order), hide_models) if item_id is not None else None
     if cache_key is not None and cache_key in _CACHE:
         return _CACHE[cache_key]
     out_messages = [
@@ -92,17 +101,19 @@ def bubbles(
         }
         for i, m in enumerate(messages)
     ]
-    out_candidates = [
-        {
+    out_candidates = []
+    for place, k in enumerate(order):
+        c = candidates[k]
+        model = c.get("model")
+        out_candidates.append({
             "id": f"c{k}",
             "role": "bot",
-            "name": f"Candidate {candidate_label(k)}",
-            "label": candidate_label(k),
+            "name": f"Candidate {candidate_label(place)}",
+            "label": candidate_label(place),
+            "sub": str(model) if model and not hide_models else "",
             "html": render_markdown(str(c.get("text") or "")),
             "images": [u for u in (image_url(a) for a in (c.get("images") or [])) if u],
-        }
-        for k, c in enumerate(candidates)
-    ]
+        })  # fmt: skip
     payload = {"messages": out_messages, "candidates": out_candidates}
     if cache_key is not None:
         if len(_CACHE) >= _CACHE_MAX:

@@ -71,6 +71,7 @@ from sqlmodel import Session
 
 from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
 from core.dialogue import candidate_label
+from core.evaluation import blind_settings, candidate_order, ranking_to_ranks, set_rank
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
 from store.comments import add_comment, list_comments
@@ -154,6 +155,8 @@ class ToolContext:
     classifications: tuple[Classification, ...]
     result_panel: Any
     bottom_left: Any
+    candidate_order: list[int] = field(default_factory=list)
+    hide_models: bool = False
     badges: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     _checks: list[Callable[[dict[str, Any]], list[Problem]]] = field(default_factory=list)
     _canvas_slot: Any = None
@@ -221,6 +224,8 @@ class ToolContext:
                     item_id=self.item.id,
                     messages=self.item.messages or [],
                     candidates=self.item.candidates or [],
+                    order=self.candidate_order,
+                    hide_models=self.hide_models,
                 ),
                 selected=sel["id"],
                 sel_seq=int(sel["seq"]),
@@ -321,6 +326,7 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
     cached = st.session_state.get(_k(kind, "ahead"))
     if cached and cached[0] == key:
         return cached[1]
+    shuffle, hide = blind_settings(dataset.settings)
     rank = st.session_state.get(_k(kind, "rank"))
     # The place of a neighbour is this item's place ± n while the filter keeps items in place (see _go).
     here = rank[2] if rank and rank[0] == item.id and rank[1] == status and status in _STABLE else None
@@ -336,7 +342,9 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
                     rank=here + step if here else None,
                     open_url=message_link(dataset=dataset.name, external_id=other.external_id),
                     content=bubbles(item_id=other.id, messages=other.messages or [],
-                                    candidates=other.candidates or []),
+                                    candidates=other.candidates or [], hide_models=hide,
+                                    order=candidate_order(len(other.candidates or []), user_id=user.id,
+                                                          item_id=other.id, shuffle=shuffle)),
                 ))  # fmt: skip
     st.session_state[_k(kind, "ahead")] = (key, entries)
     return entries
@@ -761,6 +769,10 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         _canvas_slot=canvas_slot,
         _status_slot=status_slot,
     )
+    shuffle, ctx.hide_models = blind_settings(dataset.settings)
+    ctx.candidate_order = candidate_order(
+        len(item.candidates or []), user_id=user.id, item_id=item.id, shuffle=shuffle
+    )
     with right:
         _validity_ui(ctx)
         if questions:
@@ -863,7 +875,8 @@ def _validity_ui(ctx: ToolContext) -> None:
 
 def _classification_ui(ctx: ToolContext) -> None:
     answers = ctx.work.setdefault("classifications", {})
-    labels = [candidate_label(k) for k in range(len(ctx.item.candidates or []))]
+    # Candidates are named by the place they are shown at (a blind comparison shuffles them).
+    labels = candidate_labels(ctx.candidate_order)
     with st.container(border=True):
         st.markdown("**Classification**")
         for q in ctx.classifications:
@@ -883,11 +896,8 @@ def _classification_ui(ctx: ToolContext) -> None:
             elif q.type == "text":
                 value = st.text_input(title, value=current or "", key=wkey, disabled=off) or None
             elif q.type == "ranking":
-                chosen = st.multiselect(
-                    title + " (best first)", labels, default=[labels[i] for i in (current or []) if i < len(labels)],
-                    key=wkey, disabled=off, placeholder="Pick candidates, best first",
-                )  # fmt: skip
-                value = [labels.index(x) for x in chosen] or None
+                _ranking_ui(ctx, q, title, current, labels, wkey)
+                continue
             elif q.type == "pairwise":
                 value = _pairwise_ui(q, title, current, labels, wkey, off)
             else:
@@ -900,15 +910,60 @@ def _classification_ui(ctx: ToolContext) -> None:
                     answers[qid] = value
 
 
+def candidate_labels(order: list[int]) -> dict[int, str]:
+    """Original candidate index → the letter it is shown with ("A" for the first shown)."""
+    return {original: candidate_label(place) for place, original in enumerate(order)}
+
+
+def _ranking_ui(
+    ctx: ToolContext, q: Classification, title: str, current: Any, labels: dict[int, str], wkey: str
+) -> None:
+    """One row a candidate (in the order shown) with its rank 1…n, 1 the best. Ties only where the question
+    allows them; otherwise taking a rank another candidate holds swaps the two."""
+    allow_ties = bool((q.settings or {}).get("allow_ties"))
+    ranks = ranking_to_ranks(current if isinstance(current, list) else [])
+    n = len(labels)
+    st.markdown(f"**{title}**")
+    st.caption("1 = best" + (" · ties allowed" if allow_ties else ""))
+    for original, label in labels.items():
+        key = f"{wkey}.{original}"
+        if key not in st.session_state:
+            st.session_state[key] = ranks.get(original)
+        st.segmented_control(
+            f"Candidate {label}", list(range(1, n + 1)), key=key, disabled=not ctx.editable,
+            on_change=_rank_changed, args=(ctx.kind, str(q.id), original, wkey, list(labels), allow_ties),
+        )  # fmt: skip
+
+
+def _rank_changed(
+    kind: str, qid: str, original: int, wkey: str, candidates: list[int], allow_ties: bool
+) -> None:
+    """A rank picked: the ranking in the work, and every candidate's row (a swap moves another one too)."""
+    work = st.session_state.get(_k(kind, "work"))
+    if work is None:
+        return
+    answers = work.setdefault("classifications", {})
+    ranking = set_rank(
+        answers.get(qid), original, st.session_state.get(f"{wkey}.{original}"), allow_ties=allow_ties
+    )
+    if ranking:
+        answers[qid] = ranking
+    else:
+        answers.pop(qid, None)
+    ranks = ranking_to_ranks(ranking)
+    for other in candidates:
+        st.session_state[f"{wkey}.{other}"] = ranks.get(other)
+
+
 def _pairwise_ui(
-    q: Classification, title: str, current: Any, labels: list[str], wkey: str, off: bool
+    q: Classification, title: str, current: Any, labels: dict[int, str], wkey: str, off: bool
 ) -> dict[str, Any] | None:
     settings = q.settings or {}
     pair = settings.get("pair") or [0, 1]
-    if len(labels) < 2:
+    a, b = sorted((int(pair[0]), int(pair[1])), key=lambda k: labels.get(k, ""))  # in the order shown
+    if a not in labels or b not in labels:
         st.caption(f"{title}: needs two candidates")
         return current
-    a, b = int(pair[0]), int(pair[1])
     options = [labels[a], "Tie", labels[b]]
     if isinstance(current, dict) and current.get("tie"):
         now = "Tie"
@@ -952,13 +1007,13 @@ def _comments_ui(ctx: ToolContext) -> None:
     with st.container(border=True):
         st.markdown(f"**Comments** ({len(comments)})")
         for c in comments[-20:]:
-            where = f" · on {_bubble_name(c.target)}" if c.target else ""
+            where = f" · on {_bubble_name(c.target, ctx.candidate_order)}" if c.target else ""
             st.caption(f"**{c.author}** ({c.author_role}) · {c.created_at:%Y-%m-%d %H:%M}{where}")
             st.text(c.text)
         with st.form(_wkey(ctx, "comment"), clear_on_submit=True, border=False):
             text = st.text_area("Add a comment", height=68, placeholder="Visible to reviewers and admins")
             attach = st.checkbox(
-                f"On the selected bubble ({_bubble_name(ctx.selected)})" if ctx.selected else "On the whole item",
+                f"On the selected bubble ({_bubble_name(ctx.selected, ctx.candidate_order)})" if ctx.selected else "On the whole item",
                 value=bool(ctx.selected), disabled=not ctx.selected,
             )  # fmt: skip
             if st.form_submit_button("Comment"):
@@ -973,14 +1028,12 @@ def _comments_ui(ctx: ToolContext) -> None:
                     st.rerun()
 
 
-def _bubble_name(target: str | None) -> str:
+def _bubble_name(target: str | None, order: list[int]) -> str:
     if not target:
         return "item"
-    return (
-        f"message {int(target[1:]) + 1}"
-        if target[0] == "m"
-        else f"candidate {candidate_label(int(target[1:]))}"
-    )
+    if target[0] == "m":
+        return f"message {int(target[1:]) + 1}"
+    return f"candidate {candidate_labels(order).get(int(target[1:]), '?')}"
 
 
 __all__ = ["DIGITS", "SHORTCUTS", "ToolContext", "tool_page"]

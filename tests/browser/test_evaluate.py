@@ -49,9 +49,9 @@ def radio(page, label: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("radio", name=label, exact=True)
 
 
-def ranking_box(page):  # type: ignore[no-untyped-def]
-    """The shell's ranking question (a multiselect: candidates best first)."""
-    return page.get_by_test_id("stMultiSelect").filter(has_text="ranking")
+def rank(page, candidate: str, value: int):  # type: ignore[no-untyped-def]
+    """The button of rank `value` in the shell's ranking row of "Candidate A" / "Candidate B"."""
+    return page.get_by_role("radiogroup", name=f"Candidate {candidate}").get_by_role("radio", name=str(value))
 
 
 def pairwise(page, label: str):  # type: ignore[no-untyped-def]
@@ -109,22 +109,22 @@ def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, t
     why.fill("Polite and on topic.")
     why.press("Tab")  # leaves the box: Streamlit sends the text
     idle(page)
-    # rank the two candidates: B best, then A
-    for label, shown in (("B", "B"), ("A", "B.*A")):
-        option = page.get_by_role("option", name=label, exact=True)
-        for _ in range(5):  # a rerun that lands just after the click closes the list again
-            ranking_box(page).locator("input").click()
-            try:
-                option.wait_for(timeout=2000)
-                break
-            except Exception:
-                page.keyboard.press("Escape")
-        option.click()
-        page.keyboard.press("Escape")
-        expect(ranking_box(page)).to_contain_text(re.compile(shown))
-        idle(page)
-        page.wait_for_timeout(500)
-    expect(ranking_box(page)).to_contain_text(re.compile("B.*A"))
+    # rank the two candidates: B best (1), then A (2)
+    rank(page, "B", 1).click()
+    expect(rank(page, "B", 1)).to_be_checked()
+    idle(page)
+    rank(page, "A", 2).click()
+    expect(rank(page, "A", 2)).to_be_checked()
+    idle(page)
+    # no ties in this ranking: giving A rank 1 swaps it with B; B back to 1 swaps again
+    rank(page, "A", 1).click()
+    expect(rank(page, "A", 1)).to_be_checked()
+    expect(rank(page, "B", 2)).to_be_checked()
+    idle(page)
+    rank(page, "B", 1).click()
+    expect(rank(page, "B", 1)).to_be_checked()
+    expect(rank(page, "A", 2)).to_be_checked()
+    idle(page)
     # the pairwise question: B is much better
     pairwise(page, "B").click()
     idle(page)
@@ -147,7 +147,8 @@ def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, t
     expect(radio(page, "4")).to_be_checked()
     expect(page.get_by_role("textbox", name="why")).to_have_value("Polite and on topic.")
     expect(pairwise(page, "much better")).to_be_checked()
-    expect(ranking_box(page)).to_contain_text(re.compile("B.*A"))
+    expect(rank(page, "B", 1)).to_be_checked()
+    expect(rank(page, "A", 2)).to_be_checked()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "evaluate_saved_after_reload.png"), full_page=True)
 

@@ -327,3 +327,16 @@ def test_validation_can_leave_required_answers_to_the_shell():
         )
     ]
     assert texts == ["ranking: not every candidate is ranked (missing: B)."]
+
+
+def test_set_rank_swaps_without_ties_and_groups_with_ties():
+    # B best, then A; giving A rank 1 without ties swaps them
+    assert ev.set_rank([1, 0], 0, 1, allow_ties=False) == [0, 1]
+    # a candidate that had no rank takes rank 1; the holder becomes unranked
+    assert ev.set_rank([1], 0, 1, allow_ties=False) == [0]
+    # with ties, both share rank 1 and C (rank 3) stays after them
+    assert ev.set_rank([1, 0, 2], 0, 1, allow_ties=True) == [[0, 1], 2]
+    assert ev.ranking_to_ranks(ev.set_rank([1, 0, 2], 0, 1, allow_ties=True)) == {0: 1, 1: 1, 2: 3}
+    # clearing a rank
+    assert ev.set_rank([1, 0], 1, None, allow_ties=False) == [0]
+    assert ev.set_rank(None, 2, 1, allow_ties=False) == [2]
