@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from core.dialogue import Candidate, ParsedItem
+from core.dialogue import ROLE_ALIASES, Candidate, Message, ParsedItem
 from core.errors import FormatError
 from core.formats.base import (
     Bundle,
@@ -131,8 +131,57 @@ def _annotation(raw: Any, rec: Record, field: str, n_messages: int, n_candidates
     return out
 
 
+def _plain_response(resp: Any, max_chars: int) -> Candidate | None:
+    """The fast path for a reply: a string, {content} or {content, model} with plain text (see _plain_turn)."""
+    if type(resp) is str:
+        text, model = resp, None
+    elif type(resp) is dict and 0 < len(resp) <= 2:
+        text, model = resp.get("content"), resp.get("model")
+        if len(resp) != 1 + ("model" in resp):
+            return None
+    else:
+        return None
+    if type(text) is not str or len(text) > max_chars or "\x00" in text:
+        return None
+    if not model:
+        return {"text": text, "images": []} if model is None else None
+    if type(model) is not str or len(model) > max_chars or "\x00" in model:
+        return None
+    return {"text": text, "model": model, "images": []}
+
+
+def _full_turn(turn: Any, rec: Record, images: ImageResolver, field: str) -> Message:
+    if type(turn) is not dict:
+        raise rec.error("must be an object with role and content", field)
+    return message(
+        rec.role(turn.get("role"), f"{field}.role"),
+        _text(turn, rec, field),
+        _images(turn, rec, images, field),
+        _meta(turn.get("meta"), rec, f"{field}.meta"),
+    )
+
+
+def _full_response(resp: Any, rec: Record, images: ImageResolver, field: str) -> Candidate:
+    if type(resp) is str:
+        resp = {"content": resp}
+    if type(resp) is not dict:
+        raise rec.error("must be an object with content (or a string)", field)
+    cand: Candidate = {"text": _text(resp, rec, field)}
+    if resp.get("model"):
+        cand["model"] = rec.text(resp["model"], f"{field}.model")
+    cand["images"] = _images(resp, rec, images, field)
+    meta = _meta(resp.get("meta"), rec, f"{field}.meta")
+    if meta:
+        cand["meta"] = meta
+    return cand
+
+
 def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | None:
-    """One native record as a ParsedItem (None for the header line)."""
+    """One native record as a ParsedItem (None for the header line).
+
+    Plain turns and replies (the bulk of a large file) take a fast path that builds no field names; any
+    other shape goes through the full checks, so what is accepted and every error message stay the same.
+    """
     header = header_of(obj)
     if header is not None:
         check_header(header, rec)
@@ -141,58 +190,62 @@ def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | N
     raw_messages = obj.get("messages")
     if type(raw_messages) is not list:
         raise rec.error("must be a list of messages", "messages")
-    messages = []
-    for i, turn in enumerate(raw_messages):
-        field = f"messages[{i}]"
-        if type(turn) is not dict:
-            raise rec.error("must be an object with role and content", field)
-        messages.append(
-            message(
-                rec.role(turn.get("role"), f"{field}.role"),
-                _text(turn, rec, field),
-                _images(turn, rec, images, field),
-                _meta(turn.get("meta"), rec, f"{field}.meta"),
-            )
-        )
+    max_chars = rec.max_chars
+    messages: list[Message] = []
+    for turn in raw_messages:
+        # The fast path (inline: it runs for every turn of a large file): exactly {role, content} or
+        # {role, text} with a known role and plain text within the limit, no NUL. Anything else takes
+        # the full path, which also words the errors.
+        if type(turn) is dict and len(turn) == 2:
+            role = turn.get("role")
+            text = turn.get("content")
+            if text is None:
+                text = turn.get("text")
+            if (
+                type(role) is str
+                and type(text) is str
+                and role in ROLE_ALIASES
+                and len(text) <= max_chars
+                and "\x00" not in text
+            ):
+                messages.append({"role": ROLE_ALIASES[role], "text": text, "images": []})
+                continue
+        messages.append(_full_turn(turn, rec, images, f"messages[{len(messages)}]"))
     require_dialogue(messages, rec)
     candidates: list[Candidate] = []
     raw_responses = obj.get("responses") or []
     if type(raw_responses) is not list:
         raise rec.error("must be a list of replies", "responses")
-    for i, resp in enumerate(raw_responses):
-        field = f"responses[{i}]"
-        if type(resp) is str:
-            resp = {"content": resp}
-        if type(resp) is not dict:
-            raise rec.error("must be an object with content (or a string)", field)
-        cand: Candidate = {"text": _text(resp, rec, field)}
-        if resp.get("model"):
-            cand["model"] = rec.text(resp["model"], f"{field}.model")
-        cand["images"] = _images(resp, rec, images, field)
-        meta = _meta(resp.get("meta"), rec, f"{field}.meta")
-        if meta:
-            cand["meta"] = meta
+    for resp in raw_responses:
+        cand = _plain_response(resp, max_chars)
+        if cand is None:
+            cand = _full_response(resp, rec, images, f"responses[{len(candidates)}]")
         candidates.append(cand)
     suggestions = obj.get("suggestions") or []
     if type(suggestions) is dict:  # {"preference": {...}} → one suggestion per kind
         suggestions = [{"kind": kind, "value": value} for kind, value in suggestions.items()]
-    if type(suggestions) is not list or any(type(s) is not dict for s in suggestions):
+    if type(suggestions) is not list or (suggestions and any(type(s) is not dict for s in suggestions)):
         raise rec.error("must be a list of objects (or one object keyed by kind)", "suggestions")
     raw_annotations = obj.get("annotations") or []
     if type(raw_annotations) is not list:
         raise rec.error("must be a list", "annotations")
-    annotations = [
-        _annotation(a, rec, f"annotations[{i}]", len(messages), len(candidates))
-        for i, a in enumerate(raw_annotations)
-    ]
+    annotations = (
+        [
+            _annotation(a, rec, f"annotations[{i}]", len(messages), len(candidates))
+            for i, a in enumerate(raw_annotations)
+        ]
+        if raw_annotations
+        else []
+    )
     name = obj.get("name")
+    meta = obj.get("meta")
     return ParsedItem(
         external_id=rec.item_id(obj),
         messages=messages,
         candidates=candidates,
         name=rec.text(name, "name") if name is not None else "",
         suggestions=suggestions,
-        meta=_meta(obj.get("meta"), rec, "meta"),
+        meta={} if meta is None else _meta(meta, rec, "meta"),
         annotations=annotations,
     )
 
