@@ -7,6 +7,7 @@ crash leaves nothing with a name behind and `cleanup_stale_temp()` removes folde
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gzip
 import http.client
@@ -19,6 +20,7 @@ import ssl
 import stat
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -111,6 +113,87 @@ class TempSpace:
             with contextlib.suppress(Exception):
                 fileobj.close()
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- downloads kept for the import that follows
+
+# The page opens a URL or S3 object for the mapping step, the preview and then the import: the bytes are
+# downloaded once and kept here (a file under this process's temp folder, so a crash leaves nothing once
+# cleanup_stale_temp runs) until the import succeeds, FETCH_KEEP_SECONDS pass, or newer downloads push
+# them out. The import therefore reads exactly the bytes that were previewed.
+FETCH_KEEP_SECONDS = 30 * 60
+FETCH_KEEP_FILES = 4
+
+
+@dataclass
+class _Fetched:
+    path: Path
+    name: str
+    size: int
+    at: float
+
+
+_fetched: dict[tuple[str, ...], _Fetched] = {}
+_fetched_lock = threading.Lock()
+
+
+def _fetch_dir() -> Path:
+    path = temp_root() / f"{TEMP_PREFIX}{os.getpid()}-fetched"
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        atexit.register(shutil.rmtree, path, True)  # a killed process's is removed by cleanup_stale_temp
+    return path
+
+
+def _drop(key: tuple[str, ...]) -> None:
+    entry = _fetched.pop(key, None)
+    if entry is not None:
+        with contextlib.suppress(OSError):
+            entry.path.unlink()  # a reader holding it open keeps reading (POSIX)
+
+
+def fetched_file(key: tuple[str, ...], fetch: Any) -> tuple[IO[bytes], str, int]:
+    """(open file, name, size) of a download, made by `fetch(out) -> name` unless one is kept for `key`.
+
+    key[0] is the source address (what forget_fetched takes); the rest tells versions apart (S3 ETag)."""
+    now = time.monotonic()
+    with _fetched_lock:
+        for old in [k for k, e in _fetched.items() if now - e.at > FETCH_KEEP_SECONDS]:
+            _drop(old)
+        hit = _fetched.get(key)
+        if hit is not None:
+            try:
+                return hit.path.open("rb"), hit.name, hit.size
+            except OSError:
+                _drop(key)
+    fd, name = tempfile.mkstemp(dir=_fetch_dir(), suffix=".part")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w+b") as out:
+            shown = fetch(out)
+            size = out.seek(0, 2)
+        fileobj = path.open("rb")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    with _fetched_lock:
+        _drop(key)
+        _fetched[key] = _Fetched(path, shown, size, now)
+        for old in sorted(_fetched, key=lambda k: _fetched[k].at)[: max(0, len(_fetched) - FETCH_KEEP_FILES)]:
+            _drop(old)
+    return fileobj, shown, size
+
+
+def forget_fetched(source: Any = None) -> None:
+    """Drop the kept downloads of `source` (a URL, s3:// address or a list of them); None: all of them."""
+    wanted = (
+        None
+        if source is None
+        else {str(s) for s in (source if isinstance(source, list | tuple) else [source])}
+    )
+    with _fetched_lock:
+        for key in [k for k in _fetched if wanted is None or k[0] in wanted]:
+            _drop(key)
 
 
 # ---------------------------------------------------------------- bundles
@@ -870,9 +953,15 @@ def open_s3(url: str, *, temp: TempSpace, limits: Limits) -> Bundle:
         except BotoCoreError as exc:
             raise InputError(f"{url}: S3 error ({exc})") from None
         if head is not None:
-            out = temp.file()
-            size = fetch_s3_object(url, out, client)
-            return bundle_for_file(PurePosixPath(key).name, out, size, temp=temp, limits=limits)
+            version = (url, str(head.get("ETag", "")), str(head.get("ContentLength", "")))
+
+            def download(fileobj: IO[bytes]) -> str:
+                fetch_s3_object(url, fileobj, client)
+                return PurePosixPath(key).name
+
+            out, name, size = fetched_file(version, download)
+            temp.keep(out)
+            return bundle_for_file(name, out, size, temp=temp, limits=limits)
     prefix = key if not key or key.endswith("/") else key + "/"
     keys: dict[str, tuple[str, int]] = {}
     try:
@@ -947,10 +1036,11 @@ def _open(source: Any, temp: TempSpace, limits: Limits) -> Bundle:
             return _open(source[0], temp, limits)
         return MultiBundle([_open(s, temp, limits) for s in source])
     if isinstance(source, str) and source.startswith(("http://", "https://")):
-        out = temp.file()
-        name = fetch_url(source, out, limits=limits)
-        size = out.seek(0, 2)
-        out.seek(0)
+        url = source
+        out, name, size = fetched_file(
+            (url, str(limits.max_unpacked)), lambda fileobj: fetch_url(url, fileobj, limits=limits)
+        )
+        temp.keep(out)
         return bundle_for_file(name, out, size, temp=temp, limits=limits)
     if isinstance(source, str) and source.startswith("s3://"):
         return open_s3(source, temp=temp, limits=limits)

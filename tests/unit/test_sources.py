@@ -284,8 +284,10 @@ def test_other_schemes_are_refused() -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    hits: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802
+        self.hits.append(self.path)
         if self.path == "/slow":
             time.sleep(3)
         status, headers, body = self.routes.get(self.path, (404, {}, b"not here"))
@@ -316,12 +318,37 @@ def web(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     }
     yield base
     server.shutdown()
+    sources.forget_fetched()  # downloads kept for an import: none outlives its test
 
 
 def test_url_download_and_zip_by_url(web: str) -> None:
     assert read_all(web + "/chats.jsonl") == {"chats.jsonl": JSONL}
     assert read_all(web + "/pack.zip") == {"in/chats.jsonl": JSONL}
     assert read_all(web + "/to-local") == {"chats.jsonl": JSONL}
+
+
+def test_a_url_is_downloaded_once_for_mapping_preview_and_import(web: str) -> None:
+    _Handler.hits.clear()
+    sources.forget_fetched()
+    url = web + "/pack.zip"
+    for _ in range(3):  # table_info, preview_source, import_source each open the source
+        assert read_all(url) == {"in/chats.jsonl": JSONL}
+    assert _Handler.hits == ["/pack.zip"]
+    kept = list(sources.temp_root().glob(f"{sources.TEMP_PREFIX}{os.getpid()}-fetched/*"))
+    assert len(kept) == 1
+    sources.forget_fetched(url)  # what import_source does once the import is in
+    assert not kept[0].exists()
+    assert read_all(url) == {"in/chats.jsonl": JSONL}
+    assert _Handler.hits == ["/pack.zip", "/pack.zip"]
+    sources.forget_fetched(url)
+
+
+def test_a_failed_download_is_not_kept(web: str) -> None:
+    _Handler.hits.clear()
+    for _ in range(2):
+        with pytest.raises(InputError, match="HTTP 404"):
+            read_all(web + "/missing.jsonl")
+    assert _Handler.hits == ["/missing.jsonl", "/missing.jsonl"]
 
 
 def test_url_404_is_a_clear_error(web: str) -> None:
@@ -384,6 +411,31 @@ def test_s3_key_prefix_and_missing_key(s3) -> None:  # type: ignore[no-untyped-d
         read_all("s3://imports/nope.jsonl")
     with pytest.raises(InputError, match="s3://no-bucket/x.jsonl: no such S3 bucket"):
         read_all("s3://no-bucket/x.jsonl")
+
+
+def test_an_s3_object_is_downloaded_once_until_it_changes(s3) -> None:  # type: ignore[no-untyped-def]
+    client = s3.client()
+    client.create_bucket(Bucket="again")
+    client.put_object(Bucket="again", Key="chats.jsonl", Body=JSONL)
+    calls: list[str] = []
+    real = sources.fetch_s3_object
+
+    def counting(url, out, client=None):  # type: ignore[no-untyped-def]
+        calls.append(url)
+        return real(url, out, client)
+
+    sources.fetch_s3_object = counting  # type: ignore[assignment]
+    try:
+        assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": JSONL}
+        assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": JSONL}
+        assert calls == ["s3://again/chats.jsonl"]
+        changed = JSONL.replace(b"hello", b"hello again")
+        client.put_object(Bucket="again", Key="chats.jsonl", Body=changed)  # a new ETag: fetched afresh
+        assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": changed}
+        assert len(calls) == 2
+    finally:
+        sources.fetch_s3_object = real  # type: ignore[assignment]
+        sources.forget_fetched("s3://again/chats.jsonl")
 
 
 def test_several_uploads_side_by_side_and_a_name_clash() -> None:
