@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +41,7 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
         if path.exists():
+            self.touch(key)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -52,6 +56,30 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def touch(self, key: str) -> None:
+        """Mark a blob as just used (its age is what keys_older_than judges orphans by)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self._path(key))
+
+    def keys_older_than(self, seconds: float) -> Iterator[str]:
+        """Keys of blobs last written or touched more than `seconds` ago; also removes such leftover
+        temp files of a put that was killed half-way."""
+        cutoff = time.time() - seconds
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                try:
+                    old = path.stat().st_mtime < cutoff
+                except FileNotFoundError:
+                    continue
+                if not old:
+                    continue
+                if path.name.startswith("."):
+                    path.unlink(missing_ok=True)  # ".<key>.<pid>.tmp" of a killed put
+                else:
+                    yield path.name
 
 
 class S3BlobStore:
@@ -86,6 +114,17 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def keys_older_than(self, seconds: float) -> Iterator[str]:
+        """Keys of objects under the prefix last written more than `seconds` ago."""
+        cutoff = time.time() - seconds
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
+            for obj in page.get("Contents", []):
+                key = obj["Key"][len(self.prefix) :]
+                if key and "/" not in key and obj["LastModified"].timestamp() < cutoff:
+                    yield key
 
 
 def make_blob_store(spec: str) -> BlobStore:

@@ -7,10 +7,14 @@ are as before. A `kill -9` never commits, and its temp folder is removed by the 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import importlib
 import io
+import os
+import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,20 +42,42 @@ from store.sources import (
     cleanup_stale_temp,
     fetch_s3_object,
     fetch_url,
+    forget_fetched,
     open_source,
     source_label,
 )
 
 BATCH = 2000
+IMPORT_CACHE_KB = 64 * 1024  # SQLite page cache of the import's connection
 # Items go in through one plain INSERT run by the driver's executemany, with JSON already serialized by
 # orjson: SQLAlchemy's JSON type would run json.dumps per value and build parameters per row.
 _ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "search_text", "meta",
                  "import_job_id", "created_at")  # fmt: skip
 
 
-def _item_insert_sql(paramstyle: str) -> str:
+# On SQLite, ROWS_PER_INSERT items go in one INSERT statement: the driver gives up the GIL around each
+# statement, and taking it back while the parser thread runs costs up to the switch interval, so one
+# statement a row made the writer wait on the parser more than on SQLite.
+ROWS_PER_INSERT = 50
+
+
+def _item_insert_sql(paramstyle: str, rows: int = 1) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
-    return f"INSERT INTO item ({', '.join(_ITEM_COLUMNS)}) VALUES ({', '.join([mark] * len(_ITEM_COLUMNS))})"
+    one = f"({', '.join([mark] * len(_ITEM_COLUMNS))})"
+    return f"INSERT INTO item ({', '.join(_ITEM_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+
+
+def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    paramstyle = conn.dialect.paramstyle
+    if conn.dialect.name != "sqlite" or len(rows) < ROWS_PER_INSERT:
+        conn.exec_driver_sql(_item_insert_sql(paramstyle), rows)
+        return
+    k = ROWS_PER_INSERT
+    full = len(rows) - len(rows) % k
+    grouped = [tuple([v for row in rows[i : i + k] for v in row]) for i in range(0, full, k)]
+    conn.exec_driver_sql(_item_insert_sql(paramstyle, k), grouped)
+    if full < len(rows):
+        conn.exec_driver_sql(_item_insert_sql(paramstyle), rows[full:])
 
 
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
@@ -215,6 +241,8 @@ class _Images:
                 if not self.blobs.exists(found):
                     self.blobs.put(found, data, content_type=mime)
                     self.created_blobs.append(found)
+                elif hasattr(self.blobs, "touch"):
+                    self.blobs.touch(found)  # in use again: sweep_orphan_blobs must not take it now
                 self.pending[found] = {"id": found, "mime": mime, "width": width, "height": height,
                                        "bytes": len(data), "created_at": utcnow()}  # fmt: skip
             self.known.add(found)
@@ -387,6 +415,7 @@ def import_source(
     options = options if options is not None else default_options()
     limits = limits or Limits()
     blobs = blobs or get_blob_store()
+    _sweep_now(engine, blobs)
     label = source_label(source)
     report = ImportReport(dataset=dataset_name, source=label)
     started = time.monotonic()
@@ -400,7 +429,7 @@ def import_source(
             if skipped_files:
                 report.notes.append("left out (not a data file or image): " + ", ".join(skipped_files[:10]))
             total = sum(_size(raw_bundle, n) for n in report.data_files)
-            with db.write_session(engine) as session:
+            with _import_session(engine) as session:
                 dataset = _dataset(session, dataset_name, user, create)
                 job = ImportJob(
                     dataset_id=dataset.id, source=label, format=reading.format, status="running",
@@ -409,12 +438,13 @@ def import_source(
                 session.add(job)
                 session.flush()
                 images = _Images(session, bundle, blobs, limits)
-                native: list[tuple[int, ParsedItem]] = []
+                native = _Native(user)
+                if reading.ontology:
+                    native.apply(session, dataset, reading.ontology, [])
                 _write_items(
                     session, dataset, job, reading, images, report, progress, bundle, total, started, native
                 )
-                if reading.ontology or native:
-                    _apply_native(session, user, dataset, reading.ontology, native, report)
+                native.finish(report)
                 report.bytes = bundle.counter[0]
                 report.seconds = time.monotonic() - started
                 job.status, job.finished_at = "done", utcnow()
@@ -430,7 +460,127 @@ def import_source(
             _record_failure(engine, dataset_name, label, report, user, str(exc))
         raise
     report.seconds = time.monotonic() - started
+    if _remote(source):
+        forget_fetched(source)  # kept from the preview for this import; the next one downloads afresh
+    _checkpoint_later(engine)
     return report
+
+
+def _remote(source: Any) -> bool:
+    items = source if isinstance(source, list | tuple) else [source]
+    return any(isinstance(s, str) and s.startswith(("http://", "https://", "s3://")) for s in items)
+
+
+@contextlib.contextmanager
+def _import_session(engine: Engine) -> Iterator[Session]:
+    """db.write_session, except that on SQLite in WAL mode the commit does not copy the WAL into the database.
+
+    A large import writes its pages once into the WAL; SQLite's automatic checkpoint would then copy them
+    all again and fsync, inside the commit (about as long as the import itself). The commit is as durable
+    without it (WAL with synchronous=NORMAL: a commit is never fsynced), so the copy is left to
+    _checkpoint_later, which runs it off the caller's path.
+    """
+    with engine.connect() as conn:
+        raw = None
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            raw = conn.connection.dbapi_connection  # PRAGMAs without SQLAlchemy opening a transaction
+            if raw is not None and raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                raw = None
+        previous = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] if raw is not None else None
+        cache = raw.execute("PRAGMA cache_size").fetchone()[0] if raw is not None else None
+        if raw is not None:
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+            # The unique (dataset_id, external_id) index of a 1 GB import outgrows SQLite's 2 MB default
+            # page cache; its pages then go out and back in for every batch.
+            raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
+        try:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if raw is not None:
+                with contextlib.suppress(Exception):  # never hide the import's own error
+                    raw.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
+                    raw.execute(f"PRAGMA cache_size={int(cache)}")
+
+
+_checkpoints: list[threading.Thread] = []
+
+
+def _checkpoint_later(engine: Engine) -> None:
+    """Copy the WAL into the database file in a background thread (SQLite WAL only).
+
+    PASSIVE: readers and writers go on meanwhile; a writer's own automatic checkpoint finds this one
+    running and skips. A process that exits waits for it (atexit); one killed leaves it to the next
+    commit's automatic checkpoint.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+
+    def run() -> None:
+        with contextlib.suppress(Exception), engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            if raw is not None:
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    thread = threading.Thread(target=run, name="parley-wal-checkpoint", daemon=True)
+    if not _checkpoints:
+        atexit.register(wait_checkpoints)  # a CLI import ends with the copy done, not cut off
+    _checkpoints[:] = [t for t in _checkpoints if t.is_alive()] + [thread]
+    thread.start()
+
+
+def wait_checkpoints(timeout: float | None = None) -> None:
+    """Wait for the background WAL checkpoints started by imports (the CLI waits before it exits)."""
+    for thread in list(_checkpoints):
+        thread.join(timeout)
+
+
+ORPHAN_BLOB_HOURS = float(os.environ.get("PARLEY_ORPHAN_BLOB_HOURS", "24"))
+SWEEP_EVERY_SECONDS = 3600.0
+_last_sweep: dict[int, float] = {}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def sweep_orphan_blobs(
+    engine: Engine, blobs: BlobStore, *, older_than_hours: float = ORPHAN_BLOB_HOURS
+) -> int:
+    """Delete image blobs that no Asset row names and that were last written over `older_than_hours` ago.
+
+    An import killed with `kill -9` leaves the blobs it stored without rows (its transaction never
+    committed). The age keeps the blobs of an import still running (or one about to commit) safe: an
+    import touches a blob it finds already stored. Only sha256-named keys are looked at. Returns how many
+    were deleted."""
+    keys_older_than = getattr(blobs, "keys_older_than", None)
+    if keys_older_than is None:
+        return 0
+    old = [k for k in keys_older_than(older_than_hours * 3600) if _SHA256.fullmatch(k)]
+    deleted = 0
+    for start in range(0, len(old), 500):
+        chunk = old[start : start + 500]
+        with Session(engine) as session:
+            kept = set(session.execute(select(Asset.id).where(Asset.id.in_(chunk))).scalars())
+        for key in chunk:
+            if key not in kept:
+                with contextlib.suppress(Exception):
+                    blobs.delete(key)
+                    deleted += 1
+    return deleted
+
+
+def _sweep_now(engine: Engine, blobs: BlobStore) -> None:
+    """sweep_orphan_blobs at an import's start, at most once an hour per blob store in this process."""
+    now = time.monotonic()
+    if now - _last_sweep.get(id(blobs), -SWEEP_EVERY_SECONDS) < SWEEP_EVERY_SECONDS:
+        return
+    _last_sweep[id(blobs)] = now
+    with contextlib.suppress(Exception):  # a sweep that fails must not stop the import
+        sweep_orphan_blobs(engine, blobs)
 
 
 def _size(bundle: Bundle, name: str) -> int:
@@ -460,7 +610,7 @@ def _write_items(
     bundle: _CountingBundle,
     total: int,
     started: float,
-    native: list[tuple[int, ParsedItem]],
+    native: _Native,
 ) -> None:
     existing = set(session.execute(select(Item.external_id).where(Item.dataset_id == dataset.id)).scalars())
     position = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset.id)).scalar()
@@ -507,7 +657,7 @@ def _parse_and_queue(
     writer: ThreadPoolExecutor,
     session: Session,
     dataset: Dataset,
-    native: list[tuple[int, ParsedItem]],
+    native: _Native,
 ) -> Future[None] | None:
     rows: list[tuple[Any, ...]] = []
     extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
@@ -520,44 +670,60 @@ def _parse_and_queue(
         assets, images.pending = images.pending, {}
         return writer.submit(_flush, session, dataset, rows, extras, images, report, native, assets)
 
-    for item in _items(reading, bundle.label):
-        ext = str(item.external_id)[:512]
-        if ext in seen or ext in existing:
-            report.skipped += 1
-            if len(report.skipped_ids) < 20:
-                report.skipped_ids.append(ext)
-            continue
-        seen.add(ext)
-        messages = [_stored_part(m, images, ext) for m in item.messages]
-        candidates = [_stored_part(c, images, ext) for c in item.candidates]
-        position += 1
-        rows.append(
-            (
-                dataset_id,
-                ext,
-                (item.name or "")[:512],
-                position,
-                _dumps(messages),
-                _dumps(candidates),
-                search_text(messages, candidates),
-                _dumps(item.meta or {}),
-                job_id,
-                now,
-            )
-        )  # fmt: skip (the order of _ITEM_COLUMNS)
-        report.items += 1
-        report.messages += len(messages)
-        report.candidates += len(candidates)
-        if item.suggestions or item.annotations:
-            extras[ext] = item
-            report.annotations += len(item.annotations)
-        if len(rows) >= BATCH:
-            in_flight = hand_over()
-            rows, extras = [], {}
-            now_t = time.monotonic()
-            if progress is not None and now_t - last_tick > 0.2:
-                last_tick = now_t
-                progress(ImportProgress(report.items, bundle.counter[0], total, now_t - started))
+    # The loop runs once per item of a file of up to 1 GB: locals instead of attributes, counts kept in
+    # locals and written to the report per batch.
+    n_items = n_messages = n_candidates = n_annotations = 0
+    check_existing = bool(existing)
+    stored_parts = _stored_parts
+    dumps = _dumps
+    try:
+        for item in reading.items:
+            ext = item.external_id
+            if type(ext) is not str or len(ext) > 512:
+                ext = str(ext)[:512]
+            if ext in seen or (check_existing and ext in existing):
+                report.skipped += 1
+                if len(report.skipped_ids) < 20:
+                    report.skipped_ids.append(ext)
+                continue
+            seen.add(ext)
+            messages = stored_parts(item.messages, images, ext)
+            candidates = stored_parts(item.candidates, images, ext)
+            position += 1
+            name = item.name
+            rows.append(
+                (
+                    dataset_id,
+                    ext,
+                    name[:512] if name else "",
+                    position,
+                    dumps(messages),
+                    dumps(candidates),
+                    search_text(messages, candidates),
+                    dumps(item.meta) if item.meta else "{}",
+                    job_id,
+                    now,
+                )
+            )  # fmt: skip (the order of _ITEM_COLUMNS)
+            n_items += 1
+            n_messages += len(messages)
+            n_candidates += len(candidates)
+            if item.suggestions or item.annotations:
+                extras[ext] = item
+                n_annotations += len(item.annotations)
+            if len(rows) >= BATCH:
+                report.items, report.messages, report.candidates = n_items, n_messages, n_candidates
+                report.annotations = n_annotations
+                in_flight = hand_over()
+                rows, extras = [], {}
+                now_t = time.monotonic()
+                if progress is not None and now_t - last_tick > 0.2:
+                    last_tick = now_t
+                    progress(ImportProgress(n_items, bundle.counter[0], total, now_t - started))
+    except RecursionError:
+        raise InputError(f"{bundle.label}: JSON nested too deeply (refused)") from None
+    report.items, report.messages, report.candidates = n_items, n_messages, n_candidates
+    report.annotations = n_annotations
     return hand_over()
 
 
@@ -570,14 +736,21 @@ def _dumps(value: Any) -> str:
         return json.dumps(value, default=str)
 
 
-def _stored_part(part: Any, images: _Images, label: str) -> dict[str, Any]:
-    stored = dict(part)
-    refs = stored.get("images")
-    if refs:
-        stored["images"] = [images.asset_id(str(ref), label=label) for ref in refs]
-    elif "images" in stored:
-        del stored["images"]
-    return stored
+def _stored_parts(parts: list[Any], images: _Images, label: str) -> list[dict[str, Any]]:
+    """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key.
+
+    Copies (never changes the reader's dicts: a reader may share a message between items, e.g. the common
+    path of an OpenAssistant tree)."""
+    out = []
+    for part in parts:
+        stored = part.copy() if type(part) is dict else dict(part)
+        refs = stored.get("images")
+        if refs:
+            stored["images"] = [images.asset_id(str(ref), label=label) for ref in refs]
+        elif "images" in stored:
+            del stored["images"]
+        out.append(stored)
+    return out
 
 
 def _flush(
@@ -587,14 +760,14 @@ def _flush(
     extras: dict[str, ParsedItem],
     images: _Images,
     report: ImportReport,
-    native: list[tuple[int, ParsedItem]],
+    native: _Native,
     assets: dict[str, dict[str, Any]],
 ) -> None:
     images.flush(assets)
     if not rows:
         return
     conn = session.connection()
-    conn.exec_driver_sql(_item_insert_sql(conn.dialect.paramstyle), rows)
+    _insert_items(conn, rows)
     if not extras:
         return
     ids: dict[str, int] = {}
@@ -606,6 +779,7 @@ def _flush(
         )
         ids.update({ext: item_id for ext, item_id in session.execute(query)})
     suggestions = []
+    annotated: list[tuple[int, ParsedItem]] = []
     for ext, item in extras.items():
         for s in item.suggestions:
             score = s.get("score")
@@ -616,30 +790,52 @@ def _flush(
                  "agent": str(s.get("agent") or "")[:200], "created_at": utcnow()}
             )  # fmt: skip
         if item.annotations:
-            native.append((ids[ext], item))
+            annotated.append((ids[ext], item))
     if suggestions:
         session.execute(insert(Suggestion), suggestions)
         report.suggestions += len(suggestions)
+    if annotated:
+        native.apply(session, dataset, None, annotated)
 
 
-def _apply_native(
-    session: Session,
-    user: User | None,
-    dataset: Dataset,
-    ontology: dict[str, Any] | None,
-    native: list[tuple[int, ParsedItem]],
-    report: ImportReport,
-) -> None:
-    """Ontology and annotations carried by a native file, applied by store.roundtrip in this transaction."""
-    from store.roundtrip import apply_native
+class _Native:
+    """Ontology and annotations carried by a native file, applied by store.roundtrip in this transaction:
+    the ontology first, then each batch's annotated items as the batch is written (none held till the end)."""
 
-    counts = apply_native(session=session, user=user, dataset=dataset, ontology=ontology, items=native) or {}
-    report.annotations = int(counts.get("annotations", report.annotations))
-    if counts.get("users_created"):
-        report.notes.append(f"{counts['users_created']} annotator accounts created for the imported work")
-    skipped = {k.removeprefix("skipped_"): v for k, v in counts.items() if k.startswith("skipped") and v}
-    if skipped:
-        report.notes.append("not applied: " + ", ".join(f"{v} {k}" for k, v in skipped.items()))
+    def __init__(self, user: User | None) -> None:
+        self.user = user
+        self.counts: dict[str, int] = {}
+        self.applied = False
+
+    def apply(
+        self,
+        session: Session,
+        dataset: Dataset,
+        ontology: dict[str, Any] | None,
+        items: list[tuple[int, ParsedItem]],
+    ) -> None:
+        from store.roundtrip import apply_native
+
+        counts = apply_native(
+            session=session, user=self.user, dataset=dataset, ontology=ontology, items=items
+        )
+        for key, value in (counts or {}).items():
+            self.counts[key] = self.counts.get(key, 0) + int(value)
+        self.applied = True
+
+    def finish(self, report: ImportReport) -> None:
+        if not self.applied:
+            return
+        report.annotations = int(self.counts.get("annotations", report.annotations))
+        if self.counts.get("users_created"):
+            report.notes.append(
+                f"{self.counts['users_created']} annotator accounts created for the imported work"
+            )
+        skipped = {
+            k.removeprefix("skipped_"): v for k, v in self.counts.items() if k.startswith("skipped") and v
+        }
+        if skipped:
+            report.notes.append("not applied: " + ", ".join(f"{v} {k}" for k, v in skipped.items()))
 
 
 def _counts(report: ImportReport) -> dict[str, Any]:
