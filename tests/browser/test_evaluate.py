@@ -345,3 +345,71 @@ def test_suggestion_accepted_with_a_then_overruled_and_expand_attributes(
     (annotation,) = stored(engine)
     assert annotation["answers"] == {"preference": {"chosen": 1, "rejected": 0, "strength": 2}}
     assert annotation["results"] == [("helpfulness", None, 0, {"score": "2"})]
+
+
+def test_blind_comparison_shuffles_per_annotator_and_hides_model_names(app_server, page, datasets_dir):
+    from core.evaluation import candidate_order
+    from store.models import Dataset, User
+    from tests.browser.test_evaluate_data import make_hh_dataset
+
+    engine = app_server.engine()
+    make_hh_dataset(engine, datasets_dir, name="blind", n=2)
+    words = ("one", "two", "three", "four")
+    with Session(engine) as session:
+        item = session.exec(select(Item).where(Item.external_id == "1")).one()
+        item.candidates = [{"text": f"Reply {w}", "model": f"model-{w}"} for w in words]
+        session.add(item)
+        session.commit()
+        item_id = item.id
+    for name, role in (("root", "admin"), ("ann", "annotator"), ("bob", "annotator")):
+        app_server.add_user(name, "password1", role=role)
+    with Session(engine) as session:
+        ids = {u.username: u.id for u in session.exec(select(User))}
+
+    def shown(pg) -> list[str]:  # type: ignore[no-untyped-def]
+        """The candidate replies as the canvas shows them, left to right: (letter, model, text)."""
+        return pg.locator(".pc-cand").evaluate_all(
+            "ns => ns.map(n => [n.querySelector('.pc-av').textContent, "
+            "n.querySelector('.pc-sub')?.textContent || '', n.querySelector('.pc-text').textContent.trim()])"
+        )
+
+    # Off: stored order, model names beside the letters.
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=blind&item=1")
+    bubble(page, "c0").wait_for()
+    assert shown(page) == [[chr(65 + k), f"model-{w}", f"Reply {w}"] for k, w in enumerate(words)]
+
+    # An admin turns blind comparison on in the Datasets page.
+    admin = page.context.browser.new_context().new_page()
+    sign_in(admin, app_server, "root", "password1", path="/datasets")
+    admin.get_by_role("tab", name="Settings / delete").click()
+    admin.get_by_text("Shuffle candidate order per annotator").click()
+    admin.get_by_text("Hide model names").click()
+    admin.get_by_role("button", name="Save settings").click()
+    expect(admin.get_by_text(re.compile("^Settings saved"))).to_be_visible()
+    with Session(engine) as session:
+        settings = session.exec(select(Dataset).where(Dataset.name == "blind")).one().settings
+    assert settings["shuffle_candidates"] is True and settings["hide_model_names"] is True
+
+    # Each annotator sees an order of their own (stable per user and item), no model names.
+    views = {}
+    for name in ("ann", "bob"):
+        pg = page.context.browser.new_context().new_page()
+        sign_in(pg, app_server, name, "password1", path="/evaluate?dataset=blind&item=1")
+        bubble(pg, "c0").wait_for()
+        order = candidate_order(4, user_id=ids[name], item_id=item_id, shuffle=True)
+        assert shown(pg) == [[chr(65 + place), "", f"Reply {words[k]}"] for place, k in enumerate(order)]
+        assert "model-" not in pg.locator(".pc-list").inner_text()
+        views[name] = (pg, order)
+    assert views["ann"][1] != views["bob"][1]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    views["bob"][0].screenshot(path=str(ARTIFACTS / "evaluate_blind_bob.png"), full_page=True)
+
+    # Bob's "Candidate A" is ranked 1; the answer keeps the original index of that reply.
+    pg, order = views["bob"]
+    rank(pg, "A", 1).click()
+    expect(rank(pg, "A", 1)).to_be_checked()
+    idle(pg)
+    pg.keyboard.press("Control+s")
+    expect(pg.get_by_text("Saved.", exact=True)).to_be_visible()
+    saved = [a for a in stored(engine) if a["answers"].get("ranking")]
+    assert [a["answers"]["ranking"] for a in saved] == [[order[0]]]
