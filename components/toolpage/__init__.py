@@ -100,6 +100,9 @@ SHORTCUTS = [
     ("e", "switch Edit / View"),
     ("p", "pin / unpin the selected bubble"),
     ("/", "search the dialogue (Enter / Shift+Enter: next / previous match)"),
+    ("Tab", "Evaluate: the next attribute of the chosen class"),
+    ("Esc", "Evaluate: let go of the chosen class (number keys choose a class again)"),
+    ("a", "Evaluate: accept the first open suggestion"),
     ("?", "this list"),
 ]
 DIGITS = tuple("1234567890")

@@ -103,8 +103,8 @@ def test_open_in_new_tab_link(shell, page):
 def test_message_page_shows_one_message_full_width(app_server, page):
     upgrade(app_server.database_url)
     seed(app_server.engine(), blobs=app_server.blobs)
-    sign_in(page, app_server, "ann", "password1")
-    page.goto(app_server.url + "/message?dataset=demo&item=1&bubble=m2")
+    # Opened signed out, the link survives sign-in (the user lands on that message).
+    sign_in(page, app_server, "ann", "password1", path="/message?dataset=demo&item=1&bubble=m2")
     shown = page.get_by_test_id("parley-bubble")
     shown.first.wait_for()
     assert shown.count() == 1
