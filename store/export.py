@@ -1,8 +1,9 @@
 """Export a dataset's results: streaming reads with filters, images by name or URL, files with a manifest.
 
-Reads go item batch by item batch (keyset on position, id), each batch's annotations and results fetched
-with two more queries and JSON decoded by orjson, so an export of any size holds one batch in memory and
-writes record by record (core/export turns items into records).
+Reads go item batch by item batch (keyset on position, id): the batch's items, then their annotations with
+each one's results aggregated into one JSON array by the database, decoded by orjson; the next batch is
+read in a background thread meanwhile. An export of any size holds two batches in memory, and its lines
+are written in large joined chunks (core/export turns items into records or ready JSONL lines).
 
 Choices, stated once:
 - Status filter: "submitted" (default), "saved" (saved and submitted), "all" (drafts too; an annotation
@@ -26,9 +27,11 @@ import contextlib
 import gc
 import os
 import tempfile
+import threading
 import tomllib
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -36,10 +39,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Text, and_, cast, func, select, tuple_
+from sqlalchemy import Text, cast, func, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
-from core.export import FORMATS, PAIR_MODES, Options, Schema, native_header, requirement_problem
+from core.export import FORMATS, PAIR_MODES, Options, Schema, jsonl_lines, native_header, requirement_problem
 from core.export.agreement import annotators_agree
 from core.export.manifest import manifest
 from core.export.table import CsvWriter, XlsxWriter, columns
@@ -65,7 +69,8 @@ STATUS_FILTERS = {
 }
 VALIDITY_FILTERS = ("all", "valid", "invalid")
 IMAGE_MODES = ("zip", "urls")
-BATCH = 1000
+BATCH = 2000  # items a batch: a few MB of rows in memory, two batches at most
+PREFETCH = True  # read the next batch in a background thread (False: all in the caller's thread)
 MIME_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 _JSONL = orjson.OPT_APPEND_NEWLINE
 
@@ -252,11 +257,13 @@ class _Images:
     def __init__(self, session: Session, mode: str, blobs: BlobStore | None) -> None:
         self.session, self.mode, self.blobs = session, mode, blobs
         self.used: dict[str, str] = {}  # asset id → name inside the export
+        self.lock = threading.Lock()  # the session's connection is shared with the export's reader thread
 
     def ref(self, asset_id: str) -> str:
         name = self.used.get(asset_id)
         if name is None:
-            mime = self.session.execute(select(Asset.mime).where(Asset.id == asset_id)).scalar()
+            with self.lock:
+                mime = self.session.execute(select(Asset.mime).where(Asset.id == asset_id)).scalar()
             name = f"images/{asset_id}.{MIME_EXT.get(mime or '', 'bin')}"
             self.used[asset_id] = name
         if self.mode == "urls":
@@ -289,6 +296,153 @@ def _work_results(work: dict[str, Any], names: _Names) -> list[dict[str, Any]]:
     return out
 
 
+def _results_json(dialect: str) -> Any:
+    """A correlated subquery: one annotation's results as a JSON array text, each result already in the
+    export item's shape ({"class", "message", "candidate", "values", "text", "role", "source_text"}, class
+    by name, a deleted class under its old name), in result id order. The database builds it in C, so an
+    annotation comes back as one row and one orjson.loads instead of a row and a dict per result."""
+    name = func.coalesce(OntologyClass.name, literal_column("'class'").concat(cast(Result.class_id, Text)))
+    sqlite = dialect == "sqlite"
+    # SQLite stores JSON as text: json() hands it over as JSON (not as a string); PostgreSQL's is typed.
+    fields = {
+        "class": name, "message": Result.message_index, "candidate": Result.candidate_index,
+        "values": func.json(Result.values) if sqlite else Result.values, "text": Result.text,
+        "role": Result.role, "source_text": Result.source_text,
+    }  # fmt: skip
+    args = [part for key, value in fields.items() for part in (literal_column(f"'{key}'"), value)]
+    if sqlite:
+        # SQLite 3.40 has no ORDER BY inside an aggregate; the lookup walks ix_result_annotation_id, whose
+        # entries for one annotation are in id order. (Writers do not depend on it: they sort results.)
+        return (
+            select(func.json_group_array(func.json_object(*args)))
+            .select_from(Result)
+            .outerjoin(OntologyClass, OntologyClass.id == Result.class_id)
+            .where(Result.annotation_id == Annotation.id)
+            .scalar_subquery()
+        )
+    return (
+        select(cast(func.json_agg(aggregate_order_by(func.json_build_object(*args), Result.id)), Text))
+        .select_from(Result)
+        .outerjoin(OntologyClass, OntologyClass.id == Result.class_id)
+        .where(Result.annotation_id == Annotation.id)
+        .scalar_subquery()
+    )
+
+
+@dataclass
+class _Batch:
+    """One batch's raw rows, as the database returned them (converted to export items by the caller)."""
+
+    items: list[Any]
+    annotations: list[Any]
+    drafts: dict[int, Any]  # annotation id → draft JSON text, for annotations never saved
+    suggestions: list[Any]
+    last: tuple[int, int]
+
+
+class _Reader:
+    """The SQL of one export: the batches of items, annotations (results aggregated) and suggestions.
+
+    Every statement runs under `lock`: batches are read in a background thread while the caller turns the
+    previous batch into records, and the caller's own statements on the same connection (image lookups)
+    take the same lock.
+    """
+
+    def __init__(
+        self, session: Session, dataset_id: int, with_suggestions: bool, lock: threading.Lock
+    ) -> None:
+        self.conn = session.connection()
+        self.dataset_id, self.with_suggestions, self.lock = dataset_id, with_suggestions, lock
+        dialect = self.conn.dialect.name
+        self.content = select(
+            Item.id, Item.external_id, Item.name, Item.position,
+            _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
+        ).where(Item.dataset_id == dataset_id)  # fmt: skip
+        stamp = (lambda col: cast(col, Text)) if dialect == "sqlite" else (lambda col: col)  # see iso()
+        self.annotations = select(
+            Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.status, Annotation.validity,
+            Annotation.invalid_reason, _json_text(Annotation.classifications), stamp(Annotation.updated_at),
+            stamp(Annotation.submitted_at), _results_json(dialect),
+        )  # fmt: skip
+
+    def batch(self, after: tuple[int, int] | None) -> _Batch | None:
+        """The BATCH items after key `after` (position, id) with their annotations, or None at the end."""
+        with self.lock:
+            query = self.content
+            if after is not None:
+                query = query.where(tuple_(Item.position, Item.id) > tuple_(*after))
+            rows = self.conn.execute(query.order_by(Item.position, Item.id).limit(BATCH)).all()
+            if not rows:
+                return None
+            first, last = (rows[0][3], rows[0][0]), (rows[-1][3], rows[-1][0])
+            # The batch as a key range (a few bound values, unlike an IN list of a thousand ids to render).
+            # Annotations are reached through it by item_id, so both databases walk the batch's own rows;
+            # the filters are applied by the caller in Python (a status index would otherwise lead SQLite
+            # to scan every annotation of the dataset for each batch).
+            batch_items = (
+                select(Item.id)
+                .where(
+                    Item.dataset_id == self.dataset_id,
+                    tuple_(Item.position, Item.id) >= tuple_(*first),
+                    tuple_(Item.position, Item.id) <= tuple_(*last),
+                )
+                .scalar_subquery()
+            )
+            annotations = self.conn.execute(
+                self.annotations.where(Annotation.item_id.in_(batch_items)).order_by(Annotation.id)
+            ).all()
+            draft_ids = [row[0] for row in annotations if row[3] == "draft"]
+            drafts = (
+                dict(
+                    self.conn.execute(
+                        select(Annotation.id, _json_text(Annotation.draft)).where(
+                            Annotation.id.in_(draft_ids)
+                        )
+                    ).all()
+                )
+                if draft_ids
+                else {}
+            )
+            suggestions = (
+                self.conn.execute(
+                    select(
+                        Suggestion.item_id, Suggestion.kind, Suggestion.target, _json_text(Suggestion.value),
+                        Suggestion.score, Suggestion.agent,
+                    )
+                    .where(Suggestion.item_id.in_(batch_items))
+                    .order_by(Suggestion.item_id, Suggestion.id)
+                ).all()
+                if self.with_suggestions
+                else []
+            )  # fmt: skip
+        return _Batch(rows, annotations, drafts, suggestions, last)
+
+
+def _prefetched(reader: _Reader) -> Iterator[_Batch]:
+    """The reader's batches, the next one read in a background thread while the caller works on this one
+    (the database's work and the driver's waits release the GIL, so the two overlap)."""
+    if not PREFETCH:
+        batch = reader.batch(None)
+        while batch is not None:
+            yield batch
+            batch = reader.batch(batch.last)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="parley-export") as pool:
+        pending = pool.submit(reader.batch, None)
+        try:
+            while True:
+                batch = pending.result()
+                if batch is None:
+                    return
+                pending = pool.submit(reader.batch, batch.last)
+                yield batch
+        finally:
+            # Closed early (a preview has its records): let the read in flight end before the session is
+            # used again.
+            with contextlib.suppress(Exception):
+                pending.result()
+
+
 def iter_export_items(
     *,
     session: Session,
@@ -302,129 +456,80 @@ def iter_export_items(
 ) -> Iterator[dict[str, Any]]:
     """Export items (core/export/common.py shape) in position order, one batch in memory at a time.
 
-    Each batch: the next BATCH items (keyset on position, id), their annotations and the results of those;
-    every item is exported for native, the annotated ones otherwise.
-    Core statements on the session's connection (no ORM row objects) keep this at tens of thousands of
-    items a second.
+    Each batch is two Core statements on the session's connection (no ORM row objects): the next BATCH
+    items (keyset on position, id), then their annotations, each with its results aggregated into one
+    JSON array by the database (_results_json); the next batch is read while this one is exported. Every
+    item is exported for native, the annotated ones otherwise. Do not use the session until the iterator
+    is exhausted or closed.
     """
     stats = stats if stats is not None else {}
     names = _Names(session, dataset_id)
-    conn = session.connection()
-    content_query = select(
-        Item.id, Item.external_id, Item.name, Item.position,
-        _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
-    )  # fmt: skip
-    stamp = (lambda col: cast(col, Text)) if conn.dialect.name == "sqlite" else (lambda col: col)  # see iso()
-    ann_query = select(
-        Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.status, Annotation.validity,
-        Annotation.invalid_reason, _json_text(Annotation.classifications), stamp(Annotation.updated_at),
-        stamp(Annotation.submitted_at),
-    )  # fmt: skip
     user_ids = _user_ids(session, filters)
     statuses = set(STATUS_FILTERS[filters.status])
     plain = filters.validity == "all" and user_ids is None and not (filters.date_from or filters.date_to)
     keep = None if plain else _annotation_check(filters, user_ids)  # None: the status is the only filter
-    result_query = select(
-        Result.annotation_id, Result.class_id, Result.message_index, Result.candidate_index,
-        _json_text(Result.values), Result.text, Result.role, Result.source_text,
-    )  # fmt: skip
-    users, classes, questions = names.users, names.classes, names.questions
-    content_query = content_query.where(Item.dataset_id == dataset_id)
-    last: tuple[int, int] | None = None
-    while True:
-        query = (
-            content_query
-            if last is None
-            else content_query.where(tuple_(Item.position, Item.id) > tuple_(*last))
-        )
-        rows = conn.execute(query.order_by(Item.position, Item.id).limit(BATCH)).all()
-        if not rows:
-            return
-        first, last = (rows[0][3], rows[0][0]), (rows[-1][3], rows[-1][0])
-        # The batch as a key range (a few bound values, unlike an IN list of a thousand ids to render).
-        # Annotations and results are reached through it by item_id / annotation_id, so both databases walk
-        # the batch's own rows; the filters are applied here in Python (a status index would otherwise lead
-        # SQLite to scan every annotation of the dataset for each batch).
-        in_batch = and_(
-            Item.dataset_id == dataset_id,
-            tuple_(Item.position, Item.id) >= tuple_(*first),
-            tuple_(Item.position, Item.id) <= tuple_(*last),
-        )
-        batch_items = select(Item.id).where(in_batch).scalar_subquery()
+    users, questions = names.users, names.questions
+    loads = orjson.loads
+    agree_only = filters.agree_only
+    reader = _Reader(session, dataset_id, with_suggestions, images.lock)
+    for batch in _prefetched(reader):
         anns: dict[int, list[dict[str, Any]]] = {}
-        by_id: dict[int, dict[str, Any]] = {}
-        drafts: list[tuple[int, dict[str, Any]]] = []
-        for aid, item_id, user_id, status, validity, reason, answers, updated, submitted in conn.execute(
-            ann_query.where(Annotation.item_id.in_(batch_items)).order_by(Annotation.id)
-        ).all():
+        for (
+            aid,
+            item_id,
+            user_id,
+            status,
+            validity,
+            reason,
+            answers,
+            updated,
+            submitted,
+            results,
+        ) in batch.annotations:
             if status not in statuses if keep is None else not keep(status, validity, user_id, updated):
                 continue
-            answers = _loads(answers) if answers and answers != "{}" else {}
+            answers = loads(answers) if answers and answers != "{}" else {}
             ann = {
                 "annotator": users.get(user_id) or f"user{user_id}",
                 "status": status,
                 "validity": validity,
                 "invalid_reason": reason or "",
                 "classifications": {questions[k]: v for k, v in answers.items() if k in questions},
-                "results": [],
+                "results": loads(results) if results else [],
                 "updated_at": iso(updated),
                 "submitted_at": iso(submitted),
             }
             if status == "draft":
-                drafts.append((aid, ann))
-            by_id[aid] = ann
-            anns.setdefault(item_id, []).append(ann)
-        if by_id:
-            batch_annotations = (
-                select(Annotation.id).where(Annotation.item_id.in_(batch_items)).scalar_subquery()
-            )
-            results_in_batch = result_query.where(Result.annotation_id.in_(batch_annotations))
-            for aid, class_id, m, c, values, text, role, source in conn.execute(
-                results_in_batch.order_by(Result.annotation_id, Result.id)
-            ).all():
-                ann = by_id.get(aid)
-                if ann is not None:
-                    ann["results"].append(
-                        {"class": classes.get(class_id) or f"class{class_id}", "message": m, "candidate": c,
-                         "values": _loads(values) or {}, "text": text, "role": role, "source_text": source}
-                    )  # fmt: skip
-        for aid, ann in drafts:
-            # Never saved: its work lives only in the server-side draft.
-            draft = _loads(
-                conn.execute(select(_json_text(Annotation.draft)).where(Annotation.id == aid)).scalar()
-            )
-            if draft:
-                ann["validity"] = draft.get("validity", ann["validity"])
-                ann["invalid_reason"] = draft.get("invalid_reason", ann["invalid_reason"])
-                answers = draft.get("classifications") or {}
-                ann["classifications"] = {questions[k]: v for k, v in answers.items() if k in questions}
-                ann["results"] = _work_results(draft, names)
-        if not all_items:
-            rows = [row for row in rows if row[0] in anns]
-            if not rows:
-                continue
+                # Never saved: its work lives only in the server-side draft.
+                draft = _loads(batch.drafts.get(aid))
+                if draft:
+                    ann["validity"] = draft.get("validity", ann["validity"])
+                    ann["invalid_reason"] = draft.get("invalid_reason", ann["invalid_reason"])
+                    answers = draft.get("classifications") or {}
+                    ann["classifications"] = {questions[k]: v for k, v in answers.items() if k in questions}
+                    ann["results"] = _work_results(draft, names)
+            if item_id in anns:
+                anns[item_id].append(ann)
+            else:
+                anns[item_id] = [ann]
         suggestions: dict[int, list[dict[str, Any]]] = {}
-        if with_suggestions:
-            for item_id, kind, target, value, score, agent in conn.execute(
-                select(
-                    Suggestion.item_id, Suggestion.kind, Suggestion.target, _json_text(Suggestion.value),
-                    Suggestion.score, Suggestion.agent,
-                )
-                .where(Suggestion.item_id.in_(batch_items))
-                .order_by(Suggestion.item_id, Suggestion.id)
-            ):  # fmt: skip
-                s: dict[str, Any] = {"kind": kind}
-                if target is not None:
-                    s["target"] = target
-                s["value"] = _loads(value)
-                if score is not None:
-                    s["score"] = score
-                if agent:
-                    s["agent"] = agent
-                suggestions.setdefault(item_id, []).append(s)
-        for item_id, ext, name, position, messages, candidates, meta in rows:
-            item_anns = anns.get(item_id, [])
-            if filters.agree_only and not annotators_agree(item_anns, schema):
+        for item_id, kind, target, value, score, agent in batch.suggestions:
+            s: dict[str, Any] = {"kind": kind}
+            if target is not None:
+                s["target"] = target
+            s["value"] = _loads(value)
+            if score is not None:
+                s["score"] = score
+            if agent:
+                s["agent"] = agent
+            suggestions.setdefault(item_id, []).append(s)
+        for item_id, ext, name, position, messages, candidates, meta in batch.items:
+            item_anns = anns.get(item_id)
+            if item_anns is None:
+                if not all_items:
+                    continue
+                item_anns = []
+            if agree_only and not annotators_agree(item_anns, schema):
                 stats["disagreeing_items"] = stats.get("disagreeing_items", 0) + 1
                 continue
             yield {
@@ -433,7 +538,7 @@ def iter_export_items(
                 "position": position,
                 "messages": _parts(messages, images),
                 "candidates": _parts(candidates, images),
-                "meta": _loads(meta) if meta and meta != "{}" else {},
+                "meta": loads(meta) if meta and meta != "{}" else {},
                 "suggestions": suggestions.get(item_id, []),
                 "annotations": item_anns,
             }
@@ -479,14 +584,12 @@ def preview(
         session=session, dataset_id=dataset.id, filters=filters, schema=schema,
         images=_Images(session, image_mode, None), all_items=fmt == "native", with_suggestions=fmt == "native",
     )  # fmt: skip
-    for seen, item in enumerate(items, 1):
-        for record in spec.records(item, schema, options):
-            out.append(record)
-            if len(out) >= limit:
-                return out, count_selection(session=session, dataset_id=dataset.id, filters=filters)
-        if seen >= max_items:
-            break
-    return out, count_selection(session=session, dataset_id=dataset.id, filters=filters)
+    with contextlib.closing(items):  # the reader thread is done before the session counts
+        for seen, item in enumerate(items, 1):
+            out.extend(spec.records(item, schema, options))
+            if len(out) >= limit or seen >= max_items:
+                break
+    return out[:limit], count_selection(session=session, dataset_id=dataset.id, filters=filters)
 
 
 def _data_name(dataset: Dataset, fmt: str) -> str:
@@ -494,30 +597,43 @@ def _data_name(dataset: Dataset, fmt: str) -> str:
     return f"{safe}.{fmt}.{FORMATS[fmt].extension}"
 
 
-def _write_records(fmt: str, records: Iterator[Any], fh: IO[bytes], schema: Schema, path: str | None) -> int:
-    """Write records to `fh` (JSONL/CSV) or `path` (XLSX); returns how many."""
+def _write_table(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[bytes], schema: Schema, path: str) -> int:
+    """Write spreadsheet rows to `fh` (CSV) or `path` (XLSX); returns how many."""
     count = 0
-    if fmt in ("csv", "xlsx"):
-        header = columns(schema)
-        if fmt == "csv":
-            import io
+    header = columns(schema)
+    if fmt == "csv":
+        import io
 
-            text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
-            writer: Any = CsvWriter(text, header)
-        else:
-            writer = XlsxWriter(path or "", header)
-        for row in records:
-            writer.write(row)
-            count += 1
-        writer.close()
-        if fmt == "csv":
-            text.flush()
-            text.detach()
-        return count
-    dumps = orjson.dumps
-    for record in records:
-        fh.write(record if record.__class__ is bytes else dumps(record, option=_JSONL))
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        writer: Any = CsvWriter(text, header)
+    else:
+        writer = XlsxWriter(path, header)
+    for row in rows:
+        writer.write(row)
         count += 1
+    writer.close()
+    if fmt == "csv":
+        text.flush()
+        text.detach()
+    return count
+
+
+CHUNK_LINES = 2048  # lines joined into one write (a write per line costs more than making the line)
+
+
+def _write_jsonl(lines: Iterator[Iterable[bytes]], fh: IO[bytes]) -> int:
+    """Write each item's JSONL lines, joined into large chunks; returns how many lines."""
+    count = 0
+    chunk: list[bytes] = []
+    for made in lines:
+        if made:
+            chunk += made
+            if len(chunk) >= CHUNK_LINES:
+                count += len(chunk)
+                fh.write(b"".join(chunk))
+                chunk = []
+    count += len(chunk)
+    fh.write(b"".join(chunk))
     return count
 
 
@@ -554,22 +670,33 @@ def write_export(
     stats: dict[str, int] = {"items": 0, "annotations": 0}
     annotators: set[str] = set()
 
-    make: Any = spec.lines or spec.records  # ready JSONL lines where the format has them
-
-    def records() -> Iterator[dict[str, Any] | bytes]:
-        if fmt == "native":
-            yield native_header(ontology)
-        items = iter_export_items(
+    def items() -> Iterator[dict[str, Any]]:
+        found = iter_export_items(
             session=session, dataset_id=dataset.id, filters=filters, schema=schema, images=images,
             all_items=fmt == "native", with_suggestions=fmt == "native", stats=stats,
         )  # fmt: skip
-        for item in items:
+        add = annotators.add
+        for item in found:
             stats["items"] += 1
-            stats["annotations"] += len(item["annotations"])
-            annotators.update(a["annotator"] for a in item["annotations"])
-            yield from make(item, schema, options)
+            anns = item["annotations"]
+            if anns:
+                stats["annotations"] += len(anns)
+                for ann in anns:
+                    add(ann["annotator"])
             if progress is not None and stats["items"] % BATCH == 0:
                 progress(stats["items"])
+            yield item
+
+    def jsonl() -> Iterator[Iterable[bytes]]:
+        if fmt == "native":
+            yield [orjson.dumps(native_header(ontology), option=_JSONL)]
+        lines = jsonl_lines(fmt)
+        for item in items():
+            yield lines(item, schema, options)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for item in items():
+            yield from spec.records(item, schema, options)
 
     data_name = _data_name(dataset, fmt) if as_zip else out.name
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -582,7 +709,10 @@ def write_export(
         gc.disable()
         try:
             with open(data_path, "wb", buffering=1 << 20) as fh:
-                count = _write_records(fmt, records(), fh, schema, str(data_path))
+                if spec.extension == "jsonl":
+                    count = _write_jsonl(jsonl(), fh)
+                else:
+                    count = _write_table(fmt, rows(), fh, schema, str(data_path))
         finally:
             if gc_was_on:
                 gc.enable()

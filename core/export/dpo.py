@@ -14,7 +14,7 @@ from typing import Any
 from orjson import dumps
 
 from core.export.common import Options, Schema, chat, images_in, usable_annotations
-from core.export.pairs import Pair, preference_pairs
+from core.export.pairs import Pair, pair_tuples, preference_pairs
 
 
 def _pairs(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[tuple[dict[str, Any], Pair]]:
@@ -27,16 +27,7 @@ def _pairs(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[t
 
 
 def _meta(item: dict[str, Any], ann: dict[str, Any], pair: Pair) -> dict[str, Any]:
-    return {
-        "item": item["id"],
-        "annotator": ann["annotator"],
-        "status": ann["status"],
-        "source": pair.source,
-        "question": pair.question,
-        "chosen": pair.chosen,
-        "rejected": pair.rejected,
-        "strength": pair.strength,
-    }
+    return {"item": item["id"], "annotator": ann["annotator"], "status": ann["status"], **_pair_meta(pair)}
 
 
 def records(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[dict[str, Any]]:
@@ -56,24 +47,65 @@ def records(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[
         }
 
 
-def lines(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[bytes]:
-    """The same records as `records`, already as JSONL lines: the prompt and each reply are serialized once
-    per item rather than once per pair (an item gives several pairs). Tests check the bytes are equal."""
-    pairs = list(_pairs(item, schema, options))
-    if not pairs:
-        return
+def lines(item: dict[str, Any], schema: Schema, options: Options) -> list[bytes]:
+    """The same records as `records`, already as JSONL lines (tests check the bytes are equal), made for
+    speed: the prompt and each reply are serialized once per item, the meta's annotation part once per
+    annotation and its pair part once per distinct pair (the same few pairs recur on every item)."""
     candidates = item.get("candidates") or []
-    messages = item.get("messages") or []
-    head = b'{"prompt":' + dumps([chat(m) for m in messages]) + b',"chosen":['
-    replies = [dumps(chat(c, "bot")) for c in candidates]
-    images = images_in(*messages)
-    candidate_images = [c.get("images") or [] for c in candidates]
-    plain_images = dumps(images)
-    for ann, pair in pairs:
-        extra = candidate_images[pair.chosen] + candidate_images[pair.rejected]
-        yield b"".join(
-            (
-                head, replies[pair.chosen], b'],"rejected":[', replies[pair.rejected], b'],"images":',
-                dumps(images + extra) if extra else plain_images, b',"meta":', dumps(_meta(item, ann, pair)), b"}\n",
+    n = len(candidates)
+    if n < 2:
+        return []
+    out: list[bytes] = []
+    head = b""
+    replies: list[bytes] = []
+    candidate_images: list[list[str]] = []
+    images: list[str] = []
+    plain_images = b""
+    tails = _TAILS
+    for ann in item.get("annotations") or ():
+        if ann.get("validity", "valid") != "valid":
+            continue
+        pairs = pair_tuples(ann, schema, n, options.pair_mode)
+        if not pairs:
+            continue
+        if not head:
+            messages = item.get("messages") or []
+            head = b'{"prompt":' + dumps([chat(m) for m in messages]) + b',"chosen":['
+            replies = [dumps(chat(c, "bot")) for c in candidates]
+            images = images_in(*messages)
+            candidate_images = [c.get("images") or [] for c in candidates]
+            plain_images = b'],"images":' + dumps(images) + b',"meta":'
+        meta = b'{"item":%b,"annotator":%b,"status":%b,' % (
+            dumps(item["id"]),
+            dumps(ann["annotator"]),
+            dumps(ann["status"]),
+        )
+        for pair in pairs:
+            tail = tails.get(pair)
+            if tail is None:
+                if len(tails) > 100_000:  # pairwise strengths or many questions: keep the memo bounded
+                    tails.clear()
+                tail = tails[pair] = dumps(_pair_meta(Pair(*pair)))[1:] + b"}\n"
+            chosen, rejected = pair[2], pair[3]
+            if candidate_images[chosen] or candidate_images[rejected]:
+                extra = images + candidate_images[chosen] + candidate_images[rejected]
+                middle = b'],"images":' + dumps(extra) + b',"meta":'
+            else:
+                middle = plain_images
+            out.append(
+                b"".join((head, replies[chosen], b'],"rejected":[', replies[rejected], middle, meta, tail))
             )
-        )  # fmt: skip
+    return out
+
+
+_TAILS: dict[tuple[Any, ...], bytes] = {}
+
+
+def _pair_meta(pair: Pair) -> dict[str, Any]:
+    return {
+        "source": pair.source,
+        "question": pair.question,
+        "chosen": pair.chosen,
+        "rejected": pair.rejected,
+        "strength": pair.strength,
+    }

@@ -28,7 +28,8 @@ def judgements(ann: dict[str, Any], schema: Schema, n: int) -> Iterator[tuple[in
                 yield pair[0], True, "pairwise", name
                 yield pair[1], False, "pairwise", name
     results = sorted(
-        ann.get("results") or [], key=lambda r: (r.get("candidate") is None, r.get("candidate") or 0)
+        ann.get("results") or [],
+        key=lambda r: (r.get("candidate") is None, r.get("candidate") or 0, r.get("class") or ""),
     )
     for result in results:
         index = as_index(result.get("candidate"), n)

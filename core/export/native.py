@@ -35,7 +35,9 @@ def _turn(message: dict[str, Any], text_key: str = "content") -> dict[str, Any]:
     return out
 
 
-def _result_key(result: dict[str, Any]) -> tuple[int, int, str]:
+def result_key(result: dict[str, Any]) -> tuple[int, int, str]:
+    """Results in a stable order whatever the database returned: message results by message, then candidate
+    results by candidate, then written replies; by class name within each."""
     if result.get("message") is not None:
         return (0, int(result["message"]), result["class"])
     if result.get("candidate") is not None:
@@ -65,7 +67,7 @@ def native_annotation(ann: dict[str, Any]) -> dict[str, Any]:
     out["validity"] = ann.get("validity") or "valid"
     if ann.get("invalid_reason"):
         out["invalid_reason"] = ann["invalid_reason"]
-    out["results"] = [native_result(r) for r in sorted(ann.get("results") or [], key=_result_key)]
+    out["results"] = [native_result(r) for r in sorted(ann.get("results") or [], key=result_key)]
     classifications = ann.get("classifications") or {}
     if classifications:
         out["classifications"] = {k: classifications[k] for k in sorted(classifications)}

@@ -14,7 +14,6 @@ Indexes outside the item's candidates are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from core.export.common import Schema, as_number
@@ -88,6 +87,21 @@ def pairs_from_groups(groups: list[list[int]], mode: str = "all") -> list[tuple[
     return out
 
 
+def ranking_pairs(answer: Any, n: int, mode: str = "all") -> list[tuple[int, int]]:
+    """The same pairs as `pairs_from_groups(rank_groups(answer, n), mode)`, straight from a strict ranking
+    (a list of distinct candidate indexes, the common case) without building groups."""
+    if (
+        answer.__class__ is list
+        and len(answer) > 1
+        and all(e.__class__ is int and 0 <= e < n for e in answer)
+        and len(set(answer)) == len(answer)
+    ):
+        if mode == "best":
+            return [(answer[0], b) for b in answer[1:]]
+        return [(a, b) for at, a in enumerate(answer) for b in answer[at + 1 :]]
+    return pairs_from_groups(rank_groups(answer, n), mode)
+
+
 def score_groups(scores: dict[int, float]) -> list[list[int]]:
     """Candidates grouped by equal score, highest first."""
     by_value: dict[float, list[int]] = {}
@@ -131,20 +145,47 @@ def candidate_scores(annotation: dict[str, Any], schema: Schema, n: int) -> dict
     return out
 
 
-def preference_pairs(annotation: dict[str, Any], schema: Schema, n: int, mode: str = "all") -> Iterator[Pair]:
+def score_pairs(scores: dict[int, float], mode: str = "all") -> list[tuple[int, int]]:
+    """The same pairs as `pairs_from_groups(score_groups(scores), mode)`, without building the groups:
+    candidates sorted by (higher score, lower index); each one is chosen over every later one that scored
+    lower (equal scores never pair)."""
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    if mode == "best":
+        top = scores[order[0]]
+        best = [i for i in order if scores[i] == top]
+        return [(a, b) for a in best for b in order[len(best) :]]
+    out = []
+    for at, a in enumerate(order):
+        value = scores[a]
+        out.extend((a, b) for b in order[at + 1 :] if scores[b] < value)
+    return out
+
+
+def preference_pairs(annotation: dict[str, Any], schema: Schema, n: int, mode: str = "all") -> list[Pair]:
     """Every preference pair one annotation gives, in a stable order: rankings, pairwise, then scores."""
+    return [Pair(*pair) for pair in pair_tuples(annotation, schema, n, mode)]
+
+
+PairTuple = tuple[str, str, int, int, "int | None"]
+
+
+def pair_tuples(annotation: dict[str, Any], schema: Schema, n: int, mode: str = "all") -> list[PairTuple]:
+    """`preference_pairs` as plain (source, question, chosen, rejected, strength) tuples: cheaper to make,
+    and a writer can key its memo on them."""
+    out: list[PairTuple] = []
     answers = annotation.get("classifications") or {}
-    kinds = schema.question_types()
-    for name in sorted(answers) if len(answers) > 1 else answers:
-        kind = kinds.get(name)
-        if kind == "ranking":
-            for a, b in pairs_from_groups(rank_groups(answers[name], n), mode):
-                yield Pair("ranking", name, a, b)
-        elif kind == "pairwise":
-            pair = pairwise_pair(answers[name], n)
-            if pair is not None:
-                yield Pair("pairwise", name, pair[0], pair[1], pair[2])
-    scores = candidate_scores(annotation, schema, n) if annotation.get("results") else {}
-    for question in sorted(scores) if len(scores) > 1 else scores:
-        for a, b in pairs_from_groups(score_groups(scores[question]), mode):
-            yield Pair("scores", question, a, b)
+    if answers:
+        kinds = schema.question_types()
+        for name in sorted(answers) if len(answers) > 1 else answers:
+            kind = kinds.get(name)
+            if kind == "ranking":
+                out += [("ranking", name, a, b, None) for a, b in ranking_pairs(answers[name], n, mode)]
+            elif kind == "pairwise":
+                pair = pairwise_pair(answers[name], n)
+                if pair is not None:
+                    out.append(("pairwise", name, *pair))
+    if annotation.get("results"):
+        scores = candidate_scores(annotation, schema, n)
+        for question in sorted(scores) if len(scores) > 1 else scores:
+            out += [("scores", question, a, b, None) for a, b in score_pairs(scores[question], mode)]
+    return out

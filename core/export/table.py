@@ -3,8 +3,9 @@
 Columns: item, annotator, status, validity, invalid reason, updated at, class, alias, target ("message 2",
 "candidate B", "response"), message, candidate, role, text, source text, then one column per attribute of
 the ontology (by attribute name; the class column says whose) and one per classification ("q: name") with
-that annotation's answer on each of its rows. An annotation without results still gets one row (its
-classification answers). Lists are joined with "; ", other structures written as JSON.
+that annotation's answer on each of its rows. Rows follow native's result order (message results, candidate
+results, written replies: core/export/native.py result_key). An annotation without results still gets one
+row (its classification answers). Lists are joined with "; ", other structures written as JSON.
 
 Formula injection: a text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return, or the
 full-width `＝ ＋ － ＠`, gets a leading `'`, in CSV and in XLSX (where cells are also written as plain
@@ -21,6 +22,7 @@ import orjson
 
 from core.dialogue import candidate_label
 from core.export.common import Options, Schema
+from core.export.native import result_key
 
 RISKY_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 BASE_COLUMNS = [
@@ -70,7 +72,7 @@ def records(item: dict[str, Any], schema: Schema, options: Options) -> Iterator[
             "updated_at": ann.get("updated_at") or "",
         }
         questions = {f"q: {name}": answers.get(name) for name in schema.classifications}
-        results = ann.get("results") or [{}]
+        results = sorted(ann.get("results") or [], key=result_key) or [{}]
         for result in results:
             values = result.get("values") or {}
             cls = schema.classes.get(result.get("class", "")) or {}

@@ -7,6 +7,7 @@ import zipfile
 
 import orjson
 import pytest
+from sqlmodel import select
 
 from core.export import Options
 from store.errors import InputError
@@ -119,9 +120,11 @@ def test_csv_is_one_row_a_result_with_formulas_escaped(session, data, tmp_path):
     out, _ = export(session, data, "csv", tmp_path)
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     sc = [r for r in rows if r["item"] == "sc"]
-    assert [r["target"] for r in sc] == ["candidate A", "candidate B", "candidate C", "message 1"]
-    assert sc[0]["class"] == "helpfulness" and sc[0]["alias"] == "Helpfulness" and sc[0]["score"] == "2"
-    assert sc[0]["why"] == '\'=HYPERLINK("x")'
+    # Rows in the dialogue's order (native's result order), whatever order the database returned them in.
+    assert [r["target"] for r in sc] == ["message 1", "candidate A", "candidate B", "candidate C"]
+    assert sc[0]["score"] == "4"
+    assert sc[1]["class"] == "helpfulness" and sc[1]["alias"] == "Helpfulness" and sc[1]["score"] == "2"
+    assert sc[1]["why"] == '\'=HYPERLINK("x")'
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values())
     assert next(r for r in rows if r["item"] == "sft")["text"] == "A better answer."
 
@@ -206,3 +209,29 @@ def test_results_of_a_deleted_class_are_kept_under_its_old_name(session, data, t
     assert deleted["deleted"] is True
     sc = next(i for i in items if i["id"] == "sc")
     assert {r["class"] for r in sc["annotations"][0]["results"]} == {"helpfulness"}
+
+
+def test_batches_read_ahead_keep_order_and_a_preview_leaves_the_session_usable(
+    session, data, tmp_path, monkeypatch
+):
+    import store.export as export_module
+    from store.export import preview
+
+    monkeypatch.setattr(
+        export_module, "BATCH", 2
+    )  # six items: three batches, the next read while one is written
+    out, summary = export(session, data, "native", tmp_path)
+    assert [r["id"] for r in lines(out)[1:]] == ["r3", "tie", "bad", "pw", "sc", "sft"]
+    assert summary.counts["items"] == 6
+    dpo_out, _ = export(session, data, "dpo", tmp_path, name="d.jsonl")
+    monkeypatch.setattr(export_module, "BATCH", 1000)
+    one_batch, _ = export(session, data, "dpo", tmp_path, name="d1.jsonl")
+    assert dpo_out.read_bytes() == one_batch.read_bytes()
+    monkeypatch.setattr(export_module, "BATCH", 1)
+    records, counts = preview(
+        session=session, dataset=data["dataset"], fmt="dpo", filters=ExportFilters(), limit=2
+    )
+    assert len(records) == 2 and counts["items"] == 6
+    # The reader thread is done: the session answers at once.
+    first = select(Item.external_id).where(Item.dataset_id == data["dataset"].id).order_by(Item.position)
+    assert session.exec(first).first() == "r3"
