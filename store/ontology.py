@@ -511,7 +511,13 @@ def set_guidelines(*, session: Session, user: User, dataset_id: int, text: str) 
 
 
 def import_ontology(
-    *, session: Session, user: User | None, dataset_id: int, data: Any, mode: str = "replace"
+    *,
+    session: Session,
+    user: User | None,
+    dataset_id: int,
+    data: Any,
+    mode: str = "replace",
+    commit: bool = True,
 ) -> dict[str, Any]:
     """Load an ontology JSON into the dataset, all or nothing; returns counts and warnings.
 
@@ -520,7 +526,8 @@ def import_ontology(
     "merge": what is not in `data` stays; guidelines are replaced only by non-empty ones.
     A class named like a deleted class revives it with its results. Entries marked "deleted": true (a native
     export's) are only added, deleted, where the dataset has no such name; they never delete or change a class.
-    `user` None: the CLI (the operator). Commits.
+    `user` None: the CLI (the operator). Commits, unless `commit` is False: then the rows are only flushed
+    and the caller's transaction decides (a native import writes the ontology and the items in one).
     """
     if user is not None:
         require_admin(user)
@@ -617,7 +624,10 @@ def import_ontology(
         dataset.guidelines = guidelines
         session.add(dataset)
     _audit(session, user, dataset_id, "ontology.imported", {"mode": mode, **summary})
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return summary
 
 

@@ -15,8 +15,7 @@ Everything is written in the caller's transaction; nothing is committed here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,18 +26,6 @@ from core.dialogue import ParsedItem
 from store.models import Annotation, Classification, Dataset, OntologyClass, Result, User, utcnow
 from store.ontology import import_ontology
 from store.users import USERNAME
-
-
-@contextmanager
-def _no_commit(session: Session) -> Iterator[None]:
-    # import_ontology commits; inside an import that would make a failed import leave half its rows, so
-    # its commit becomes a flush here and the importer's one transaction decides.
-    original = session.commit
-    session.commit = session.flush  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        session.commit = original  # type: ignore[method-assign]
 
 
 def _when(value: Any) -> datetime | None:
@@ -95,8 +82,10 @@ def apply_native(
         0,
     )
     if ontology:
-        with _no_commit(session):
-            import_ontology(session=session, user=user, dataset_id=dataset.id, data=ontology, mode="merge")
+        # Flushed, not committed: the importer's one transaction decides (a failed import leaves nothing).
+        import_ontology(
+            session=session, user=user, dataset_id=dataset.id, data=ontology, mode="merge", commit=False
+        )
     items = list(items)
     names = {a["annotator"] for _, parsed in items for a in parsed.annotations}
     if not names:
