@@ -799,20 +799,30 @@ def export_bytes(
     image_mode: str = "zip",
     as_zip: bool = True,
     user: User | None = None,
+    session: Session | None = None,
+    blobs: BlobStore | None = None,
 ) -> bytes:
     """The export as bytes (for a download): the .zip with manifest and images, or the data file alone.
 
-    Written to a temporary folder first (streaming, bounded memory), then read back once for the browser.
+    The data file alone has nowhere to carry image files, so its records always point at images by their
+    blob URLs (image_mode "zip" applies to the zip download only). Written to a temporary folder first
+    (streaming, bounded memory), then read back once for the browser. `session`/`blobs` default to the
+    app's.
     """
     from store import db
     from store.datasets import get_dataset
 
-    with tempfile.TemporaryDirectory(prefix="parley-export-") as tmp, db.read_session() as session:
-        dataset = get_dataset(session=session, name=dataset_name, user=user)
+    if image_mode not in IMAGE_MODES:
+        raise InputError(f"images {image_mode!r}: choose zip or urls")
+    if not as_zip:
+        image_mode = "urls"
+    opened = contextlib.nullcontext(session) if session is not None else db.read_session()
+    with tempfile.TemporaryDirectory(prefix="parley-export-") as tmp, opened as reading:
+        dataset = get_dataset(session=reading, name=dataset_name, user=user)
         out = Path(tmp) / ("export.zip" if as_zip else _data_name(dataset, fmt))
         write_export(
-            session=session, dataset=dataset, fmt=fmt, out=out, filters=filters, options=options,
-            image_mode=image_mode,
+            session=reading, dataset=dataset, fmt=fmt, out=out, filters=filters, options=options,
+            image_mode=image_mode, blobs=blobs,
         )  # fmt: skip
         return out.read_bytes()
 

@@ -235,3 +235,31 @@ def test_batches_read_ahead_keep_order_and_a_preview_leaves_the_session_usable(
     # The reader thread is done: the session answers at once.
     first = select(Item.external_id).where(Item.dataset_id == data["dataset"].id).order_by(Item.position)
     assert session.exec(first).first() == "r3"
+
+
+def test_the_data_file_alone_points_at_images_by_url_the_zip_carries_them(session, data, tmp_path):
+    from store.blobs import LocalBlobStore
+    from store.export import export_bytes
+
+    sha = "cd" * 32
+    session.add(Asset(id=sha, mime="image/png", width=1, height=1, bytes=4))
+    item = session.get(Item, data["items"]["r3"].id)
+    item.messages = [{**item.messages[0], "images": [sha]}, *item.messages[1:]]
+    session.add(item)
+    session.commit()
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    blobs.put(sha, b"\x89PNG")
+    kw = {
+        "dataset_name": "handmade",
+        "fmt": "dpo",
+        "filters": ExportFilters(),
+        "session": session,
+        "blobs": blobs,
+    }
+    # "Images as files" chosen, but a lone data file cannot hold them: no dangling images/ reference.
+    alone = [orjson.loads(line) for line in export_bytes(**kw, image_mode="zip", as_zip=False).splitlines()]
+    assert alone[0]["images"] == [(tmp_path / "blobs" / sha[:2] / sha).resolve().as_uri()]
+    assert not any(ref.startswith("images/") for record in alone for ref in record["images"])
+    with zipfile.ZipFile(io.BytesIO(export_bytes(**kw, image_mode="zip", as_zip=True))) as zf:
+        first = orjson.loads(zf.read("handmade.dpo.jsonl").splitlines()[0])
+        assert first["images"] == [f"images/{sha}.png"] and zf.read(f"images/{sha}.png") == b"\x89PNG"
