@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Engine, func, insert, select
 from sqlmodel import Session
 
-from core.dialogue import ParsedItem, search_text
+from core.dialogue import ParsedItem
 from core.errors import FormatError
 from store import db
 from store.access import require_admin
@@ -687,8 +687,9 @@ def _parse_and_queue(
                     report.skipped_ids.append(ext)
                 continue
             seen.add(ext)
-            messages = stored_parts(item.messages, images, ext)
-            candidates = stored_parts(item.candidates, images, ext)
+            texts: list[str] = []
+            messages = stored_parts(item.messages, images, ext, texts)
+            candidates = stored_parts(item.candidates, images, ext, texts)
             position += 1
             name = item.name
             rows.append(
@@ -699,7 +700,7 @@ def _parse_and_queue(
                     position,
                     dumps(messages),
                     dumps(candidates),
-                    search_text(messages, candidates),
+                    "\n".join(texts).lower(),  # = core.dialogue.search_text(messages, candidates)
                     dumps(item.meta) if item.meta else "{}",
                     job_id,
                     now,
@@ -736,8 +737,9 @@ def _dumps(value: Any) -> str:
         return json.dumps(value, default=str)
 
 
-def _stored_parts(parts: list[Any], images: _Images, label: str) -> list[dict[str, Any]]:
-    """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key.
+def _stored_parts(parts: list[Any], images: _Images, label: str, texts: list[str]) -> list[dict[str, Any]]:
+    """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key; each
+    part's text is appended to `texts` (for the search text, in core.dialogue.search_text's order).
 
     Copies (never changes the reader's dicts: a reader may share a message between items, e.g. the common
     path of an OpenAssistant tree)."""
@@ -747,8 +749,9 @@ def _stored_parts(parts: list[Any], images: _Images, label: str) -> list[dict[st
         refs = stored.get("images")
         if refs:
             stored["images"] = [images.asset_id(str(ref), label=label) for ref in refs]
-        elif "images" in stored:
+        elif refs is not None or "images" in stored:
             del stored["images"]
+        texts.append(stored.get("text", ""))
         out.append(stored)
     return out
 

@@ -107,6 +107,20 @@ def test_exact_values_hh_rlhf(session: Session, datasets_dir: Path, tmp_path: Pa
     )
 
 
+def test_search_text_is_core_dialogues_on_every_item(
+    session: Session, datasets_dir: Path, tmp_path: Path
+) -> None:
+    """The importer builds the search text inline (fast path); it must equal core.dialogue.search_text."""
+    from core.dialogue import search_text
+
+    run(session, str(datasets_dir / "oasst_en_100_tree.jsonl"), blob_root=tmp_path)
+    items = session.execute(select(Item)).scalars().all()
+    assert len(items) == 214
+    for item in items:
+        assert item.search_text == search_text(item.messages, item.candidates)  # type: ignore[arg-type]
+    assert any(item.candidates for item in items)  # the candidates' text is in it too
+
+
 def test_images_are_stored_once_with_their_size(session: Session, datasets_dir: Path, tmp_path: Path) -> None:
     """The zip and the .rar hold the same 3 JPEGs: after both imports the blob store has 3 files."""
     blobs = tmp_path / "blobs"
