@@ -137,11 +137,17 @@ def chat(message: dict[str, Any], role: str | None = None) -> dict[str, str]:
     `images` list in order, each marked by an `<image>` token where it sits (the LLaMA-Factory/ShareGPT
     convention), so a vision trainer can pair them.
     """
+    return {
+        "role": OPENAI_ROLE.get(role or message.get("role", "bot"), "assistant"),
+        "content": content(message),
+    }
+
+
+def content(message: dict[str, Any]) -> str:
+    """A chat message's content: the text after one `<image>` token per image (see `chat`)."""
     text = message.get("text") or ""
-    images = message.get("images") or []
-    if images:
-        text = IMAGE_TOKEN * len(images) + text
-    return {"role": OPENAI_ROLE.get(role or message.get("role", "bot"), "assistant"), "content": text}
+    images = message.get("images")
+    return IMAGE_TOKEN * len(images) + text if images else text
 
 
 def images_in(*messages: dict[str, Any]) -> list[str]:

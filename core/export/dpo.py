@@ -13,7 +13,7 @@ from typing import Any
 
 from orjson import dumps
 
-from core.export.common import Options, Schema, chat, images_in, usable_annotations
+from core.export.common import Options, Schema, chat, content, images_in, usable_annotations
 from core.export.pairs import Pair, pair_tuples, preference_pairs
 
 
@@ -71,7 +71,8 @@ def lines(item: dict[str, Any], schema: Schema, options: Options) -> list[bytes]
         if not head:
             messages = item.get("messages") or []
             head = b'{"prompt":' + dumps([chat(m) for m in messages]) + b',"chosen":['
-            replies = [dumps(chat(c, "bot")) for c in candidates]
+            # chat(c, "bot") serialized by hand: the same bytes, without a dict per candidate.
+            replies = [b'{"role":"assistant","content":' + dumps(content(c)) + b"}" for c in candidates]
             images = images_in(*messages)
             candidate_images = [c.get("images") or [] for c in candidates]
             plain_images = b'],"images":' + dumps(images) + b',"meta":'

@@ -149,7 +149,8 @@ def score_pairs(scores: dict[int, float], mode: str = "all") -> list[tuple[int, 
     """The same pairs as `pairs_from_groups(score_groups(scores), mode)`, without building the groups:
     candidates sorted by (higher score, lower index); each one is chosen over every later one that scored
     lower (equal scores never pair)."""
-    order = sorted(scores, key=lambda i: (-scores[i], i))
+    # Indexes ascending, then a stable sort by score, highest first (ties keep the lower index first).
+    order = sorted(sorted(scores), key=scores.__getitem__, reverse=True)
     if mode == "best":
         top = scores[order[0]]
         best = [i for i in order if scores[i] == top]
