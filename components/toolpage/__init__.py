@@ -309,10 +309,12 @@ class ToolContext:
 
     def _draw_status(self) -> None:
         kind = self.kind
+        status = st.session_state.get(_k(kind, "status"), self.status)  # a draft saved this run counts
         labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
-        text = labels.get(self.status, self.status)
-        if st.session_state.get(_k(kind, "draft_at")):
-            text += f" · draft kept {st.session_state[_k(kind, 'draft_at')]}"
+        text = labels.get(status, status)
+        kept = st.session_state.get(_k(kind, "draft_at"))
+        if kept:
+            text += f" · kept {kept}" if status == "draft" else f" · newer changes kept as a draft {kept}"
         self._status_slot.caption(text)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from store import blobs, db
+from store import db
 from store.models import Annotation, Item
 from tests.conftest import ROOT
 from tests.utils import make_user
@@ -16,20 +16,11 @@ PAGE = str(ROOT / "pages" / "datasets.py")
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/p.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
-    db.get_engine.cache_clear()
-    blobs.get_blob_store.cache_clear()
-    db.upgrade(url)
-    engine = db.get_engine(url)
+def env(app_engine):  # type: ignore[no-untyped-def]
+    engine = app_engine
     with db.write_session(engine) as session:
         admin = make_user(session, "root", role="admin")
-    yield engine, admin
-    engine.dispose()
-    db.get_engine.cache_clear()
-    blobs.get_blob_store.cache_clear()
+    return engine, admin
 
 
 def open_page(admin) -> AppTest:  # type: ignore[no-untyped-def]

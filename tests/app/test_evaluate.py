@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from store import blobs, db
+from store import db
 from store.annotations import load_work
 from tests.browser.test_evaluate_data import make_hh_dataset
 from tests.conftest import ROOT
@@ -18,21 +18,12 @@ PAGE = str(ROOT / "pages" / "evaluate.py")
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, datasets_dir: Path):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/p.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
-    db.get_engine.cache_clear()
-    blobs.get_blob_store.cache_clear()
-    db.upgrade(url)
-    engine = db.get_engine(url)
+def env(app_engine, datasets_dir: Path):  # type: ignore[no-untyped-def]
+    engine = app_engine
     make_hh_dataset(engine, datasets_dir, n=2, user_class=True)
     with db.write_session(engine) as session:
         user = make_user(session, "ann", role="annotator")
-    yield engine, user
-    engine.dispose()
-    db.get_engine.cache_clear()
-    blobs.get_blob_store.cache_clear()
+    return engine, user
 
 
 def select(at: AppTest, ref: str) -> AppTest:

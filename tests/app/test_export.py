@@ -14,20 +14,12 @@ PAGE = str(ROOT / "pages" / "export.py")
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/p.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
-    db.get_engine.cache_clear()
-    db.upgrade(url)
-    engine = db.get_engine(url)
-    with db.write_session(engine) as session:
+def env(app_engine):  # type: ignore[no-untyped-def]
+    with db.write_session(app_engine) as session:
         data = build(session)
         make_dataset(session, "empty")
         annotator = make_user(session, "ann")
-    yield data, annotator
-    engine.dispose()
-    db.get_engine.cache_clear()
+    return data, annotator
 
 
 def page(user) -> AppTest:

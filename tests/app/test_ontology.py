@@ -16,12 +16,8 @@ K = "ontology."
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/p.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    db.get_engine.cache_clear()
-    db.upgrade(url)
-    engine = db.get_engine(url)
+def env(app_engine):  # type: ignore[no-untyped-def]
+    engine = app_engine
     with db.write_session(engine) as session:
         admin = make_user(session, "root", role="admin")
         ds = make_dataset(session, "d1")
@@ -29,9 +25,7 @@ def env(tmp_path, monkeypatch):
         session.add(
             Item(dataset_id=ds.id, external_id="1", messages=[], candidates=[{"text": "a"}, {"text": "b"}])
         )
-    yield engine, admin, ds
-    engine.dispose()
-    db.get_engine.cache_clear()
+    return engine, admin, ds
 
 
 def page(admin) -> AppTest:

@@ -14,7 +14,6 @@ from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from store.annotations import load_work
-from store.db import get_engine, make_engine, upgrade
 from store.models import Item, OntologyClass
 from tests.utils import make_dataset, make_user
 
@@ -22,13 +21,8 @@ PAGE = str(Path(__file__).resolve().parent.parent.parent / "pages" / "respond.py
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/t.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
-    get_engine.cache_clear()
-    upgrade(url)
-    engine = make_engine(url)
+def env(app_engine):  # type: ignore[no-untyped-def]
+    engine = app_engine
     with Session(engine, expire_on_commit=False) as s:
         user = make_user(s, "ann")
         ds = make_dataset(s, "demo")
@@ -65,9 +59,7 @@ def env(tmp_path, monkeypatch):
         s.add_all([ideal, follow])
         s.commit()
         data = {"user": user, "ideal": ideal, "follow": follow, "item": 1}
-    yield engine, data
-    engine.dispose()
-    get_engine.cache_clear()
+    return engine, data
 
 
 def start(data) -> AppTest:  # type: ignore[no-untyped-def]

@@ -18,19 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def team_db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/team.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    # get_engine() caches by its argument, so the page's get_engine(None) would keep an earlier test's URL.
-    db.get_engine.cache_clear()
-    db.upgrade(url)
-    engine = db.get_engine(url)
+def team_db(app_engine):  # type: ignore[no-untyped-def]
+    engine = app_engine
     with db.write_session(engine) as session:
         admin = create_user(session=session, username="boss", password="password1", role="admin")
         ann = create_user(session=session, username="ann", password="password1", role="annotator")
-    yield engine, admin.id, ann.id
-    engine.dispose()
-    db.get_engine.cache_clear()
+    return engine, admin.id, ann.id
 
 
 def _open(user_id: int) -> AppTest:

@@ -9,7 +9,6 @@ from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from store.annotations import load_work, save_draft
-from store.db import get_engine, make_engine, upgrade
 from store.models import Annotation
 from tests.toolpage_data import seed
 
@@ -17,17 +16,8 @@ APP = str(Path(__file__).resolve().parent.parent / "shellapp" / "toolpage_app.py
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/t.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
-    get_engine.cache_clear()  # get_engine() without a url is cached for the first DATABASE_URL
-    upgrade(url)
-    engine = make_engine(url)
-    data = seed(engine, blobs=str(tmp_path / "blobs"))
-    yield engine, data
-    engine.dispose()
-    get_engine.cache_clear()
+def env(app_engine, tmp_path):  # type: ignore[no-untyped-def]
+    return app_engine, seed(app_engine, blobs=str(tmp_path / "blobs"))
 
 
 def run(data, user="ann", **params) -> AppTest:
@@ -71,10 +61,16 @@ def test_change_is_kept_as_draft_and_save(env):
     with Session(engine) as s:
         loaded = load_work(session=s, user=data["ann"], item_id=1)
     assert loaded.has_unsaved_draft and loaded.work["validity"] == "invalid"
+    assert any(c.value.startswith("draft · kept ") for c in at.caption)
     at.button(key="tool.evaluate.save").click().run()
     with Session(engine) as s:
         loaded = load_work(session=s, user=data["ann"], item_id=1)
     assert loaded.status == "saved" and loaded.work["validity"] == "invalid"
+    assert [t.value for t in at.toast] == ["Saved."]
+    assert any(c.value == "saved" for c in at.caption)
+    # A change after saving: still saved, the newer work kept as a draft.
+    at.radio(key=wkey(at, "validity")).set_value("valid").run()
+    assert any(c.value.startswith("saved · newer changes kept as a draft ") for c in at.caption)
 
 
 def test_submit_refuses_with_problems_then_submits_and_opens_next(env):

@@ -46,7 +46,8 @@ def focused(page, attribute: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def radio(page, label: str):  # type: ignore[no-untyped-def]
-    return page.get_by_role("radio", name=label, exact=True)
+    """An option of an attribute's radio (the ranking rows' rank buttons are radios too)."""
+    return page.get_by_test_id("stRadio").get_by_role("radio", name=label, exact=True)
 
 
 def rank(page, candidate: str, value: int):  # type: ignore[no-untyped-def]

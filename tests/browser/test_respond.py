@@ -82,7 +82,7 @@ def _draft_texts(app_server) -> list[str]:  # type: ignore[no-untyped-def]
         return [r.get("text") or "" for r in ann.draft.get("results", [])]
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
