@@ -396,7 +396,9 @@ def set_rank(ranking: list[Any] | None, candidate: int, rank: int | None, *, all
     return ranks_to_ranking(ranks)
 
 
-def ranking_errors(ranking: Any, n_candidates: int, *, allow_ties: bool = False) -> list[str]:
+def ranking_errors(
+    ranking: Any, n_candidates: int, *, allow_ties: bool = False, order: list[int] | None = None
+) -> list[str]:
     """Why a ranking is not acceptable: every candidate exactly once, ties only where allowed."""
     if not isinstance(ranking, list):
         return ["the ranking is not a list of candidates"]
@@ -414,7 +416,11 @@ def ranking_errors(ranking: Any, n_candidates: int, *, allow_ties: bool = False)
         errors.append("two candidates share a rank (ties are not allowed here)")
     unranked = sorted(set(range(n_candidates)) - set(flat))
     if unranked:
-        names = ", ".join(candidate_label(c) for c in unranked)
+        shown = order if order is not None else list(range(n_candidates))  # lettered by the place shown
+        names = ", ".join(
+            candidate_label(shown.index(c)) if c in shown else str(c)
+            for c in sorted(unranked, key=lambda c: shown.index(c) if c in shown else c)
+        )
         errors.append(f"not every candidate is ranked (missing: {names})")
     return errors
 
@@ -527,7 +533,7 @@ def validate(
                 missing.append(Missing(f"{question.label}: answer it."))
             continue
         if question.type == "ranking":
-            errors = ranking_errors(answer, len(candidates), allow_ties=question.allow_ties)
+            errors = ranking_errors(answer, len(candidates), allow_ties=question.allow_ties, order=order)
         elif question.type == "pairwise":
             errors = pairwise_errors(
                 answer, len(candidates), strengths=len(question.strengths), allow_tie=question.allow_tie

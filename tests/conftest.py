@@ -323,8 +323,11 @@ def app_server(tmp_path: Path) -> Iterator[AppServer]:
 def browser():  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists():
         missing(f"chromium not found at {CHROMIUM} (apt-get install chromium, or set PARLEY_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as actions do (15 s): on CI's 2 cores with two test workers a Streamlit
+    # run can take a few seconds; what is asserted is unchanged.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
         b = pw.chromium.launch(
             executable_path=CHROMIUM,

@@ -248,6 +248,7 @@ class ToolContext:
         else:
             self._autosave()
         st.session_state[_k(kind, "complete")] = True
+        _record_applied(kind)
         nav = st.session_state.pop(_k(kind, "nav"), None)
         if nav:
             # A move that arrived together with other widget changes: those are in ctx.work now.
@@ -429,7 +430,7 @@ def _save_now_or_defer(kind: str) -> None:
     showing "Saved."; otherwise at finish(), after the page applied the new values."""
     if st.session_state.get(_k(kind, "mode")) == "View":
         return
-    if _others_changed(kind) or not st.session_state.get(_k(kind, "complete"), True):
+    if _unapplied(kind):
         st.session_state[_k(kind, "pending")] = "save"
     else:
         _write(kind, submit=False)
@@ -509,34 +510,58 @@ def _go(kind: str, step: int, target: int | None = None, rank: int | None = None
         st.session_state[_k(kind, "rank")] = (found.id, status, old_rank[2] + step)
 
 
-def _others_changed(kind: str) -> bool:
-    """Did a widget other than the canvas change in this rerun (e.g. a text box committed with the key)?
-
-    Reads Streamlit's session state internals; if they move, it answers True (the slower, safe path).
-    """
+def _widget_values(kind: str, ids: Any = None) -> str | None:
+    """A fingerprint of the widgets' values (all but the canvas and buttons): those of `ids` (the widgets a
+    run drew) or, in a callback, those the browser just sent. None when Streamlit's internals move."""
     try:
         from streamlit.runtime.state.session_state_proxy import get_session_state
 
         inner = get_session_state()._state
+        states = inner._new_widget_state
         canvas_id = inner._key_id_mapper.get_id_from_key(_k(kind, "canvas"), "")
-        for wid in inner._new_widget_state:
-            if (canvas_id and canvas_id in wid) or not inner._widget_changed(wid):
+        values = []
+        for wid in sorted(ids if ids is not None else list(states)):
+            meta = states.widget_metadata.get(wid)
+            if (canvas_id and canvas_id in wid) or meta is None or "trigger" in str(meta.value_type):
                 continue
-            meta = inner._new_widget_state.widget_metadata.get(wid)
-            if meta is not None and "trigger" in str(meta.value_type):
-                continue  # buttons: their own event
-            return True
+            value = states.get(wid)
+            if value is not None:  # a component with triggers only has no value to send back
+                values.append((wid, value))
+        return repr(values)
     except Exception:
+        return None
+
+
+def _record_applied(kind: str) -> None:
+    """At the end of a run that applied every widget value to ctx.work: remember those values."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        ids = list(ctx.shared.widget_ids_this_run.snapshot()) if ctx is not None else None
+    except Exception:
+        ids = None
+    st.session_state[_k(kind, "applied")] = _widget_values(kind, ids) if ids is not None else None
+
+
+def _unapplied(kind: str) -> bool:
+    """In a key's callback: may the browser have sent widget values that ctx.work does not hold yet?
+
+    True when the last run did not reach its end, or when the values now differ from those the last
+    complete run applied (a text box committed with the key, or by a run that was cut short before the
+    page read it). Then a move or a save waits for the page to apply them (the slower, safe path).
+    """
+    if not st.session_state.get(_k(kind, "complete"), True):
         return True
-    return False
+    applied = st.session_state.get(_k(kind, "applied"))
+    return applied is None or _widget_values(kind) != applied
 
 
 def _go_or_defer(
     kind: str, step: int, target: int | None = None, rank: int | None = None, event: int = 0
 ) -> None:
     """Move now (one rerun) unless other widget values came with the key: then after the page applied them."""
-    # An interrupted last run never applied its widget values to ctx.work: render once more, then move.
-    if _others_changed(kind) or not st.session_state.get(_k(kind, "complete"), True):
+    if _unapplied(kind):
         st.session_state[_k(kind, "nav")] = (step, target, rank, event)
     else:
         _go(kind, step, target, rank, event)

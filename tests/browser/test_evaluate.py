@@ -39,7 +39,9 @@ def idle(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def focused(page, attribute: str) -> None:  # type: ignore[no-untyped-def]
-    """The class panel shows `attribute` focused (▸), once the run has replaced the previous panel."""
+    """The class panel shows `attribute` focused (▸), once the run has replaced the previous panel (until
+    the run ends, the previous bubble's panel can still stand below the new heading)."""
+    idle(page)
     marker = page.get_by_text(f"▸ {attribute} *", exact=True)
     expect(marker).to_have_count(1)
     expect(marker).to_be_visible()

@@ -232,6 +232,8 @@ def test_leaving_an_item_keeps_its_draft(shell, page):
     while (kept is None or kept.draft is None) and time.monotonic() < deadline:
         time.sleep(0.2)
         kept = annotation(shell)
+    if kept is None or kept.draft is None:
+        print(shell.log.read_text())
     assert kept is not None and kept.draft is not None, "leaving the item saved no draft"
     assert kept.draft["classifications"]["reply"] == "first thoughts"
 

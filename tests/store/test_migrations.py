@@ -58,3 +58,29 @@ def test_upgrade_on_postgres(pg_server):
         )
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_sqlite_wal_is_cut_back_after_a_checkpoint(tmp_path):
+    """A large write grows the WAL file; a checkpoint that resets it leaves at most WAL_SIZE_LIMIT on disk."""
+    from sqlalchemy import text
+
+    from store.db import WAL_SIZE_LIMIT, make_engine
+
+    url = f"sqlite:///{tmp_path}/w.db"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_size_limit")).scalar() == WAL_SIZE_LIMIT
+            conn.execute(text("PRAGMA wal_autocheckpoint=0"))
+            conn.execute(text("CREATE TABLE t (x BLOB)"))
+            for _ in range(100):
+                conn.execute(text("INSERT INTO t VALUES (randomblob(1000000))"))  # 100 MB
+            conn.commit()
+            wal = tmp_path / "w.db-wal"
+            assert wal.stat().st_size > WAL_SIZE_LIMIT
+            conn.execute(text("PRAGMA wal_checkpoint(RESTART)"))  # what autocheckpoint does, fully
+            conn.execute(text("INSERT INTO t VALUES (1)"))  # the next write starts the WAL over
+            conn.commit()
+            assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    finally:
+        engine.dispose()

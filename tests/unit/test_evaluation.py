@@ -340,3 +340,9 @@ def test_set_rank_swaps_without_ties_and_groups_with_ties():
     # clearing a rank
     assert ev.set_rank([1, 0], 1, None, allow_ties=False) == [0]
     assert ev.set_rank(None, 2, 1, allow_ties=False) == [2]
+
+
+def test_ranking_errors_name_missing_candidates_by_the_letter_shown():
+    # shown order C-original first: original 2 is "A", original 0 is "B", original 1 is "C"
+    assert ev.ranking_errors([2], 3, order=[2, 0, 1]) == ["not every candidate is ranked (missing: B, C)"]
+    assert ev.ranking_errors([2], 3) == ["not every candidate is ranked (missing: A, B)"]
