@@ -1,7 +1,5 @@
 """Parley's router: page config, sign-in gate, navigation by role (and, for the server, the custom routes)."""
 
-import threading
-
 import streamlit as st
 
 from components import auth
@@ -37,16 +35,6 @@ if __name__ != "__main__":
     auth.install_cookie_secret()
     app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=auth.lifespan)
 
-    def _warm_up() -> None:
-        """Import what the tool pages need (pandas alone ~0.7 s, pulled in by components v2's data check)
-        while the server waits for its first user, so the first page opened is not the slow one."""
-        import pandas  # noqa: F401
-
-        import components.evaluate_panel  # noqa: F401
-        import components.response_box  # noqa: F401
-        import components.toolpage  # noqa: F401
-
-    threading.Thread(target=_warm_up, name="parley-warm-up", daemon=True).start()
 else:
     st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
     user = auth.current_user()
