@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
@@ -91,13 +91,20 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with Session(bind=conn, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with committing(conn) as session:
+            yield session
+
+
+@contextmanager
+def committing(conn: Connection) -> Iterator[Session]:
+    """A session on `conn` that commits on exit and rolls back on any error (write_session's core)."""
+    with Session(bind=conn, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

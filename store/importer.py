@@ -495,13 +495,8 @@ def _import_session(engine: Engine) -> Iterator[Session]:
             # page cache; its pages then go out and back in for every batch.
             raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
         try:
-            with Session(bind=conn, expire_on_commit=False) as session:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            with db.committing(conn) as session:
+                yield session
         finally:
             if raw is not None:
                 with contextlib.suppress(Exception):  # never hide the import's own error
