@@ -34,7 +34,6 @@ if __name__ != "__main__":
     PagesManager.uses_pages_directory = False
     auth.install_cookie_secret()
     app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=auth.lifespan)
-
 else:
     st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
     user = auth.current_user()

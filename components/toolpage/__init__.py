@@ -71,7 +71,7 @@ from sqlmodel import Session
 
 from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
 from core.dialogue import candidate_label
-from core.evaluation import blind_settings, candidate_order, ranking_to_ranks, set_rank
+from core.evaluation import blind_settings, bubble_name, candidate_order, ranking_to_ranks, set_rank
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
 from store.comments import add_comment, list_comments
@@ -319,6 +319,14 @@ class ToolContext:
         self._status_slot.caption(text)
 
 
+def _shown(user: User, dataset: Dataset, item: Item) -> dict[str, Any]:
+    """How this annotator sees the item's candidates: `order` (shuffled in a blind comparison) and
+    `hide_models` (the dataset's settings), as `bubbles()` takes them."""
+    shuffle, hide = blind_settings(dataset.settings)
+    order = candidate_order(len(item.candidates or []), user_id=user.id, item_id=item.id, shuffle=shuffle)
+    return {"order": order, "hide_models": hide}
+
+
 AHEAD = 2  # items on each side the canvas can show at once on ←/→ (two: a quick double press too)
 
 
@@ -332,7 +340,6 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
     cached = st.session_state.get(_k(kind, "ahead"))
     if cached and cached[0] == key:
         return cached[1]
-    shuffle, hide = blind_settings(dataset.settings)
     rank = st.session_state.get(_k(kind, "rank"))
     # The place of a neighbour is this item's place ± n while the filter keeps items in place (see _go).
     here = rank[2] if rank and rank[0] == item.id and rank[1] == status and status in _STABLE else None
@@ -348,9 +355,7 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
                     rank=here + step if here else None,
                     open_url=message_link(dataset=dataset.name, external_id=other.external_id),
                     content=bubbles(item_id=other.id, messages=other.messages or [],
-                                    candidates=other.candidates or [], hide_models=hide,
-                                    order=candidate_order(len(other.candidates or []), user_id=user.id,
-                                                          item_id=other.id, shuffle=shuffle)),
+                                    candidates=other.candidates or [], **_shown(user, dataset, other)),
                 ))  # fmt: skip
     st.session_state[_k(kind, "ahead")] = (key, entries)
     return entries
@@ -425,9 +430,9 @@ def _write(kind: str, *, submit: bool) -> bool:
 
 
 def _save_now_or_defer(kind: str) -> None:
-    """Save (Ctrl+S, the Save button): at once in the callback when ctx.work already holds everything (no
-    other widget value came with the key and the last run completed), so the run that follows starts by
-    showing "Saved."; otherwise at finish(), after the page applied the new values."""
+    """Save (Ctrl+S, the Save button): at once in the callback when ctx.work already holds everything (see
+    _unapplied), so the run that follows starts by showing "Saved."; otherwise at finish(), after the page
+    applied the new values."""
     if st.session_state.get(_k(kind, "mode")) == "View":
         return
     if _unapplied(kind):
@@ -560,7 +565,8 @@ def _unapplied(kind: str) -> bool:
 def _go_or_defer(
     kind: str, step: int, target: int | None = None, rank: int | None = None, event: int = 0
 ) -> None:
-    """Move now (one rerun) unless other widget values came with the key: then after the page applied them."""
+    """Move now (one rerun) unless ctx.work may miss widget values (see _unapplied): then after the page
+    applied them."""
     if _unapplied(kind):
         st.session_state[_k(kind, "nav")] = (step, target, rank, event)
     else:
@@ -799,10 +805,8 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         _canvas_slot=canvas_slot,
         _status_slot=status_slot,
     )
-    shuffle, ctx.hide_models = blind_settings(dataset.settings)
-    ctx.candidate_order = candidate_order(
-        len(item.candidates or []), user_id=user.id, item_id=item.id, shuffle=shuffle
-    )
+    shown = _shown(user, dataset, item)
+    ctx.candidate_order, ctx.hide_models = shown["order"], shown["hide_models"]
     with right:
         _validity_ui(ctx)
         if questions:
@@ -1059,11 +1063,7 @@ def _comments_ui(ctx: ToolContext) -> None:
 
 
 def _bubble_name(target: str | None, order: list[int]) -> str:
-    if not target:
-        return "item"
-    if target[0] == "m":
-        return f"message {int(target[1:]) + 1}"
-    return f"candidate {candidate_labels(order).get(int(target[1:]), '?')}"
+    return bubble_name(target, order) if target else "item"
 
 
 __all__ = ["DIGITS", "SHORTCUTS", "ToolContext", "tool_page"]
