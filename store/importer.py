@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import importlib
 import io
 import os
@@ -21,15 +20,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, BinaryIO
+from typing import Any
 
-import orjson
 from sqlalchemy import Engine, func, insert, select
 from sqlmodel import Session
 
 from core.dialogue import ParsedItem
 from core.errors import FormatError
-from store import db
+from store import db, import_worker
 from store.access import require_admin
 from store.blobs import BlobStore, get_blob_store
 from store.datasets import create_dataset
@@ -47,12 +45,13 @@ from store.sources import (
     source_label,
 )
 
-BATCH = 2000
 IMPORT_CACHE_KB = 64 * 1024  # SQLite page cache of the import's connection
 # Items go in through one plain INSERT run by the driver's executemany, with JSON already serialized by
 # orjson: SQLAlchemy's JSON type would run json.dumps per value and build parameters per row.
-_ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "search_text", "meta",
-                 "import_job_id", "created_at")  # fmt: skip
+_ITEM_COLUMNS = import_worker.ITEM_COLUMNS
+# A source of at least this many data bytes that a second process can open again (a path on this server)
+# is read and parsed by a parser child process while this one writes (store.import_worker).
+PARSER_PROCESS_MIN_BYTES = int(float(os.environ.get("PARLEY_IMPORT_PROCESS_MIN_MB", "32")) * MB)
 
 
 # On SQLite, ROWS_PER_INSERT items go in one INSERT statement: the driver gives up the GIL around each
@@ -266,47 +265,8 @@ class _Images:
 # ---------------------------------------------------------------- reading
 
 
-class _Counting(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, counter: list[int]) -> None:
-        self.raw, self.counter = raw, counter
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
-        self.counter[0] += n or 0
-        return n or 0
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
-class _CountingBundle(Bundle):
-    """Counts the bytes the reader pulls, for the progress bar."""
-
-    def __init__(self, inner: Bundle) -> None:
-        self.inner, self.label, self.counter = inner, inner.label, [0]
-        self.is_archive = inner.is_archive
-
-    def names(self) -> list[str]:
-        return self.inner.names()
-
-    def open(self, name: str) -> BinaryIO:
-        return io.BufferedReader(_Counting(self.inner.open(name), self.counter), buffer_size=MB)  # type: ignore[return-value]
-
-    def size(self, name: str) -> int:
-        return self.inner.size(name)
-
-
 def _read(bundle: Bundle, options: Any) -> Any:
-    if getattr(options, "qualify_ids", False) is None and getattr(bundle, "is_archive", False):
-        options = dataclasses.replace(options, qualify_ids=True)
-    try:
-        return _formats().read_bundle(bundle, options)
-    except RecursionError:
-        raise InputError(f"{bundle.label}: JSON nested too deeply (refused)") from None
+    return import_worker.read(bundle, options)
 
 
 def _items(reading: Any, label: str) -> Iterator[ParsedItem]:
@@ -422,7 +382,7 @@ def import_source(
     images: _Images | None = None
     try:
         with open_source(source, limits=limits) as raw_bundle:
-            bundle = _CountingBundle(raw_bundle)
+            bundle = import_worker.CountingBundle(raw_bundle)
             reading = _read(bundle, options)
             report.format, report.data_files = reading.format, list(reading.data_files)
             skipped_files = list(getattr(reading, "skipped_files", []) or [])
@@ -441,11 +401,11 @@ def import_source(
                 native = _Native(user)
                 if reading.ontology:
                     native.apply(session, dataset, reading.ontology, [])
-                _write_items(
-                    session, dataset, job, reading, images, report, progress, bundle, total, started, native
-                )
+                report.bytes = _write_items(
+                    session, dataset, job, reading, images, report, progress, bundle, total, started, native,
+                    options, _child_source(source, total),
+                )  # fmt: skip
                 native.finish(report)
-                report.bytes = bundle.counter[0]
                 report.seconds = time.monotonic() - started
                 job.status, job.finished_at = "done", utcnow()
                 job.counts = _counts(report)
@@ -464,6 +424,16 @@ def import_source(
         forget_fetched(source)  # kept from the preview for this import; the next one downloads afresh
     _checkpoint_later(engine)
     return report
+
+
+def _child_source(source: Any, total: int) -> Any:
+    """`source` when a parser child process should read it: a path on this server (the child opens it
+    again, with the same guards) holding at least PARSER_PROCESS_MIN_BYTES of data; else None."""
+    if total < PARSER_PROCESS_MIN_BYTES or not isinstance(source, str | os.PathLike):
+        return None
+    if isinstance(source, str) and "://" in source:
+        return None  # a download is kept by this process only (store.sources.fetched_file)
+    return source
 
 
 def _remote(source: Any) -> bool:
@@ -602,153 +572,68 @@ def _write_items(
     images: _Images,
     report: ImportReport,
     progress: Callable[[ImportProgress], None] | None,
-    bundle: _CountingBundle,
+    bundle: import_worker.CountingBundle,
     total: int,
     started: float,
     native: _Native,
-) -> None:
+    options: Any,
+    child_source: Any,
+) -> int:
+    """Write every item of `reading` (or, when `child_source` is set, of that source as a parser child
+    process reads it); returns the data bytes read."""
     existing = set(session.execute(select(Item.external_id).where(Item.dataset_id == dataset.id)).scalars())
     position = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset.id)).scalar()
-    position = -1 if position is None else position
-    seen: set[str] = set()
-    dataset_id, job_id = dataset.id, job.id
     created = Item.__table__.c.created_at.type  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
     to_db = created.dialect_impl(dialect).bind_processor(dialect)  # as the ORM would store it
     now = to_db(utcnow()) if to_db else utcnow()
-    # One writer thread inserts batch N while this thread parses batch N+1 (the driver releases the GIL
-    # while SQLite works); the session passes between the threads, never used by both at once.
+    ids = (dataset.id, job.id, now)
+    work = import_worker.Job(
+        source=child_source, options=options, limits=images.limits, existing=existing, position=-1 if position is None else position, ids=ids,
+    )  # fmt: skip
+    child: import_worker.ParserProcess | None = None
+    if child_source is not None:
+        child = import_worker.ParserProcess(work)
+        source_batches = child.batches()
+    else:
+        source_batches = import_worker.batches(reading.items, bundle.label, work, images.asset_id)
+    # One writer thread inserts batch N while this thread parses (or receives) batch N+1 (the driver
+    # releases the GIL while SQLite works); the session passes between the threads, never used by both.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-import-writer")
     in_flight: Future[None] | None = None
+    last_tick = 0.0
+
+    def done_bytes() -> int:
+        return child.bytes_read if child is not None else bundle.counter[0]
+
     try:
-        in_flight = _parse_and_queue(
-            reading, bundle, images, report, progress, total, started, existing, seen, position,
-            dataset_id, job_id, now, writer, session, dataset, native,
-        )  # fmt: skip
+        for batch in source_batches:
+            if batch.deferred:
+                import_worker.fill_deferred(batch, ids, images.asset_id)
+            c = batch.counts
+            report.items, report.messages, report.candidates = c.items, c.messages, c.candidates
+            report.annotations, report.skipped, report.skipped_ids = c.annotations, c.skipped, c.skipped_ids
+            if in_flight is not None:
+                in_flight.result()  # re-raises the writer's error here
+            assets, images.pending = images.pending, {}
+            in_flight = writer.submit(
+                _flush, session, dataset, batch.rows, batch.extras, images, report, native, assets
+            )
+            now_t = time.monotonic()
+            if progress is not None and now_t - last_tick > 0.2:
+                last_tick = now_t
+                progress(ImportProgress(c.items, done_bytes(), total, now_t - started))
         if in_flight is not None:
             in_flight.result()
     finally:
         writer.shutdown(wait=True)  # on an error the batch in flight ends before the transaction rolls back
+        if child is not None:
+            child.close()
     report.images = len(images.used)
     report.images_new = len(images.created_blobs)
     if progress is not None:
-        progress(ImportProgress(report.items, bundle.counter[0], total, time.monotonic() - started))
-
-
-def _parse_and_queue(
-    reading: Any,
-    bundle: _CountingBundle,
-    images: _Images,
-    report: ImportReport,
-    progress: Callable[[ImportProgress], None] | None,
-    total: int,
-    started: float,
-    existing: set[str],
-    seen: set[str],
-    position: int,
-    dataset_id: int | None,
-    job_id: int | None,
-    now: Any,
-    writer: ThreadPoolExecutor,
-    session: Session,
-    dataset: Dataset,
-    native: _Native,
-) -> Future[None] | None:
-    rows: list[tuple[Any, ...]] = []
-    extras: dict[str, ParsedItem] = {}  # items with suggestions or annotations, by external id
-    in_flight: Future[None] | None = None
-    last_tick = 0.0
-
-    def hand_over() -> Future[None]:
-        if in_flight is not None:
-            in_flight.result()  # re-raises the writer's error here
-        assets, images.pending = images.pending, {}
-        return writer.submit(_flush, session, dataset, rows, extras, images, report, native, assets)
-
-    # The loop runs once per item of a file of up to 1 GB: locals instead of attributes, counts kept in
-    # locals and written to the report per batch.
-    n_items = n_messages = n_candidates = n_annotations = 0
-    check_existing = bool(existing)
-    stored_parts = _stored_parts
-    dumps = _dumps
-    try:
-        for item in reading.items:
-            ext = item.external_id
-            if type(ext) is not str or len(ext) > 512:
-                ext = str(ext)[:512]
-            if ext in seen or (check_existing and ext in existing):
-                report.skipped += 1
-                if len(report.skipped_ids) < 20:
-                    report.skipped_ids.append(ext)
-                continue
-            seen.add(ext)
-            texts: list[str] = []
-            messages = stored_parts(item.messages, images, ext, texts)
-            candidates = stored_parts(item.candidates, images, ext, texts)
-            position += 1
-            name = item.name
-            rows.append(
-                (
-                    dataset_id,
-                    ext,
-                    name[:512] if name else "",
-                    position,
-                    dumps(messages),
-                    dumps(candidates),
-                    "\n".join(texts).lower(),  # = core.dialogue.search_text(messages, candidates)
-                    dumps(item.meta) if item.meta else "{}",
-                    job_id,
-                    now,
-                )
-            )  # fmt: skip (the order of _ITEM_COLUMNS)
-            n_items += 1
-            n_messages += len(messages)
-            n_candidates += len(candidates)
-            if item.suggestions or item.annotations:
-                extras[ext] = item
-                n_annotations += len(item.annotations)
-            if len(rows) >= BATCH:
-                report.items, report.messages, report.candidates = n_items, n_messages, n_candidates
-                report.annotations = n_annotations
-                in_flight = hand_over()
-                rows, extras = [], {}
-                now_t = time.monotonic()
-                if progress is not None and now_t - last_tick > 0.2:
-                    last_tick = now_t
-                    progress(ImportProgress(n_items, bundle.counter[0], total, now_t - started))
-    except RecursionError:
-        raise InputError(f"{bundle.label}: JSON nested too deeply (refused)") from None
-    report.items, report.messages, report.candidates = n_items, n_messages, n_candidates
-    report.annotations = n_annotations
-    return hand_over()
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, exotic values
-        import json
-
-        return json.dumps(value, default=str)
-
-
-def _stored_parts(parts: list[Any], images: _Images, label: str, texts: list[str]) -> list[dict[str, Any]]:
-    """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key; each
-    part's text is appended to `texts` (for the search text, in core.dialogue.search_text's order).
-
-    Copies (never changes the reader's dicts: a reader may share a message between items, e.g. the common
-    path of an OpenAssistant tree)."""
-    out = []
-    for part in parts:
-        stored = part.copy() if type(part) is dict else dict(part)
-        refs = stored.get("images")
-        if refs:
-            stored["images"] = [images.asset_id(str(ref), label=label) for ref in refs]
-        elif refs is not None or "images" in stored:
-            del stored["images"]
-        texts.append(stored.get("text", ""))
-        out.append(stored)
-    return out
+        progress(ImportProgress(report.items, done_bytes(), total, time.monotonic() - started))
+    return done_bytes()
 
 
 def _flush(
