@@ -705,3 +705,41 @@ def accept_suggestion(
     except (KeyError, TypeError, ValueError):
         return "the suggestion is malformed"
     return f"suggestions of kind {kind!r} cannot be accepted here"
+
+
+# ---------------------------------------------------------------- drag-to-rank list (components/rank_list)
+
+
+def ranking_order(ranking: list[Any] | None) -> list[int]:
+    """A ranking as the flat order the rank list draws, best first: [[0, 1], 2] → [0, 1, 2]."""
+    return [c for group in ranking_groups(ranking or []) for c in group]
+
+
+def order_to_ranking(order: list[int], previous: list[Any] | None = None) -> list[Any]:
+    """The ranking after a drop in the rank list: `order` (ids best first) as a ranking.
+
+    A tie group of `previous` whose members are still next to each other in `order` stays a tie (a drag
+    that moved something else past it keeps it); moving one tied candidate away from the others splits it.
+    Raises ValueError if `order` names a candidate twice.
+    """
+    flat = [int(c) for c in order]
+    if len(set(flat)) != len(flat):
+        raise ValueError("a candidate is ranked twice")
+    ties = [g for g in ranking_groups(previous or []) if len(g) > 1]
+    place = {c: i for i, c in enumerate(flat)}
+    kept = []
+    for group in ties:
+        spots = sorted(place[c] for c in group if c in place)
+        if len(spots) == len(group) and spots[-1] - spots[0] == len(group) - 1:
+            kept.append(set(group))
+    ranking: list[Any] = []
+    i = 0
+    while i < len(flat):
+        group = next((g for g in kept if flat[i] in g), None)
+        if group is None:
+            ranking.append(flat[i])
+            i += 1
+        else:
+            ranking.append(sorted(group))
+            i += len(group)
+    return ranking

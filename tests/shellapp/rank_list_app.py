@@ -1,0 +1,27 @@
+"""A test-only app that draws components.rank_list with three rows (never routed by app.py; no sign-in)."""
+
+import streamlit as st
+
+from components.rank_list import rank_list
+
+ROWS = [
+    {"id": 0, "label": "Candidate A", "sub": "gpt-4", "hint": "Paris is the capital of France. It has been the seat of government since the tenth century and more."},
+    {"id": 1, "label": "Candidate B", "sub": "", "hint": "I think it is Lyon, but I am not sure."},
+    {"id": 2, "label": "Candidate C", "sub": "claude", "hint": "<b>not bold</b> & the capital is Paris"},
+]  # fmt: skip
+
+st.session_state.setdefault("order", [int(x) for x in st.query_params.get("order", "0,1,2").split(",") if x])
+st.session_state.setdefault("changes", 0)
+
+
+def _changed() -> None:
+    st.session_state.changes += 1
+
+
+view = st.toggle("View", key="view")
+st.subheader("Rank the replies")
+new = rank_list(key="ranks", rows=ROWS, order=st.session_state.order, disabled=view, on_change=_changed)
+if new is not None:
+    st.session_state.order = new
+st.text(f"order: {st.session_state.order}")
+st.text(f"changes: {st.session_state.changes}")
