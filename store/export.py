@@ -25,13 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
 import threading
 import tomllib
+import traceback
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -251,11 +257,34 @@ class _Names:
         }
 
 
+@dataclass(frozen=True)
+class _BlobAddress:
+    """blob_url without the blob store object (a worker process cannot be handed an S3 client)."""
+
+    kind: str  # "s3" | "local"
+    base: str  # "s3://bucket/prefix" or the local folder
+
+    @classmethod
+    def of(cls, blobs: BlobStore) -> _BlobAddress | None:
+        if isinstance(blobs, S3BlobStore):
+            return cls("s3", f"s3://{blobs.bucket}/{blobs.prefix}")
+        if isinstance(blobs, LocalBlobStore):
+            return cls("local", str(blobs.root))
+        return None
+
+    def url(self, key: str) -> str:
+        if self.kind == "s3":
+            return self.base + key
+        return (Path(self.base) / key[:2] / key).resolve().as_uri()
+
+
 class _Images:
     """Asset ids → the refs written into records; remembers which assets the export references."""
 
-    def __init__(self, session: Session, mode: str, blobs: BlobStore | None) -> None:
-        self.session, self.mode, self.blobs = session, mode, blobs
+    def __init__(
+        self, session: Session, mode: str, blobs: BlobStore | None, address: _BlobAddress | None = None
+    ) -> None:
+        self.session, self.mode, self.blobs, self.address = session, mode, blobs, address
         self.used: dict[str, str] = {}  # asset id → name inside the export
         self.lock = threading.Lock()  # the session's connection is shared with the export's reader thread
 
@@ -267,6 +296,8 @@ class _Images:
             name = f"images/{asset_id}.{MIME_EXT.get(mime or '', 'bin')}"
             self.used[asset_id] = name
         if self.mode == "urls":
+            if self.address is not None:
+                return self.address.url(asset_id)
             return blob_url(self.blobs or get_blob_store(), asset_id)
         return name
 
@@ -349,7 +380,12 @@ class _Reader:
     """
 
     def __init__(
-        self, session: Session, dataset_id: int, with_suggestions: bool, lock: threading.Lock
+        self,
+        session: Session,
+        dataset_id: int,
+        with_suggestions: bool,
+        lock: threading.Lock,
+        until: tuple[int, int] | None = None,
     ) -> None:
         self.conn = session.connection()
         self.dataset_id, self.with_suggestions, self.lock = dataset_id, with_suggestions, lock
@@ -358,6 +394,8 @@ class _Reader:
             Item.id, Item.external_id, Item.name, Item.position,
             _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
         ).where(Item.dataset_id == dataset_id)  # fmt: skip
+        if until is not None:  # a chunk of the export (_write_parallel): items up to this key, inclusive
+            self.content = self.content.where(tuple_(Item.position, Item.id) <= tuple_(*until))
         stamp = (lambda col: cast(col, Text)) if dialect == "sqlite" else (lambda col: col)  # see iso()
         self.annotations = select(
             Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.status, Annotation.validity,
@@ -418,17 +456,17 @@ class _Reader:
         return _Batch(rows, annotations, drafts, suggestions, last)
 
 
-def _prefetched(reader: _Reader) -> Iterator[_Batch]:
-    """The reader's batches, the next one read in a background thread while the caller works on this one
-    (the database's work and the driver's waits release the GIL, so the two overlap)."""
+def _prefetched(reader: _Reader, after: tuple[int, int] | None = None) -> Iterator[_Batch]:
+    """The reader's batches after key `after`, the next one read in a background thread while the caller
+    works on this one (the database's work and the driver's waits release the GIL, so the two overlap)."""
     if not PREFETCH:
-        batch = reader.batch(None)
+        batch = reader.batch(after)
         while batch is not None:
             yield batch
             batch = reader.batch(batch.last)
         return
     with ThreadPoolExecutor(1, thread_name_prefix="parley-export") as pool:
-        pending = pool.submit(reader.batch, None)
+        pending = pool.submit(reader.batch, after)
         try:
             while True:
                 batch = pending.result()
@@ -453,8 +491,11 @@ def iter_export_items(
     all_items: bool,
     with_suggestions: bool,
     stats: dict[str, int] | None = None,
+    after: tuple[int, int] | None = None,
+    until: tuple[int, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Export items (core/export/common.py shape) in position order, one batch in memory at a time.
+    """Export items (core/export/common.py shape) in position order, one batch in memory at a time; only
+    those with key (position, id) after `after` and up to `until` when given (a chunk of the export).
 
     Each batch is two Core statements on the session's connection (no ORM row objects): the next BATCH
     items (keyset on position, id), then their annotations, each with its results aggregated into one
@@ -471,8 +512,8 @@ def iter_export_items(
     users, questions = names.users, names.questions
     loads = orjson.loads
     agree_only = filters.agree_only
-    reader = _Reader(session, dataset_id, with_suggestions, images.lock)
-    for batch in _prefetched(reader):
+    reader = _Reader(session, dataset_id, with_suggestions, images.lock, until)
+    for batch in _prefetched(reader, after):
         anns: dict[int, list[dict[str, Any]]] = {}
         for (
             aid,
@@ -547,7 +588,9 @@ def iter_export_items(
 # ---------------------------------------------------------------- writing
 
 
-def _problem(session: Session, dataset: Dataset, fmt: str, filters: ExportFilters, schema: Schema) -> None:
+def _problem(
+    session: Session, dataset: Dataset, fmt: str, filters: ExportFilters, schema: Schema
+) -> dict[str, int]:
     problem = requirement_problem(fmt, schema)
     if problem:
         raise InputError(problem)
@@ -560,6 +603,7 @@ def _problem(session: Session, dataset: Dataset, fmt: str, filters: ExportFilter
             f"nothing to export: no {filters.status if filters.status != 'all' else ''} annotations in "
             f"{dataset.name!r} match the filters".replace("  ", " ")
         )
+    return counts
 
 
 def preview(
@@ -602,8 +646,6 @@ def _write_table(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[bytes], schema
     count = 0
     header = columns(schema)
     if fmt == "csv":
-        import io
-
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
         writer: Any = CsvWriter(text, header)
     else:
@@ -637,6 +679,330 @@ def _write_jsonl(lines: Iterator[Iterable[bytes]], fh: IO[bytes]) -> int:
     return count
 
 
+# ---------------------------------------------------------------- a second process
+
+WORKERS = 1  # worker processes rendering chunks beside the caller (0: everything in the caller's process)
+PARALLEL_MIN_ITEMS = 5000  # below this a worker's start-up (a fresh interpreter's imports) outweighs it
+CHUNK = 4000  # items a chunk: two reader batches, so the second is prefetched while the first renders
+AHEAD = 16  # chunks rendered ahead of the one being waited for (spooled to files) before the caller waits
+QUEUED = 3  # chunks given to a worker at a time: it never waits for this process to hand it the next
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker process needs to render chunks of one JSONL export (picklable: no session, no S3
+    client)."""
+
+    url: str
+    dataset_id: int
+    fmt: str
+    filters: ExportFilters
+    options: Options
+    schema: Schema
+    image_mode: str
+    address: _BlobAddress | None
+
+
+@dataclass
+class _Chunk:
+    """What the summary and manifest need from one written chunk, and the spool file holding its lines
+    when they wait to be copied into the export in order."""
+
+    lines: int
+    stats: dict[str, int]
+    annotators: set[str]
+    images: dict[str, str]
+    peak_rss_kb: int = 0
+    path: str | None = None
+
+
+def _render_chunk(
+    session: Session,
+    job: _Job,
+    after: tuple[int, int] | None,
+    until: tuple[int, int] | None,
+    images: _Images,
+    fh: IO[bytes],
+) -> _Chunk:
+    """Write the JSONL lines of the items with key in (after, until] to `fh`: the same lines, in the same
+    order, as the one-process export writes for them."""
+    stats = {"items": 0, "annotations": 0}
+    annotators: set[str] = set()
+    add = annotators.add
+    out: list[bytes] = []
+    written = 0
+    lines, schema, options = jsonl_lines(job.fmt), job.schema, job.options
+    found = iter_export_items(
+        session=session, dataset_id=job.dataset_id, filters=job.filters, schema=schema, images=images,
+        all_items=job.fmt == "native", with_suggestions=job.fmt == "native", stats=stats, after=after,
+        until=until,
+    )  # fmt: skip
+    for item in found:
+        stats["items"] += 1
+        anns = item["annotations"]
+        if anns:
+            stats["annotations"] += len(anns)
+            for ann in anns:
+                add(ann["annotator"])
+        made = lines(item, schema, options)
+        if made:
+            out += made
+            if len(out) >= CHUNK_LINES:
+                written += len(out)
+                fh.write(b"".join(out))
+                out = []
+    fh.write(b"".join(out))
+    return _Chunk(written + len(out), stats, annotators, dict(images.used))
+
+
+_WORKER_ENGINES: dict[str, Any] = {}  # in a worker process: its engine, made on its first chunk
+
+
+def _worker_chunk(
+    job: _Job, after: tuple[int, int] | None, until: tuple[int, int] | None, path: str
+) -> _Chunk:
+    """Runs in the worker process: one chunk, read on the worker's own connection, written to the spool
+    file `path` (the caller copies it into the export: no lines go through the pipe or its memory)."""
+    import resource
+
+    from store.db import make_engine, read_session
+
+    engine = _WORKER_ENGINES.get(job.url)
+    if engine is None:
+        engine = _WORKER_ENGINES[job.url] = make_engine(job.url)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # as in write_export: the records hold no cycles
+    try:
+        with read_session(engine) as session, open(path, "wb", buffering=1 << 20) as fh:
+            chunk = _render_chunk(
+                session, job, after, until, _Images(session, job.image_mode, None, job.address), fh
+            )
+        chunk.path = path
+    finally:
+        if gc_was_on:
+            gc.enable()
+    chunk.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return chunk
+
+
+def _worker_main() -> None:
+    """A worker process's loop: (job, after, until) pickles in on stdin, ("ok", _Chunk) or ("error",
+    traceback) pickles out on stdout, until stdin closes."""
+    jobs, results = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the result stream
+    while True:
+        try:
+            job, after, until, path = pickle.load(jobs)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", _worker_chunk(job, after, until, path))
+        except BaseException:  # reported to the caller, which raises it
+            answer = ("error", traceback.format_exc())
+        pickle.dump(answer, results, protocol=pickle.HIGHEST_PROTOCOL)
+        results.flush()
+
+
+class _Worker:
+    """A worker process (`python -c ... _worker_main()`: a fresh interpreter that imports only the store,
+    never a fork of the caller, which may be the threaded Streamlit server, and never a re-import of the
+    caller's __main__ as multiprocessing's spawn does). Chunks are answered in the order submitted."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent)
+        code = (
+            f"import sys; sys.path.insert(0, {root!r}); from store.export import _worker_main; _worker_main()"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.waiting: deque[Future[_Chunk]] = deque()
+        self.reader = threading.Thread(target=self._read, name="parley-export-worker", daemon=True)
+        self.reader.start()
+
+    def submit(self, job: _Job, after: Any, until: Any, path: str) -> Future[_Chunk]:
+        future: Future[_Chunk] = Future()
+        self.waiting.append(future)  # before the job is sent: the reader thread pairs answers in this order
+        assert self.proc.stdin is not None
+        pickle.dump((job, after, until, path), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.flush()
+        return future
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                kind, value = pickle.load(self.proc.stdout)
+            except Exception:  # EOF: the worker ended (closed, or died)
+                while self.waiting:
+                    self.waiting.popleft().set_exception(
+                        RuntimeError("the export worker process ended early")
+                    )
+                return
+            future = self.waiting.popleft()
+            if kind == "ok":
+                future.set_result(value)
+            else:
+                future.set_exception(RuntimeError(f"export worker failed:\n{value}"))
+
+    def close(self, abort: bool = False) -> None:
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        if abort:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join()
+
+
+def _worker_url(session: Session) -> str | None:
+    """The database URL a worker process can open to read what `session` reads, or None (an in-memory
+    SQLite database, or a session with changes of its own that another connection would not see)."""
+    if session.new or session.dirty or session.deleted:
+        return None
+    url = session.get_bind().url
+    if url.get_backend_name() == "sqlite":
+        name = url.database
+        if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in str(url):
+            return None
+        url = url.set(database=str(Path(name).resolve()))
+    return url.render_as_string(hide_password=False)
+
+
+def _chunk_keys(session: Session, dataset_id: int, size: int) -> Iterator[tuple[Any, Any]]:
+    """(after, until) item keys splitting the dataset into chunks of `size` items in export order; the last
+    chunk runs to the end (until None). One index walk per chunk, made when the chunk is taken."""
+    conn = session.connection()
+    after: tuple[int, int] | None = None
+    while True:
+        query = select(Item.position, Item.id).where(Item.dataset_id == dataset_id)
+        if after is not None:
+            query = query.where(tuple_(Item.position, Item.id) > tuple_(*after))
+        row = conn.execute(query.order_by(Item.position, Item.id).offset(size - 1).limit(1)).first()
+        until = (row[0], row[1]) if row is not None else None
+        yield after, until
+        if until is None:
+            return
+        after = until
+
+
+def _copy_into(fh: IO[bytes], path: str) -> None:
+    """Append the file at `path` to `fh` (by the kernel where it can) and remove it."""
+    fh.flush()
+    with open(path, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        sent = 0
+        try:
+            while sent < size:
+                done = os.sendfile(fh.fileno(), src.fileno(), sent, size - sent)
+                if done == 0:
+                    break
+                sent += done
+        except OSError:
+            if sent:
+                raise
+            import shutil
+
+            shutil.copyfileobj(src, fh, 1 << 20)
+        else:
+            # sendfile wrote at the file's position without the Python file object knowing; keep them agreed.
+            fh.seek(0, os.SEEK_END)
+    os.unlink(path)
+
+
+def _write_parallel(
+    session: Session,
+    job: _Job,
+    images: _Images,
+    fh: IO[bytes],
+    progress: Callable[[int], None] | None,
+    spool: Path,
+) -> tuple[int, dict[str, int], set[str], int]:
+    """Write the export's JSONL lines with a worker process: the dataset goes in chunks of CHUNK items
+    (keyset ranges); the worker renders some chunks on its own connection while this process renders
+    others, and every chunk is written strictly in order, so the file has the same bytes as a one-process
+    export. The worker always has QUEUED chunks to do; this process renders the chunks after them
+    meanwhile, into spool files (up to AHEAD chunks) when they must wait for the worker's earlier chunk:
+    whichever process is faster renders more, and memory holds one chunk a process whatever the lag.
+
+    Returns (lines, stats, annotators, the worker's peak RSS in KB). The worker is a fresh interpreter
+    (see _Worker); its start-up overlaps this process's first chunks.
+    """
+    stats: dict[str, int] = {"items": 0, "annotations": 0}
+    annotators: set[str] = set()
+    count = 0
+    worker_rss = 0
+    slots: deque[Future[_Chunk] | _Chunk] = deque()  # chunks in export order, rendered or in the worker
+    keys = _chunk_keys(session, job.dataset_id, CHUNK)
+    more = True
+
+    def take() -> tuple[Any, Any] | None:
+        nonlocal more
+        found = next(keys, None)
+        if found is None:
+            more = False
+        return found
+
+    def write(chunk: _Chunk) -> None:
+        nonlocal count, worker_rss
+        if chunk.path is not None:
+            _copy_into(fh, chunk.path)
+        count += chunk.lines
+        for key, value in chunk.stats.items():
+            stats[key] = stats.get(key, 0) + value
+        annotators.update(chunk.annotators)
+        images.used.update(chunk.images)
+        worker_rss = max(worker_rss, chunk.peak_rss_kb)
+        if progress is not None:
+            progress(stats["items"])
+
+    workers = [_Worker() for _ in range(WORKERS)]
+    turn = 0
+    failed = True
+    try:
+        while True:
+            while slots and (not isinstance(slots[0], Future) or slots[0].done()):
+                head = slots.popleft()
+                write(head.result() if isinstance(head, Future) else head)
+            in_worker = sum(1 for slot in slots if isinstance(slot, Future) and not slot.done())
+            if more and in_worker < QUEUED * WORKERS:
+                found = take()
+                if found is not None:
+                    path = str(spool / f"chunk-{turn}")
+                    slots.append(min(workers, key=lambda w: len(w.waiting)).submit(job, *found, path))
+                    turn += 1
+                continue
+            if more and len(slots) < AHEAD + QUEUED * WORKERS:
+                found = take()
+                if found is not None:
+                    if not slots:  # next in the file: written straight to it
+                        write(_render_chunk(session, job, *found, images, fh))
+                    else:  # after a worker's chunk: spooled like the worker's, copied in order
+                        path = str(spool / f"chunk-{turn}")
+                        turn += 1
+                        with open(path, "wb", buffering=1 << 20) as out:
+                            chunk = _render_chunk(session, job, *found, images, out)
+                        chunk.path = path
+                        slots.append(chunk)
+                continue
+            if not slots:
+                break
+            head = slots.popleft()  # a chunk still in the worker: wait for it
+            write(head.result() if isinstance(head, Future) else head)
+        failed = False
+    finally:
+        for worker in workers:
+            worker.close(abort=failed)
+        for leftover in spool.glob("chunk-*"):  # chunks of a failed export
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+    return count, stats, annotators, worker_rss
+
+
 def write_export(
     *,
     session: Session,
@@ -661,13 +1027,18 @@ def write_export(
     if image_mode not in IMAGE_MODES:
         raise InputError(f"images {image_mode!r}: choose zip or urls")
     ontology, schema = export_schema(session=session, dataset_id=dataset.id)
-    _problem(session, dataset, fmt, filters, schema)
+    selection = _problem(session, dataset, fmt, filters, schema)
     out = Path(out)
     as_zip = out.suffix.lower() == ".zip"
     spec = FORMATS[fmt]
     blobs = blobs or get_blob_store()
     images = _Images(session, image_mode, blobs)
     stats: dict[str, int] = {"items": 0, "annotations": 0}
+    job = None
+    url = _worker_url(session) if WORKERS and spec.extension == "jsonl" else None
+    address = _BlobAddress.of(blobs)
+    if url and selection["items"] >= PARALLEL_MIN_ITEMS and (image_mode == "zip" or address is not None):
+        job = _Job(url, dataset.id, fmt, filters, options, schema, image_mode, address)
     annotators: set[str] = set()
 
     def items() -> Iterator[dict[str, Any]]:
@@ -709,7 +1080,17 @@ def write_export(
         gc.disable()
         try:
             with open(data_path, "wb", buffering=1 << 20) as fh:
-                if spec.extension == "jsonl":
+                if job is not None:
+                    count = 0
+                    if fmt == "native":
+                        fh.write(orjson.dumps(native_header(ontology), option=_JSONL))
+                        count = 1
+                    lines, found, names, _rss = _write_parallel(session, job, images, fh, progress, tmp_dir)
+                    count += lines
+                    for key, value in found.items():
+                        stats[key] = stats.get(key, 0) + value
+                    annotators.update(names)
+                elif spec.extension == "jsonl":
                     count = _write_jsonl(jsonl(), fh)
                 else:
                     count = _write_table(fmt, rows(), fh, schema, str(data_path))
