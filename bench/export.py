@@ -115,7 +115,7 @@ def run_one(url: str, fmt: str, out: str) -> None:
     kids_cpu = kids.ru_utime + kids.ru_stime - kids_cpu_before
     print(
         f"{seconds:.3f} {summary.counts['items']} {summary.counts['records']} {usage.ru_maxrss / 1024:.1f} {cpu:.3f} "
-        f"{kids.ru_maxrss / 1024:.1f} {kids_cpu:.3f}"
+        f"{kids.ru_maxrss / 1024:.1f} {kids_cpu:.3f} {summary.worker_chunks}"
     )
 
 
@@ -152,7 +152,9 @@ def main() -> int:
                 text=True,
                 check=True,
             )
-            seconds, items, records, peak, cpu, worker_peak, worker_cpu = map(float, done.stdout.split())
+            seconds, items, records, peak, cpu, worker_peak, worker_cpu, chunks = map(
+                float, done.stdout.split()
+            )
             rate = items / seconds
             size = Path(out).stat().st_size / 1e6
             total_cpu, total_peak = cpu + worker_cpu, peak + worker_peak
@@ -162,7 +164,8 @@ def main() -> int:
                 f"{fmt:6s} {int(items):,} items → {int(records):,} records, {size:.0f} MB in {seconds:.2f} s: "
                 f"{rate:,.0f} items/s; CPU {total_cpu:.2f} s (exporter {cpu:.2f} + worker {worker_cpu:.2f}: "
                 f"{items / total_cpu:,.0f} items per CPU-second); peak RSS {total_peak:.0f} MB (exporter "
-                f"{peak:.0f} + worker {worker_peak:.0f})  [{'ok' if passed else 'BELOW TARGET'}]"
+                f"{peak:.0f} + worker {worker_peak:.0f}); worker rendered {int(chunks)} chunks"
+                f"  [{'ok' if passed else 'BELOW TARGET'}]"
             )
     return 0 if ok else 1
 

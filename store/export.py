@@ -113,6 +113,8 @@ class ExportSummary:
     counts: dict[str, int]
     annotators: list[str]
     manifest: dict[str, Any]
+    worker_chunks: int = 0  # chunks a worker process rendered (_write_parallel); 0 when one process did all
+    worker_peak_rss_kb: int = 0
 
 
 @cache
@@ -921,7 +923,7 @@ def _write_parallel(
     fh: IO[bytes],
     progress: Callable[[int], None] | None,
     spool: Path,
-) -> tuple[int, dict[str, int], set[str], int]:
+) -> tuple[int, dict[str, int], set[str], int, int]:
     """Write the export's JSONL lines with a worker process: the dataset goes in chunks of CHUNK items
     (keyset ranges); the worker renders some chunks on its own connection while this process renders
     others, and every chunk is written strictly in order, so the file has the same bytes as a one-process
@@ -929,13 +931,13 @@ def _write_parallel(
     meanwhile, into spool files (up to AHEAD chunks) when they must wait for the worker's earlier chunk:
     whichever process is faster renders more, and memory holds one chunk a process whatever the lag.
 
-    Returns (lines, stats, annotators, the worker's peak RSS in KB). The worker is a fresh interpreter
+    Returns (lines, stats, annotators, chunks the workers rendered, their peak RSS in KB). The worker is a fresh interpreter
     (see _Worker); its start-up overlaps this process's first chunks.
     """
     stats: dict[str, int] = {"items": 0, "annotations": 0}
     annotators: set[str] = set()
     count = 0
-    worker_rss = 0
+    worker_rss = worker_chunks = 0
     slots: deque[Future[_Chunk] | _Chunk] = deque()  # chunks in export order, rendered or in the worker
     keys = _chunk_keys(session, job.dataset_id, CHUNK)
     more = True
@@ -948,7 +950,8 @@ def _write_parallel(
         return found
 
     def write(chunk: _Chunk) -> None:
-        nonlocal count, worker_rss
+        nonlocal count, worker_rss, worker_chunks
+        worker_chunks += chunk.peak_rss_kb > 0  # only a worker's chunk reports its process's RSS
         if chunk.path is not None:
             _copy_into(fh, chunk.path)
         count += chunk.lines
@@ -1000,7 +1003,7 @@ def _write_parallel(
         for leftover in spool.glob("chunk-*"):  # chunks of a failed export
             with contextlib.suppress(OSError):
                 leftover.unlink()
-    return count, stats, annotators, worker_rss
+    return count, stats, annotators, worker_chunks, worker_rss
 
 
 def write_export(
@@ -1035,6 +1038,7 @@ def write_export(
     images = _Images(session, image_mode, blobs)
     stats: dict[str, int] = {"items": 0, "annotations": 0}
     job = None
+    worker_chunks = worker_rss = 0
     url = _worker_url(session) if WORKERS and spec.extension == "jsonl" else None
     address = _BlobAddress.of(blobs)
     if url and selection["items"] >= PARALLEL_MIN_ITEMS and (image_mode == "zip" or address is not None):
@@ -1085,7 +1089,9 @@ def write_export(
                     if fmt == "native":
                         fh.write(orjson.dumps(native_header(ontology), option=_JSONL))
                         count = 1
-                    lines, found, names, _rss = _write_parallel(session, job, images, fh, progress, tmp_dir)
+                    lines, found, names, worker_chunks, worker_rss = _write_parallel(
+                        session, job, images, fh, progress, tmp_dir
+                    )
                     count += lines
                     for key, value in found.items():
                         stats[key] = stats.get(key, 0) + value
@@ -1142,6 +1148,8 @@ def write_export(
         counts=counts,
         annotators=sorted(annotators),
         manifest=info,
+        worker_chunks=worker_chunks,
+        worker_peak_rss_kb=worker_rss,
     )
 
 

@@ -70,3 +70,55 @@ def test_bad_input_exits_2_with_one_line_and_no_file(cli, tmp_path, args, messag
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not out.exists() and not (tmp_path / "x.jsonl.manifest.json").exists()
+
+
+def test_a_large_export_from_the_cli_is_the_same_file_as_one_process(tmp_path):
+    """6,000 items: over PARALLEL_MIN_ITEMS, so `python -m store export` renders chunks in a worker process
+    too; its file is the one-process export's, byte for byte."""
+    import importlib.util
+
+    import store.export as export_module
+    from store.blobs import LocalBlobStore
+    from store.db import read_session
+    from store.export import write_export
+    from store.models import Dataset
+
+    spec = importlib.util.spec_from_file_location("bench_export", ROOT / "bench" / "export.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    url = f"sqlite:///{tmp_path}/big.db"
+    upgrade(url)
+    bench.generate(url, 6000)
+    env = {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
+    for fmt in ("dpo", "native"):
+        out = tmp_path / f"cli.{fmt}.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-m", "store", "export", "bench", "--format", fmt, "--out", str(out)],
+            capture_output=True, text=True, env=env, cwd=ROOT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        engine = make_engine(url)
+        with read_session(engine) as session:
+            dataset = session.query(Dataset).filter_by(name="bench").one()
+            one = tmp_path / f"one.{fmt}.jsonl"
+            old = export_module.WORKERS
+            export_module.WORKERS = 0
+            try:
+                summary = write_export(
+                    session=session,
+                    dataset=dataset,
+                    fmt=fmt,
+                    out=one,
+                    blobs=LocalBlobStore(tmp_path / "blobs"),
+                )
+            finally:
+                export_module.WORKERS = old
+            # The same call with the defaults (as the CLI and the Export page make it) uses the worker.
+            two = tmp_path / f"two.{fmt}.jsonl"
+            parallel = write_export(
+                session=session, dataset=dataset, fmt=fmt, out=two, blobs=LocalBlobStore(tmp_path / "blobs")
+            )
+        engine.dispose()
+        assert summary.worker_chunks == 0 and summary.counts["items"] == 6000
+        assert parallel.worker_chunks >= 1 and parallel.counts == summary.counts
+        assert out.read_bytes() == one.read_bytes() == two.read_bytes()
