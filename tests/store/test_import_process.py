@@ -1,0 +1,203 @@
+"""The parser child process (store.import_worker): the same items, errors and all-or-nothing as in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from core.errors import FormatError
+from store import import_worker, importer
+from store.blobs import LocalBlobStore
+from store.importer import ImportProgress, import_source
+from store.models import Dataset, ImportJob, Item, Suggestion
+
+REAL = [
+    "oasst_en_100_tree.jsonl",  # suggestions, messages shared between items
+    "hh-rlhf_harmless-base_test.jsonl.gz",
+    "fastchat_vicuna_bench_eval_table.zip",  # several files in an archive: qualified ids
+    "llamafactory_mllm_demo.zip",  # images: their rows are built by the parent
+    "llamafactory_alpaca_en_demo.json",
+]
+
+
+def _items(engine: Engine, name: str) -> list[tuple]:  # type: ignore[type-arg]
+    with Session(engine) as s:
+        dataset = s.execute(select(Dataset).where(Dataset.name == name)).scalar_one()
+        rows = s.execute(
+            select(Item.external_id, Item.name, Item.position, Item.messages, Item.candidates,
+                   Item.search_text, Item.meta).where(Item.dataset_id == dataset.id).order_by(Item.id)
+        ).all()  # fmt: skip
+        suggestions = s.execute(
+            select(Item.external_id, Suggestion.kind, Suggestion.target, Suggestion.value, Suggestion.score)
+            .join(Item, Item.id == Suggestion.item_id)
+            .where(Item.dataset_id == dataset.id)
+            .order_by(Suggestion.id)
+        ).all()
+    return [tuple(r) for r in rows] + [tuple(r) for r in suggestions]
+
+
+def _import(engine: Engine, source: object, name: str, blobs: Path, **kw):  # type: ignore[no-untyped-def]
+    return import_source(
+        user=None,
+        dataset_name=name,
+        source=source,
+        engine=engine,
+        create=True,
+        blobs=LocalBlobStore(blobs),
+        **kw,
+    )
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[import_worker.ParserProcess]:
+    """Every source goes to a parser child; the children started are listed here."""
+    started: list[import_worker.ParserProcess] = []
+    real = import_worker.ParserProcess
+
+    class Recorded(real):  # type: ignore[misc, valid-type]
+        def __init__(self, job: import_worker.Job) -> None:
+            super().__init__(job)
+            started.append(self)
+
+    monkeypatch.setattr(import_worker, "ParserProcess", Recorded)
+    monkeypatch.setattr(importer, "PARSER_PROCESS_MIN_BYTES", 0)
+    return started
+
+
+@pytest.mark.parametrize("sample", REAL)
+def test_child_process_writes_exactly_what_the_in_process_path_writes(
+    sample: str,
+    engine: Engine,
+    datasets_dir: Path,
+    tmp_path: Path,
+    children: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = str(datasets_dir / sample)
+    by_child = _import(engine, source, "child", tmp_path / "b1")
+    assert len(children) == 1 and children[0].proc.returncode == 0
+    monkeypatch.setattr(importer, "PARSER_PROCESS_MIN_BYTES", 1 << 62)
+    in_process = _import(engine, source, "inproc", tmp_path / "b2")
+    assert len(children) == 1  # the second import ran in this process
+    counts = ("format", "data_files", "items", "messages", "candidates", "images", "suggestions", "skipped")
+    assert [getattr(by_child, k) for k in counts] == [getattr(in_process, k) for k in counts]
+    assert by_child.items > 0 and by_child.bytes > 0
+    assert _items(engine, "child") == _items(engine, "inproc")
+
+
+def test_duplicates_and_ids_already_in_the_dataset_are_skipped_by_the_child(
+    sqlite_engine: Engine, tmp_path: Path, children: list
+) -> None:
+    first = tmp_path / "a.jsonl"
+    first.write_text("".join(json.dumps({"id": f"x{i}", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n"
+                             for i in (1, 2)))  # fmt: skip
+    _import(sqlite_engine, str(first), "d", tmp_path / "b")
+    second = tmp_path / "b.jsonl"
+    second.write_text("".join(json.dumps({"id": f"x{i}", "messages": [{"role": "user", "content": f"Q{i}"}]}) + "\n"
+                              for i in (2, 3, 3, 4)))  # fmt: skip
+    report = _import(sqlite_engine, str(second), "d", tmp_path / "b")
+    assert (report.items, report.skipped, report.skipped_ids) == (2, 2, ["x2", "x3"])
+    assert [(r[0], r[2], r[5]) for r in _items(sqlite_engine, "d")] == [
+        ("x1", 0, "q1"), ("x2", 1, "q2"), ("x3", 2, "q3"), ("x4", 3, "q4")
+    ]  # fmt: skip
+
+
+def test_a_parse_error_in_the_child_is_the_same_error_and_nothing_is_written(
+    engine: Engine, tmp_path: Path, children: list
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
+    bad.write_text(
+        good + "\n" + good + "\n" + json.dumps({"messages": [{"role": "narrator", "content": "x"}]}) + "\n"
+    )
+    with pytest.raises(FormatError) as by_child:
+        _import(engine, str(bad), "d", tmp_path / "b")
+    assert len(children) == 1
+    with Session(engine) as s:
+        assert s.execute(select(Dataset)).all() == [] and s.execute(select(Item)).all() == []
+    importer.PARSER_PROCESS_MIN_BYTES = 1 << 62  # restored by the fixture's monkeypatch
+    with pytest.raises(FormatError) as in_process:
+        _import(engine, str(bad), "d", tmp_path / "b")
+    assert str(by_child.value) == str(in_process.value)
+    assert str(by_child.value).startswith(
+        "bad.jsonl, line 3, field messages[0].role: unknown role 'narrator'"
+    )
+    assert (by_child.value.file, by_child.value.record, by_child.value.field) == (
+        "bad.jsonl",
+        "line 3",
+        "messages[0].role",
+    )
+
+
+def test_deeply_nested_json_in_the_child_is_refused_by_name(
+    sqlite_engine: Engine, tmp_path: Path, children: list
+) -> None:
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n' + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(FormatError, match="deep.jsonl, line 2: JSON nested too deep"):
+        _import(sqlite_engine, str(deep), "d", tmp_path / "b")
+
+
+def _big(path: Path, n: int) -> None:
+    with path.open("w") as out:
+        for i in range(n):
+            msgs = [{"role": "user" if t % 2 == 0 else "assistant", "content": f"turn {t} of {i} " + "x" * 200}
+                    for t in range(6)]  # fmt: skip
+            out.write(json.dumps({"id": f"d{i}", "messages": msgs}) + "\n")
+
+
+def test_progress_counts_the_bytes_the_child_read(
+    sqlite_engine: Engine, tmp_path: Path, children: list
+) -> None:
+    big = tmp_path / "big.jsonl"
+    _big(big, 20_000)
+    seen: list[ImportProgress] = []
+    report = _import(sqlite_engine, str(big), "d", tmp_path / "b", progress=seen.append)
+    size = big.stat().st_size
+    # bytes read include the reader's look at the head of the file (format detection)
+    assert report.items == 20_000 and size <= report.bytes < size + 4 * 2**20
+    assert seen[-1].items == 20_000 and seen[-1].bytes_done == report.bytes
+    assert any(0 < p.bytes_done < size for p in seen[:-1])
+
+
+def test_a_child_killed_mid_import_fails_the_import_and_nothing_is_written(
+    engine: Engine, tmp_path: Path, children: list
+) -> None:
+    big = tmp_path / "big.jsonl"
+    _big(big, 30_000)
+
+    def kill_child(_p: ImportProgress) -> None:
+        if children[0].proc.poll() is None:
+            os.kill(children[0].proc.pid, signal.SIGKILL)
+
+    with pytest.raises(RuntimeError, match="parser process ended unexpectedly"):
+        _import(engine, str(big), "d", tmp_path / "b", progress=kill_child)
+    with Session(engine) as s:
+        assert s.execute(select(Dataset)).all() == [] and s.execute(select(Item)).all() == []
+        assert s.execute(select(ImportJob)).all() == []
+    # importing again afterwards works
+    report = _import(engine, str(big), "d", tmp_path / "b")
+    assert report.items == 30_000
+
+
+def test_an_error_while_writing_stops_the_child(
+    sqlite_engine: Engine, tmp_path: Path, children: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.jsonl"
+    _big(big, 20_000)
+
+    def failing_flush(*_a: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(importer, "_flush", failing_flush)
+    with pytest.raises(OSError, match="disk full"):
+        _import(sqlite_engine, str(big), "d", tmp_path / "b")
+    assert children[0].proc.returncode is not None  # ended (not left running)
+    with Session(sqlite_engine) as s:
+        assert s.execute(select(Item)).all() == []
