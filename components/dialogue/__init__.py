@@ -158,6 +158,7 @@ def dialogue_canvas(
     mode: str = "tool",
     ahead: list[dict[str, Any]] | None = None,
     ack: int = 0,
+    save_button: str | None = None,
     on_selected: Callable[[], None] | None = None,
     on_key: Callable[[], None] | None = None,
     on_expand: Callable[[], None] | None = None,
@@ -172,6 +173,8 @@ def dialogue_canvas(
     ahead: `ahead_entry(...)`s of the items ←/→ lead to, shown at once on the key (no server trip); ack: the
     number `n` of the last ←/→ key event Python has acted on (until it arrives, the canvas keeps showing
     the item it moved to instead of an older rerun's).
+    save_button: the `key` of a Streamlit button that Ctrl+S clicks (so the save reruns only that button's
+    fragment); without it, or while that button is not on the page or disabled, Ctrl+S is sent as "save".
     Callbacks (no arguments) run before the script like any widget callback; read the values with
     `canvas_value(key)`.
     """
@@ -193,6 +196,7 @@ def dialogue_canvas(
         "mode": mode,
         "ahead": ahead or [],
         "ack": ack,
+        "save_button": save_button,
     }
     noop = _noop
     result = _COMPONENT(

@@ -529,6 +529,17 @@ class Canvas {
     this.api.setTriggerValue("key", { k: key, n: this.counter });
   }
 
+  // Ctrl+S as a click on the page's Save button (a fragment: only the toolbar reruns). False if there is none.
+  clickSave() {
+    const key = this.data && this.data.save_button;
+    if (!key) return false;
+    const cls = "st-key-" + key.trim().replace(/[^a-zA-Z0-9_-]/g, "-");
+    const button = document.querySelector(`.${cls} button`);
+    if (!button || button.disabled) return false;
+    button.click();
+    return true;
+  }
+
   handleKey(e) {
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
     if (!/^[0-9]$/.test(e.key)) this.digitChain = false;
@@ -543,7 +554,7 @@ class Canvas {
       e.stopPropagation();
       const typing = isTyping(target) && target !== this.search ? target : null;
       if (typing) typing.blur();
-      this.send(e.key === "Enter" ? "submit" : "save");
+      if (e.key === "Enter" || !this.clickSave()) this.send(e.key === "Enter" ? "submit" : "save");
       if (typing) setTimeout(() => typing.isConnected && typing.focus(), 60);
       return;
     }

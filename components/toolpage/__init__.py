@@ -238,6 +238,7 @@ class ToolContext:
                 badges=self.badges or None,
                 ahead=_ahead(kind, self.user, self.dataset, self.item),
                 ack=int(st.session_state.get(_k(kind, "ack"), 0)),
+                save_button=_k(kind, "save"),
                 on_selected=lambda: _on_canvas_state(kind),
                 on_expand=lambda: _on_canvas_state(kind),
                 on_key=lambda: _on_key(kind),
@@ -309,14 +310,18 @@ class ToolContext:
         st.toast(st.session_state.pop(_k(kind, "note"), "Saved."))
 
     def _draw_status(self) -> None:
-        kind = self.kind
-        status = st.session_state.get(_k(kind, "status"), self.status)  # a draft saved this run counts
-        labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
-        text = labels.get(status, status)
-        kept = st.session_state.get(_k(kind, "draft_at"))
-        if kept:
-            text += f" · kept {kept}" if status == "draft" else f" · newer changes kept as a draft {kept}"
-        self._status_slot.caption(text)
+        self._status_slot.caption(_status_text(self.kind, self.status))
+
+
+def _status_text(kind: str, fallback: str) -> str:
+    """The toolbar's status line: "draft · kept 12:01:02", "saved", "saved · newer changes kept as a draft …"."""
+    status = st.session_state.get(_k(kind, "status"), fallback)  # a draft saved this run counts
+    labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
+    text = labels.get(status, status)
+    kept = st.session_state.get(_k(kind, "draft_at"))
+    if kept:
+        text += f" · kept {kept}" if status == "draft" else f" · newer changes kept as a draft {kept}"
+    return text
 
 
 def _shown(user: User, dataset: Dataset, item: Item) -> dict[str, Any]:
@@ -437,8 +442,8 @@ def _save_now_or_defer(kind: str) -> None:
         return
     if _unapplied(kind):
         st.session_state[_k(kind, "pending")] = "save"
-    else:
-        _write(kind, submit=False)
+    elif _write(kind, submit=False):
+        st.session_state[_k(kind, "saved_now")] = True
 
 
 def _open_item(kind: str, item_id: int | None) -> None:
@@ -816,9 +821,28 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     return ctx
 
 
+def _fragment_run() -> bool:
+    """Is this a rerun of a fragment only (not of the whole page)?"""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+@st.fragment
 def _toolbar_ui(
     kind: str, datasets: list[Dataset], dataset: Dataset, item: Item | None, rank: int, total: int
 ) -> Any:
+    """The toolbar and the status line under it, as a fragment: a Save (button or Ctrl+S, which the canvas
+    turns into a click on it) that could be done in its callback reruns only this, so "Saved." and the new
+    status show without redrawing the page. Anything else asked of the toolbar reruns the whole page."""
+    if _fragment_run():
+        if not st.session_state.pop(_k(kind, "saved_now"), False):
+            st.rerun()  # a move, a pick, Submit, or a Save that waits for the page to apply new values
+        note = st.session_state.pop(_k(kind, "note"), None)
+        if note:
+            st.toast(note)
+    st.session_state.pop(_k(kind, "saved_now"), None)
     names = {d.name: d.id for d in datasets}
     pick_key = _k(kind, "dataset_pick")
     if st.session_state.get(pick_key) != dataset.name:
@@ -854,7 +878,10 @@ def _toolbar_ui(
     )
     if st.session_state.pop(_k(kind, "help"), False):
         _shortcuts_dialog()
-    return st.empty()
+    slot = st.empty()
+    if _fragment_run():
+        slot.caption(_status_text(kind, "new"))
+    return slot
 
 
 def _open_help(kind: str) -> None:
