@@ -13,7 +13,7 @@ from typing import Any
 
 from orjson import dumps
 
-from core.export.common import Options, Schema, chat, content, images_in, usable_annotations
+from core.export.common import OPENAI_ROLE, Options, Schema, chat, content, images_in, usable_annotations
 from core.export.pairs import Pair, pair_tuples, preference_pairs
 
 
@@ -70,7 +70,17 @@ def lines(item: dict[str, Any], schema: Schema, options: Options) -> list[bytes]
             continue
         if not head:
             messages = item.get("messages") or []
-            head = b'{"prompt":' + dumps([chat(m) for m in messages]) + b',"chosen":['
+            # [chat(m) for m in messages] serialized by hand, like the replies below.
+            head = (
+                b'{"prompt":['
+                + b",".join(
+                    [
+                        _ROLE_HEAD.get(m.get("role", "bot"), _ASSISTANT) + dumps(content(m)) + b"}"
+                        for m in messages
+                    ]
+                )
+                + b'],"chosen":['
+            )
             # chat(c, "bot") serialized by hand: the same bytes, without a dict per candidate.
             replies = [b'{"role":"assistant","content":' + dumps(content(c)) + b"}" for c in candidates]
             images = images_in(*messages)
@@ -100,6 +110,9 @@ def lines(item: dict[str, Any], schema: Schema, options: Options) -> list[bytes]
 
 
 _TAILS: dict[tuple[Any, ...], bytes] = {}
+# chat()'s role mapping as the bytes before a message's content (any other role is the assistant's).
+_ROLE_HEAD = {role: b'{"role":"%s","content":' % openai.encode() for role, openai in OPENAI_ROLE.items()}
+_ASSISTANT = b'{"role":"assistant","content":'
 
 
 def _pair_meta(pair: Pair) -> dict[str, Any]:

@@ -170,6 +170,15 @@ def test_dpo_lines_are_the_records_bytes():
     )
     it["messages"][0]["images"] = ["images/x.png"]
     it["candidates"][2]["images"] = ["images/y.png"]
+    # Every role chat() maps (a missing, empty or unknown one is the assistant's), escapes, non-ASCII.
+    it["messages"] += [
+        {"role": "system", "text": 'be "kind"\\ \n\t\x01 \u2028 ünï 😀'},
+        {"text": "no role"},
+        {"role": None, "text": "role null"},
+        {"role": "", "text": ""},
+        {"role": "tool", "text": "unknown role"},
+        {"role": "bot"},
+    ]
     for mode in ("all", "best"):
         expected = b"".join(
             orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in dpo.records(it, SCHEMA, Options(mode))
