@@ -83,11 +83,19 @@ def test_drag_with_the_mouse_reorders_at_once_and_reaches_the_server(page, rank_
     assert shown(page) == ["1 Candidate C", "2 Candidate A", "3 Candidate B"]
     expect(page.get_by_text("order: [2, 0, 1]")).to_be_visible()
     expect(page.get_by_text("changes: 1")).to_be_visible()
+    expect(page.get_by_text("callback saw: [2, 0, 1]")).to_be_visible()  # on_change reads last_drop()
     assert shown(page) == ["1 Candidate C", "2 Candidate A", "3 Candidate B"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".stMain").screenshot(path=str(ARTIFACTS / "rank_list.png"))
 
-    # A rerun from elsewhere keeps the order; a reload draws the server's order.
+    # Another widget sets the ranks: the list redraws in the server's order, and the old drop stays done.
+    page.get_by_role("button", name="Reverse").click()
+    expect(page.get_by_text("order: [1, 0, 2]")).to_be_visible()
+    expect(page.locator(".rl-list")).to_have_attribute("data-order", "1,0,2")
+    assert shown(page) == ["1 Candidate B", "2 Candidate A", "3 Candidate C"]
+    expect(page.get_by_text("changes: 1")).to_be_visible()
+
+    # A reload (a new session here) draws the server's order.
     page.reload()
     expect(page.locator(".rl-row")).to_have_count(3)
     expect(page.get_by_text("order: [0, 1, 2]")).to_be_visible()  # a new session: the URL's order
@@ -147,3 +155,42 @@ def test_view_mode_moves_nothing(page, rank_app) -> None:  # type: ignore[no-unt
     expect(row(page, "Candidate A")).to_have_attribute("aria-disabled", "false")
     drag(page, "Candidate C", above="Candidate A")
     expect(page.get_by_text("order: [2, 0, 1]")).to_be_visible()
+
+
+def test_a_finger_drags_by_the_handle(browser, rank_app) -> None:  # type: ignore[no-untyped-def]
+    """Touch goes through the same pointer events; only the handle starts a drag (a row still scrolls)."""
+    context = browser.new_context(viewport={"width": 800, "height": 900}, has_touch=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        open_app(page, rank_app)
+        cdp = context.new_cdp_session(page)
+
+        def swipe(start: dict, end: dict) -> None:
+            """A straight vertical swipe (a sideways one would be the browser's back gesture)."""
+            end = {"x": start["x"], "y": end["y"]}
+            points = 10
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
+            for i in range(1, points + 1):
+                x = start["x"] + (end["x"] - start["x"]) * i / points
+                y = start["y"] + (end["y"] - start["y"]) * i / points
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+        def center(locator) -> dict:  # type: ignore[no-untyped-def]
+            box = locator.bounding_box()
+            return {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+
+        def top_of_a() -> dict:
+            a = row(page, "Candidate A").bounding_box()
+            return {"x": a["x"] + a["width"] / 2, "y": a["y"] + a["height"] / 4}
+
+        # A finger on the reply text does not drag.
+        swipe(center(row(page, "Candidate C").locator(".rl-label")), top_of_a())
+        assert shown(page) == ["1 Candidate A", "2 Candidate B", "3 Candidate C"]
+        # A finger on the handle does.
+        swipe(center(row(page, "Candidate C").locator(".rl-handle")), top_of_a())
+        assert shown(page) == ["1 Candidate C", "2 Candidate A", "3 Candidate B"]
+        expect(page.get_by_text("order: [2, 0, 1]")).to_be_visible()
+    finally:
+        context.close()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components.rank_list import rank_list
+from components.rank_list import last_drop, rank_list
 
 ROWS = [
     {"id": 0, "label": "Candidate A", "sub": "gpt-4", "hint": "Paris is the capital of France. It has been the seat of government since the tenth century and more."},
@@ -16,12 +16,20 @@ st.session_state.setdefault("changes", 0)
 
 def _changed() -> None:
     st.session_state.changes += 1
+    st.session_state.seen_in_callback = last_drop("ranks")
+
+
+def _reverse() -> None:
+    """Another widget setting ranks (like the page's number keys)."""
+    st.session_state.order = list(reversed(st.session_state.order))
 
 
 view = st.toggle("View", key="view")
+st.button("Reverse", on_click=_reverse)
 st.subheader("Rank the replies")
 new = rank_list(key="ranks", rows=ROWS, order=st.session_state.order, disabled=view, on_change=_changed)
 if new is not None:
     st.session_state.order = new
 st.text(f"order: {st.session_state.order}")
 st.text(f"changes: {st.session_state.changes}")
+st.text(f"callback saw: {st.session_state.get('seen_in_callback')}")
