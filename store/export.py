@@ -5,6 +5,15 @@ each one's results aggregated into one JSON array by the database, decoded by or
 read in a background thread meanwhile. An export of any size holds two batches in memory, and its lines
 are written in large joined chunks (core/export turns items into records or ready JSONL lines).
 
+A JSONL export of PARALLEL_MIN_ITEMS items or more, read from a database another process can open (a SQLite
+file or PostgreSQL, not in-memory SQLite), is rendered by two processes (_write_parallel): the dataset is cut
+into keyset chunks of CHUNK items, a worker process (a fresh interpreter, started per export) renders some
+chunks on its own connection into spool files while this process renders the others, and the chunks are
+copied into the file strictly in order: the same bytes as one process. The worker reads committed data on
+its own connection: an item changed while the export runs is exported as it was either before or after the
+change (each item once). CSV/XLSX, in-memory databases, sessions bound to one connection or holding unflushed
+changes, and image URLs of a custom blob store export in one process.
+
 Choices, stated once:
 - Status filter: "submitted" (default), "saved" (saved and submitted), "all" (drafts too; an annotation
   that was never saved is exported from its server-side draft).
@@ -45,7 +54,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Text, cast, func, literal_column, select, tuple_
+from sqlalchemy import Engine, Text, cast, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
@@ -864,9 +873,11 @@ class _Worker:
 def _worker_url(session: Session) -> str | None:
     """The database URL a worker process can open to read what `session` reads, or None (an in-memory
     SQLite database, or a session with changes of its own that another connection would not see)."""
-    if session.new or session.dirty or session.deleted:
+    bind = session.get_bind()
+    # A session on a connection of its own (write_session) may have written what others cannot see yet.
+    if not isinstance(bind, Engine) or session.new or session.dirty or session.deleted:
         return None
-    url = session.get_bind().url
+    url = bind.url
     if url.get_backend_name() == "sqlite":
         name = url.database
         if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in str(url):
