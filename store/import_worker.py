@@ -36,7 +36,7 @@ import orjson
 from core.dialogue import ParsedItem
 from core.errors import FormatError
 from store.errors import InputError
-from store.sources import MB, Bundle, Limits, open_source
+from store.sources import MB, Bundle, Limits, OpenedFile, open_source
 
 BATCH = 2000
 AssetId = Callable[..., str]  # (ref, *, label) -> asset id (store.importer._Images.asset_id)
@@ -344,7 +344,8 @@ class ParserProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "store.import_worker", str(write_fd)],
-                stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env, cwd=root,
+                stdin=subprocess.PIPE, env=env, cwd=root,
+                pass_fds=(write_fd, job.source.fd) if isinstance(job.source, OpenedFile) else (write_fd,),
             )  # fmt: skip
         finally:
             os.close(write_fd)

@@ -37,10 +37,12 @@ from store.sources import (
     MB,
     Bundle,
     Limits,
+    OpenedFile,
     cleanup_stale_temp,
     fetch_s3_object,
     fetch_url,
     forget_fetched,
+    kept_download,
     open_source,
     source_label,
 )
@@ -401,10 +403,15 @@ def import_source(
                 native = _Native(user)
                 if reading.ontology:
                     native.apply(session, dataset, reading.ontology, [])
-                report.bytes = _write_items(
-                    session, dataset, job, reading, images, report, progress, bundle, total, started, native,
-                    options, _child_source(source, total),
-                )  # fmt: skip
+                child_source = _child_source(source, total)
+                try:
+                    report.bytes = _write_items(
+                        session, dataset, job, reading, images, report, progress, bundle, total, started,
+                        native, options, child_source,
+                    )  # fmt: skip
+                finally:
+                    if isinstance(child_source, OpenedFile):
+                        os.close(child_source.fd)
                 native.finish(report)
                 report.seconds = time.monotonic() - started
                 job.status, job.finished_at = "done", utcnow()
@@ -427,12 +434,16 @@ def import_source(
 
 
 def _child_source(source: Any, total: int) -> Any:
-    """`source` when a parser child process should read it: a path on this server (the child opens it
-    again, with the same guards) holding at least PARSER_PROCESS_MIN_BYTES of data; else None."""
+    """What a parser child process should open when it is to read `source`, else None: a path on this
+    server, or the kept download of a URL or S3 object (store.sources.kept_download: an inherited file
+    descriptor, closed by the caller), holding at least PARSER_PROCESS_MIN_BYTES of data. Uploads held in
+    memory and S3 prefixes are read in this process."""
     if total < PARSER_PROCESS_MIN_BYTES or not isinstance(source, str | os.PathLike):
         return None
+    if isinstance(source, str) and source.startswith(("http://", "https://", "s3://")):
+        return kept_download(source)
     if isinstance(source, str) and "://" in source:
-        return None  # a download is kept by this process only (store.sources.fetched_file)
+        return None
     return source
 
 

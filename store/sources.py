@@ -184,6 +184,33 @@ def fetched_file(key: tuple[str, ...], fetch: Any) -> tuple[IO[bytes], str, int]
     return fileobj, shown, size
 
 
+@dataclass(frozen=True)
+class OpenedFile:
+    """A source for another process: a file descriptor it inherits, opened as the file `name` would be
+    (the parser child of store.import_worker reads a kept download this way, whatever happens to its path)."""
+
+    fd: int
+    name: str
+
+
+def kept_download(source: Any) -> OpenedFile | None:
+    """The newest kept download of `source` (a URL or s3:// object address) opened afresh, else None.
+
+    The caller hands `fd` to a child process and closes it."""
+    if not isinstance(source, str):
+        return None
+    with _fetched_lock:
+        hits = [entry for key, entry in _fetched.items() if key[0] == source]
+        if not hits:
+            return None
+        entry = max(hits, key=lambda e: e.at)
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            return None
+    return OpenedFile(fd, entry.name)
+
+
 def forget_fetched(source: Any = None) -> None:
     """Drop the kept downloads of `source` (a URL, s3:// address or a list of them); None: all of them."""
     wanted = (
@@ -1035,6 +1062,11 @@ def _open(source: Any, temp: TempSpace, limits: Limits) -> Bundle:
         if len(source) == 1:
             return _open(source[0], temp, limits)
         return MultiBundle([_open(s, temp, limits) for s in source])
+    if isinstance(source, OpenedFile):
+        fileobj = temp.keep(os.fdopen(os.dup(source.fd), "rb"))
+        size = fileobj.seek(0, 2)
+        fileobj.seek(0)
+        return bundle_for_file(source.name, fileobj, size, temp=temp, limits=limits)
     if isinstance(source, str) and source.startswith(("http://", "https://")):
         url = source
         out, name, size = fetched_file(

@@ -62,6 +62,7 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[import_worker.ParserProces
 
     class Recorded(real):  # type: ignore[misc, valid-type]
         def __init__(self, job: import_worker.Job) -> None:
+            self.job_source = job.source
             super().__init__(job)
             started.append(self)
 
@@ -201,3 +202,66 @@ def test_an_error_while_writing_stops_the_child(
     assert children[0].proc.returncode is not None  # ended (not left running)
     with Session(sqlite_engine) as s:
         assert s.execute(select(Item)).all() == []
+
+
+def _serve(body: bytes, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        hits: list[str] = []
+
+        def do_GET(self) -> None:  # noqa: N802
+            Handler.hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    monkeypatch.setenv("PARLEY_ALLOW_PRIVATE_URLS", "1")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, Handler.hits
+
+
+def test_a_url_previewed_then_imported_is_read_by_the_child_from_the_kept_download(
+    sqlite_engine: Engine, tmp_path: Path, children: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store import sources
+    from store.importer import preview_source
+
+    big = tmp_path / "big.jsonl"
+    _big(big, 3_000)
+    server, hits = _serve(big.read_bytes(), monkeypatch)
+    url = f"http://127.0.0.1:{server.server_address[1]}/chats.jsonl"
+    try:
+        assert preview_source(url).count == 3_000
+        report = _import(sqlite_engine, url, "d", tmp_path / "b")
+    finally:
+        server.shutdown()
+        sources.forget_fetched()
+    assert hits == ["/chats.jsonl"]  # downloaded once, for the preview; the child read the kept file
+    assert len(children) == 1 and isinstance(children[0].job_source, sources.OpenedFile)
+    assert report.items == 3_000 and report.data_files == ["chats.jsonl"]
+    monkeypatch.setattr(importer, "PARSER_PROCESS_MIN_BYTES", 1 << 62)
+    _import(sqlite_engine, str(big), "local", tmp_path / "b")
+    assert _items(sqlite_engine, "d") == _items(sqlite_engine, "local")
+
+
+def test_an_s3_object_is_read_by_the_child(sqlite_engine: Engine, tmp_path: Path, children: list, s3) -> None:  # type: ignore[no-untyped-def]
+    from store import sources
+
+    big = tmp_path / "big.jsonl"
+    _big(big, 2_000)
+    client = s3.client()
+    client.create_bucket(Bucket="bulk")
+    client.put_object(Bucket="bulk", Key="in/big.jsonl", Body=big.read_bytes())
+    try:
+        report = _import(sqlite_engine, "s3://bulk/in/big.jsonl", "d", tmp_path / "b")
+    finally:
+        sources.forget_fetched()
+    assert len(children) == 1 and isinstance(children[0].job_source, sources.OpenedFile)
+    assert (report.items, report.messages) == (2_000, 12_000)
