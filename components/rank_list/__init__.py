@@ -30,7 +30,7 @@ def _noop() -> None:
 
 
 def _seen_key(key: str) -> str:
-    return f"_rank_list_seen:{key}"
+    return f"rank_list.seen.{key}"
 
 
 def last_drop(key: str) -> list[int] | None:
