@@ -218,6 +218,7 @@ class Canvas {
 
   enterItem(itemKey) {
     this.itemKey = itemKey;
+    this.rankFor = null;
     this.pins = readStore("session", `parley.pins.${itemKey}`, []);
     this.selected = null;
     this.note.textContent = "";
@@ -529,6 +530,45 @@ class Canvas {
     this.api.setTriggerValue("key", { k: key, n: this.counter });
   }
 
+  // r then a number: the selected candidate's rank, by a click on that rank in its row of the page's ranking
+  // question (a container keyed "parley-rank-<candidate id>"), the same as clicking it there.
+  rankRow(id) {
+    return document.querySelector(`.st-key-parley-rank-${id}`);
+  }
+
+  armRank() {
+    if (!this.data || !this.data.editable || this.pending) return;
+    const cand = (this.view.candidates || []).find((c) => c.id === this.selected);
+    if (!cand) {
+      this.note.textContent = "Select a candidate reply first (↑/↓), then press r and its rank.";
+      return;
+    }
+    if (!this.rankRow(cand.id)) {
+      this.note.textContent = "This dataset's ontology has no ranking question.";
+      return;
+    }
+    this.rankFor = cand.id;
+    const n = (this.view.candidates || []).length;
+    this.note.textContent = `Rank ${cand.name}: press 1–${n} (1 = best; Esc cancels).`;
+  }
+
+  disarmRank() {
+    this.rankFor = null;
+    this.note.textContent = "";
+  }
+
+  rankPick(key) {
+    const row = this.rankRow(this.rankFor);
+    const button = row && [...row.querySelectorAll("button")].find((b) => b.innerText.trim() === key);
+    if (!button || button.disabled) {
+      this.note.textContent = `There is no rank ${key} here.`;
+      this.rankFor = null;
+      return;
+    }
+    this.disarmRank();
+    button.click();
+  }
+
   // Ctrl+S as a click on the page's Save button (a fragment: only the toolbar reruns). False if there is none.
   clickSave() {
     const key = this.data && this.data.save_button;
@@ -543,6 +583,7 @@ class Canvas {
   handleKey(e) {
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
     if (!/^[0-9]$/.test(e.key)) this.digitChain = false;
+    if (this.rankFor && !/^[0-9]$/.test(e.key) && !["Shift", "r", "R"].includes(e.key)) this.disarmRank();
     const path = e.composedPath();
     const target = path[0];
     const mod = e.ctrlKey || e.metaKey;
@@ -592,9 +633,18 @@ class Canvas {
       case "E":
         this.send("mode");
         break;
+      case "r":
+      case "R":
+        this.armRank();
+        break;
+      case "Escape":
+        if (this.rankFor) this.disarmRank();
+        else handled = false;
+        break;
       default:
         if (/^[0-9]$/.test(e.key)) {
-          this.digit(e.key);
+          if (this.rankFor) this.rankPick(e.key);
+          else this.digit(e.key);
         } else handled = false;
     }
     if (handled) {

@@ -59,6 +59,7 @@ A pending Save/Submit may also be requested by a page component: st.session_stat
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ SHORTCUTS = [
     ("e", "switch Edit / View"),
     ("p", "pin / unpin the selected bubble"),
     ("/", "search the dialogue (Enter / Shift+Enter: next / previous match)"),
+    ("r, then 1 – 9", "rank the selected candidate reply (1 = best)"),
     ("Tab", "Evaluate: the next attribute of the chosen class"),
     ("Esc", "Evaluate: let go of the chosen class (number keys choose a class again)"),
     ("a", "Evaluate: accept the first open suggestion"),
@@ -940,6 +942,7 @@ def _classification_ui(ctx: ToolContext) -> None:
     labels = candidate_labels(ctx.candidate_order)
     with st.container(border=True):
         st.markdown("**Classification**")
+        ranked = False
         for q in ctx.classifications:
             qid = str(q.id)
             title = (q.title or q.name) + (" *" if q.required else "")
@@ -957,7 +960,9 @@ def _classification_ui(ctx: ToolContext) -> None:
             elif q.type == "text":
                 value = st.text_input(title, value=current or "", key=wkey, disabled=off) or None
             elif q.type == "ranking":
-                _ranking_ui(ctx, q, title, current, labels, wkey)
+                # The first ranking question is the one `r` + a number answers (its rows are keyed for it).
+                _ranking_ui(ctx, q, title, current, labels, wkey, hotkeys=not ranked)
+                ranked = True
                 continue
             elif q.type == "pairwise":
                 value = _pairwise_ui(q, title, current, labels, wkey, off)
@@ -977,10 +982,18 @@ def candidate_labels(order: list[int]) -> dict[int, str]:
 
 
 def _ranking_ui(
-    ctx: ToolContext, q: Classification, title: str, current: Any, labels: dict[int, str], wkey: str
+    ctx: ToolContext,
+    q: Classification,
+    title: str,
+    current: Any,
+    labels: dict[int, str],
+    wkey: str,
+    *,
+    hotkeys: bool,
 ) -> None:
     """One row a candidate (in the order shown) with its rank 1…n, 1 the best. Ties only where the question
-    allows them; otherwise taking a rank another candidate holds swaps the two."""
+    allows them; otherwise taking a rank another candidate holds swaps the two. With `hotkeys`, each row
+    sits in a container "parley-rank-c<candidate>" where the canvas's `r` + number clicks the rank."""
     allow_ties = bool((q.settings or {}).get("allow_ties"))
     ranks = ranking_to_ranks(current if isinstance(current, list) else [])
     n = len(labels)
@@ -990,10 +1003,11 @@ def _ranking_ui(
         key = f"{wkey}.{original}"
         if key not in st.session_state:
             st.session_state[key] = ranks.get(original)
-        st.segmented_control(
-            f"Candidate {label}", list(range(1, n + 1)), key=key, disabled=not ctx.editable,
-            on_change=_rank_changed, args=(ctx.kind, str(q.id), original, wkey, list(labels), allow_ties),
-        )  # fmt: skip
+        with st.container(key=f"parley-rank-c{original}") if hotkeys else contextlib.nullcontext():
+            st.segmented_control(
+                f"Candidate {label}", list(range(1, n + 1)), key=key, disabled=not ctx.editable,
+                on_change=_rank_changed, args=(ctx.kind, str(q.id), original, wkey, list(labels), allow_ties),
+            )  # fmt: skip
 
 
 def _rank_changed(

@@ -220,6 +220,61 @@ def go(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
     expect(panel_heading(page, name)).to_be_visible(timeout=15_000)
 
 
+def test_rank_hotkey_r_then_a_number_ranks_the_selected_candidate(app_server, page, datasets_dir, tmp_path):
+    engine = app_server.engine()
+    import_hh_with_cli(app_server, datasets_dir, tmp_path)
+    app_server.add_user("ann", "password1", role="annotator")
+    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
+    bubble(page, "m0").wait_for()
+    idle(page)
+    note = page.get_by_test_id("parley-canvas-note")
+    # on a message bubble, r says what to do instead of ranking anything
+    go(page, "m0", "Message 1")
+    page.keyboard.press("r")
+    expect(note).to_have_text("Select a candidate reply first (↑/↓), then press r and its rank.")
+    # Candidate B: r, then 1
+    go(page, "c1", "Candidate B")
+    page.keyboard.press("r")
+    expect(note).to_have_text("Rank Candidate B: press 1–2 (1 = best; Esc cancels).")
+    page.keyboard.press("1")
+    expect(rank(page, "B", 1)).to_be_checked()
+    expect(note).to_have_text("")
+    idle(page)
+    # Candidate A: r, 2
+    go(page, "c0", "Candidate A")
+    page.keyboard.press("r")
+    page.keyboard.press("2")
+    expect(rank(page, "A", 2)).to_be_checked()
+    expect(rank(page, "B", 1)).to_be_checked()
+    idle(page)
+    # r, Esc: nothing ranked, and the number after it is a class number again (the ranks stay)
+    page.keyboard.press("r")
+    expect(note).to_have_text(re.compile("^Rank Candidate A"))
+    page.keyboard.press("Escape")
+    expect(note).to_have_text("")
+    # no ties here: A taking rank 1 swaps it with B
+    page.keyboard.press("r")
+    page.keyboard.press("1")
+    expect(rank(page, "A", 1)).to_be_checked()
+    expect(rank(page, "B", 2)).to_be_checked()
+    idle(page)
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
+    expect(page.get_by_text("saved", exact=True)).to_be_visible()  # the toolbar's status line
+    (annotation,) = stored(engine)
+    assert annotation["status"] == "saved"
+    assert annotation["answers"]["ranking"] == [0, 1]
+    # View mode: r does nothing
+    page.keyboard.press("e")
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    idle(page)
+    page.keyboard.press("r")
+    page.wait_for_timeout(300)
+    expect(note).to_have_text("")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "evaluate_rank_hotkey.png"), full_page=True)
+
+
 def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
     import_hh_with_cli(app_server, datasets_dir, tmp_path, user_class=True)
