@@ -60,6 +60,7 @@ A pending Save/Submit may also be requested by a page component: st.session_stat
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +72,17 @@ import streamlit as st
 from sqlmodel import Session
 
 from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
+from components.rank_list import last_drop, rank_list, valid_drop
 from core.dialogue import candidate_label
-from core.evaluation import blind_settings, bubble_name, candidate_order, ranking_to_ranks, set_rank
+from core.evaluation import (
+    blind_settings,
+    bubble_name,
+    candidate_order,
+    order_to_ranking,
+    ranking_order,
+    ranking_to_ranks,
+    set_rank,
+)
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
 from store.comments import add_comment, list_comments
@@ -995,10 +1005,25 @@ def _ranking_ui(
     allows them; otherwise taking a rank another candidate holds swaps the two. With `hotkeys`, each row
     sits in a container "parley-rank-c<candidate>" where the canvas's `r` + number clicks the rank."""
     allow_ties = bool((q.settings or {}).get("allow_ties"))
-    ranks = ranking_to_ranks(current if isinstance(current, list) else [])
+    ranking = current if isinstance(current, list) else []
+    ranks = ranking_to_ranks(ranking)
     n = len(labels)
     st.markdown(f"**{title}**")
-    st.caption("1 = best" + (" · ties allowed" if allow_ties else ""))
+    st.caption(
+        "Drag to order (or Alt+↑/↓), or pick each rank · 1 = best" + (" · ties allowed" if allow_ties else "")
+    )
+    candidates = ctx.item.candidates or []
+    rows = [
+        {"id": original, "label": f"Candidate {label}",
+         "sub": "" if ctx.hide_models else str(candidates[original].get("model") or ""),
+         "hint": " ".join(str(candidates[original].get("text") or "").split())[:80]}
+        for original, label in labels.items()
+    ]  # fmt: skip
+    drag_key = f"{wkey}.drag"
+    rank_list(
+        key=drag_key, rows=rows, order=ranking_order(ranking), disabled=not ctx.editable,
+        on_change=functools.partial(_rank_dropped, ctx.kind, str(q.id), wkey, list(labels), drag_key),
+    )  # fmt: skip
     for original, label in labels.items():
         key = f"{wkey}.{original}"
         if key not in st.session_state:
@@ -1021,6 +1046,24 @@ def _rank_changed(
     ranking = set_rank(
         answers.get(qid), original, st.session_state.get(f"{wkey}.{original}"), allow_ties=allow_ties
     )
+    if ranking:
+        answers[qid] = ranking
+    else:
+        answers.pop(qid, None)
+    ranks = ranking_to_ranks(ranking)
+    for other in candidates:
+        st.session_state[f"{wkey}.{other}"] = ranks.get(other)
+
+
+def _rank_dropped(kind: str, qid: str, wkey: str, candidates: list[int], drag_key: str) -> None:
+    """A drop in the drag list: the ranking in the work (ties kept while they stay together), and every
+    candidate's rank row."""
+    work = st.session_state.get(_k(kind, "work"))
+    order = valid_drop(last_drop(drag_key), candidates)
+    if work is None or order is None or st.session_state.get(_k(kind, "mode")) == "View":
+        return
+    answers = work.setdefault("classifications", {})
+    ranking = order_to_ranking(order, answers.get(qid) if isinstance(answers.get(qid), list) else None)
     if ranking:
         answers[qid] = ranking
     else:

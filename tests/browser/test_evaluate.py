@@ -35,6 +35,7 @@ def select_with_down(page, ref: str, name: str) -> None:  # type: ignore[no-unty
 def idle(page) -> None:  # type: ignore[no-untyped-def]
     """The app has finished its current run (Streamlit's running indicator is gone)."""
     page.wait_for_timeout(100)
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=10_000)
 
 
@@ -220,7 +221,7 @@ def go(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
     expect(panel_heading(page, name)).to_be_visible(timeout=15_000)
 
 
-def test_rank_hotkey_r_then_a_number_ranks_the_selected_candidate(app_server, page, datasets_dir, tmp_path):
+def test_rank_by_r_then_a_number_and_by_dragging(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
     import_hh_with_cli(app_server, datasets_dir, tmp_path)
     app_server.add_user("ann", "password1", role="annotator")
@@ -258,12 +259,26 @@ def test_rank_hotkey_r_then_a_number_ranks_the_selected_candidate(app_server, pa
     expect(rank(page, "A", 1)).to_be_checked()
     expect(rank(page, "B", 2)).to_be_checked()
     idle(page)
+    # the drag list above the rank rows follows, and dragging B above A ranks B first again
+    drag_list = page.locator(".rl-list")
+    expect(drag_list).to_have_attribute("data-order", "0,1")
+    a = page.locator(".rl-row", has_text="Candidate A").bounding_box()
+    b = page.locator(".rl-row", has_text="Candidate B").bounding_box()
+    assert a and b
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 4, steps=12)
+    page.mouse.up()
+    expect(drag_list).to_have_attribute("data-order", "1,0")
+    expect(rank(page, "B", 1)).to_be_checked()
+    expect(rank(page, "A", 2)).to_be_checked()
+    idle(page)
     page.keyboard.press("Control+s")
     expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
     expect(page.get_by_text("saved", exact=True)).to_be_visible()  # the toolbar's status line
     (annotation,) = stored(engine)
     assert annotation["status"] == "saved"
-    assert annotation["answers"]["ranking"] == [0, 1]
+    assert annotation["answers"]["ranking"] == [1, 0]
     # View mode: r does nothing
     page.keyboard.press("e")
     expect(page.get_by_role("button", name="Save")).to_be_disabled()
