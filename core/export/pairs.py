@@ -180,7 +180,18 @@ def pair_tuples(annotation: dict[str, Any], schema: Schema, n: int, mode: str = 
         for name in sorted(answers) if len(answers) > 1 else answers:
             kind = kinds.get(name)
             if kind == "ranking":
-                out += [("ranking", name, a, b, None) for a, b in ranking_pairs(answers[name], n, mode)]
+                answer = answers[name]
+                # The same few rankings recur on every item: their pairs are remembered. repr() is an exact
+                # key for decoded JSON (it tells 1 from 1.0 and True, and keeps a mapping's key order).
+                key = (name, n, mode, repr(answer))
+                made = _RANKINGS.get(key)
+                if made is None:
+                    if len(_RANKINGS) > _MEMO_SIZE:
+                        _RANKINGS.clear()
+                    made = _RANKINGS[key] = [
+                        ("ranking", name, a, b, None) for a, b in ranking_pairs(answer, n, mode)
+                    ]
+                out += made
             elif kind == "pairwise":
                 pair = pairwise_pair(answers[name], n)
                 if pair is not None:
@@ -188,5 +199,18 @@ def pair_tuples(annotation: dict[str, Any], schema: Schema, n: int, mode: str = 
     if annotation.get("results"):
         scores = candidate_scores(annotation, schema, n)
         for question in sorted(scores) if len(scores) > 1 else scores:
-            out += [("scores", question, a, b, None) for a, b in score_pairs(scores[question], mode)]
+            values = scores[question]
+            # Remembered like rankings; the values are ints and floats, which pair alike when equal.
+            key = (question, mode, *values.items())
+            made = _SCORES.get(key)
+            if made is None:
+                if len(_SCORES) > _MEMO_SIZE:
+                    _SCORES.clear()
+                made = _SCORES[key] = [("scores", question, a, b, None) for a, b in score_pairs(values, mode)]
+            out += made
     return out
+
+
+_MEMO_SIZE = 100_000  # entries of each memo below (a few MB at most), cleared when full
+_RANKINGS: dict[tuple[Any, ...], list[PairTuple]] = {}
+_SCORES: dict[tuple[Any, ...], list[PairTuple]] = {}

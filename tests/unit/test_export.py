@@ -184,3 +184,50 @@ def test_dpo_lines_are_the_records_bytes():
             orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in dpo.records(it, SCHEMA, Options(mode))
         )
         assert b"".join(dpo.lines(it, SCHEMA, Options(mode))) == expected and expected
+
+
+def test_remembered_pairs_are_the_rules_pairs():
+    """pair_tuples remembers the pairs of rankings and scores it has seen: a remembered answer gives the
+    pairs the rules give, and answers that only look alike (True for 1, a tie) are not mixed up."""
+    import random
+
+    from core.export import pairs
+    from core.export.pairs import pair_tuples, score_groups
+
+    def expected(annotation, n, mode):
+        out = []
+        rank = annotation["classifications"].get("rank")
+        if rank is not None:
+            out += [("ranking", "rank", a, b, None) for a, b in pairs_from_groups(rank_groups(rank, n), mode)]
+        scores = {r["candidate"]: float(r["values"]["stars"]) for r in annotation["results"]}
+        if scores:
+            out += [
+                ("scores", "quality.stars", a, b, None)
+                for a, b in pairs_from_groups(score_groups(scores), mode)
+            ]
+        return out
+
+    rng = random.Random(3)
+    answers = [
+        [1, 0, 2],
+        [True, 0, 2],
+        [1.0, 0, 2],
+        [[1, 0], 2],
+        [1, [0, 2]],
+        {"0": 2, "1": 1, "2": 2},
+        [2, 1],
+    ]
+    cases = []
+    for _ in range(300):
+        rank = rng.choice(answers + [rng.sample(range(3), 3)])
+        stars = [rng.choice([1, 2, 2.0, 3, 5]) for _ in range(3)]
+        results = [{"class": "quality", "candidate": k, "values": {"stars": s}} for k, s in enumerate(stars)]
+        cases.append((ann(rank=rank, results=results), rng.choice([2, 3]), rng.choice(["all", "best"])))
+    for _ in range(2):  # the second time every answer is remembered
+        for annotation, n, mode in cases:
+            if n == 2:
+                for r in annotation["results"]:
+                    if r["candidate"] >= n:
+                        r["candidate"] = 0  # out of range results are dropped by the rules; keep it simple
+            assert pair_tuples(annotation, SCHEMA, n, mode) == expected(annotation, n, mode), annotation
+    assert pairs._RANKINGS and pairs._SCORES
