@@ -3,6 +3,10 @@
 One transaction holds every row an import writes (items, assets, suggestions, the job); on any error it
 is rolled back and the blobs this import created are deleted again, so the database and the blob store
 are as before. A `kill -9` never commits, and its temp folder is removed by the next import.
+
+A large file on this server (a path, or a URL / S3 object once downloaded) is read and parsed by a parser
+child process (store.import_worker) while this process writes; anything else is parsed here, by the same
+row-building code. Either way a writer thread runs SQLite while the rows of the next batch are made.
 """
 
 from __future__ import annotations
