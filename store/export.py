@@ -942,8 +942,8 @@ def _write_parallel(
     meanwhile, into spool files (up to AHEAD chunks) when they must wait for the worker's earlier chunk:
     whichever process is faster renders more, and memory holds one chunk a process whatever the lag.
 
-    Returns (lines, stats, annotators, chunks the workers rendered, their peak RSS in KB). The worker is a fresh interpreter
-    (see _Worker); its start-up overlaps this process's first chunks.
+    Returns (lines, stats, annotators, chunks the workers rendered, their peak RSS in KB). The worker is a
+    fresh interpreter (see _Worker); its start-up overlaps this process's first chunks.
     """
     stats: dict[str, int] = {"items": 0, "annotations": 0}
     annotators: set[str] = set()
