@@ -21,7 +21,20 @@ def header(ontology: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+_ROLE_TEXT = frozenset(("role", "text"))  # a plain message's keys
+_TEXT_MODEL = frozenset(("text", "model"))  # a plain candidate's keys
+
+
 def _turn(message: dict[str, Any], text_key: str = "content") -> dict[str, Any]:
+    # The common shapes first (same output as the general rules below, without their look-ups).
+    keys = message.keys()
+    if keys == _ROLE_TEXT:
+        return {"role": message["role"], text_key: message["text"] or ""}
+    if keys == _TEXT_MODEL:
+        model = message["model"]
+        return (
+            {text_key: message["text"] or "", "model": model} if model else {text_key: message["text"] or ""}
+        )
     out: dict[str, Any] = {}
     if "role" in message:
         out["role"] = message["role"]

@@ -231,3 +231,30 @@ def test_remembered_pairs_are_the_rules_pairs():
                         r["candidate"] = 0  # out of range results are dropped by the rules; keep it simple
             assert pair_tuples(annotation, SCHEMA, n, mode) == expected(annotation, n, mode), annotation
     assert pairs._RANKINGS and pairs._SCORES
+
+
+def test_native_turns_of_every_shape_follow_the_rules():
+    """_turn's quick paths for plain messages and candidates give what the general rules give."""
+    from core.export.native import _turn
+
+    def general(m, key="content"):
+        out = {}
+        if "role" in m:
+            out["role"] = m["role"]
+        out[key] = m.get("text") or ""
+        for extra in ("model", "images", "meta"):
+            if m.get(extra):
+                out[extra] = list(m[extra]) if extra == "images" else m[extra]
+        return out
+
+    shapes = [
+        {"role": "user", "text": "hi"}, {"role": "bot", "text": ""}, {"role": "bot", "text": None},
+        {"text": "A", "model": "m1"}, {"text": "A", "model": ""}, {"text": None, "model": None},
+        {"model": "m", "text": "order"}, {"text": "t", "role": "user"}, {"role": "user"}, {"text": "only"},
+        {"role": "user", "text": "x", "images": ["a.png"]}, {"text": "y", "model": "m", "meta": {"k": 1}},
+        {"role": "bot", "text": "z", "model": "m2"},
+    ]  # fmt: skip
+    for shape in shapes:
+        for key in ("content", "text"):
+            got = _turn(shape, key)
+            assert got == general(shape, key) and list(got) == list(general(shape, key)), shape
