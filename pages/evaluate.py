@@ -7,7 +7,7 @@ import streamlit as st
 from components import evaluate_panel as panel
 from components.auth import require_role
 from components.evaluate_keys import evaluate_keys
-from components.toolpage import tool_page
+from components.toolpage import ToolContext, tool_page
 from core import evaluation as ev
 from store import db
 from store.items import suggestions_for
@@ -28,14 +28,11 @@ def _suggestions(user, item_id: int) -> list[dict]:  # type: ignore[no-untyped-d
     return found
 
 
-user = require_role()
-panel.inherit_toggle_ui()
-with tool_page(kind="evaluate", user=user) as ctx:
-    candidates = list(ctx.item.candidates or [])
-    view = panel.EvalView(
+def _view(ctx: ToolContext) -> panel.EvalView:
+    return panel.EvalView(
         item_id=ctx.item.id,
         messages=list(ctx.item.messages or []),
-        candidates=candidates,
+        candidates=list(ctx.item.candidates or []),
         # The order shown (shuffled per annotator in a blind comparison); results keep original indexes.
         order=ctx.candidate_order,
         classes=[ev.ClassDef.from_obj(c) for c in ctx.classes],
@@ -45,8 +42,14 @@ with tool_page(kind="evaluate", user=user) as ctx:
         changed=ctx.changed,
         select=ctx.select,
         selected=ctx.selected,
-        suggestions=_suggestions(user, ctx.item.id),
+        suggestions=_suggestions(ctx.user, ctx.item.id),
     )
+
+
+user = require_role()
+panel.inherit_toggle_ui()
+with tool_page(kind="evaluate", user=user, badges=lambda c: panel.badges(_view(c))) as ctx:
+    view = _view(ctx)
     if view.selected not in view.refs:  # a selection left from another item
         view.selected = None
     panel.on_selection(view)

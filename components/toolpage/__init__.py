@@ -178,6 +178,9 @@ class ToolContext:
     _status_slot: Any = None
     _changed: bool = False
     _finished: bool = False
+    _canvas_drawn: bool = False
+    _early_badges: Any = None
+    _canvas_drawn_early: bool = False
 
     # ------------------------------------------------------------------ page API
     def changed(self) -> None:
@@ -230,6 +233,28 @@ class ToolContext:
             return
         self._finished = True
         kind = self.kind
+        self._canvas_drawn_early = self._canvas_drawn
+        if not self._canvas_drawn:
+            self._draw_canvas()
+        pending = st.session_state.pop(_k(kind, "pending"), None)
+        if pending in ("save", "submit") and self.editable:
+            self._save(submit=pending == "submit")
+        else:
+            self._autosave()
+        st.session_state[_k(kind, "complete")] = True
+        _record_applied(kind)
+        nav = st.session_state.pop(_k(kind, "nav"), None)
+        if nav:
+            # A move that arrived together with other widget changes: those are in ctx.work now.
+            _go(kind, *nav)
+            st.rerun()
+        self._draw_status()
+        if self._canvas_drawn_early and (self.badges or None) != self._early_badges:
+            st.rerun()  # this run changed the badges after the canvas went out: draw it again
+
+    def _draw_canvas(self) -> None:
+        kind = self.kind
+        self._canvas_drawn = True
         with self._canvas_slot:
             sel = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
             dialogue_canvas(
@@ -255,19 +280,6 @@ class ToolContext:
                 on_expand=lambda: _on_canvas_state(kind),
                 on_key=lambda: _on_key(kind),
             )
-        pending = st.session_state.pop(_k(kind, "pending"), None)
-        if pending in ("save", "submit") and self.editable:
-            self._save(submit=pending == "submit")
-        else:
-            self._autosave()
-        st.session_state[_k(kind, "complete")] = True
-        _record_applied(kind)
-        nav = st.session_state.pop(_k(kind, "nav"), None)
-        if nav:
-            # A move that arrived together with other widget changes: those are in ctx.work now.
-            _go(kind, *nav)
-            st.rerun()
-        self._draw_status()
 
     # ------------------------------------------------------------------ persistence
     def _dirty(self) -> bool:
@@ -751,8 +763,14 @@ def _load(kind: str, session: Session, user: User, item_id: int) -> None:
 # ---------------------------------------------------------------------- drawing
 
 
-def tool_page(*, kind: str, user: User) -> ToolContext:
-    """Draw the shell for `kind` ("evaluate" | "respond") and return the page's context (see module doc)."""
+def tool_page(
+    *, kind: str, user: User, badges: Callable[[ToolContext], dict[str, list[dict[str, str]]]] | None = None
+) -> ToolContext:
+    """Draw the shell for `kind` ("evaluate" | "respond") and return the page's context (see module doc).
+
+    badges: how the page computes ctx.badges from a context, if it sets any; with it, a session's first
+    run draws the canvas before the panels (a faster cold open).
+    """
     if kind not in ("evaluate", "respond"):
         raise ValueError(f"tool_page kind {kind!r}")
     state = st.session_state
@@ -824,6 +842,13 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     )
     shown = _shown(user, dataset, item)
     ctx.candidate_order, ctx.hide_models = shown["order"], shown["hide_models"]
+    if badges is not None and not state.get(_k(kind, "opened")):
+        # The session's first run (a cold open): the canvas goes out before the panels are drawn, so the
+        # dialogue shows while the rest of the page is still on its way.
+        state[_k(kind, "opened")] = True
+        ctx.badges = badges(ctx)
+        ctx._early_badges = ctx.badges or None
+        ctx._draw_canvas()
     with right:
         _validity_ui(ctx)
         if questions:

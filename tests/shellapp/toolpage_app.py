@@ -30,7 +30,7 @@ def _user() -> User:
 
 def tool() -> None:
     user = _user()
-    with tool_page(kind="evaluate", user=user) as ctx:
+    with tool_page(kind="evaluate", user=user, badges=_badges) as ctx:
         scores = ["1", "2", "3", "4", "5"]
         values = ctx.work.setdefault("classifications", {})
         if ctx.key and ctx.key in scores:
@@ -50,8 +50,12 @@ def tool() -> None:
         ctx.add_check(
             lambda work: [] if (work.get("classifications") or {}).get("score") else [("Pick a score", "c0")]
         )
-        if values.get("score"):
-            ctx.badges = {"c0": [{"text": "Score", "detail": values["score"], "color": "#2e7d32"}]}
+        ctx.badges = _badges(ctx)
+
+
+def _badges(ctx) -> dict:  # type: ignore[no-untyped-def]
+    score = (ctx.work.get("classifications") or {}).get("score")
+    return {"c0": [{"text": "Score", "detail": score, "color": "#2e7d32"}]} if score else {}
 
 
 def other() -> None:
