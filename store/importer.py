@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import importlib
 import io
+import itertools
 import os
 import re
 import threading
@@ -79,7 +80,8 @@ def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> None:
         return
     k = ROWS_PER_INSERT
     full = len(rows) - len(rows) % k
-    grouped = [tuple([v for row in rows[i : i + k] for v in row]) for i in range(0, full, k)]
+    flat = itertools.chain.from_iterable
+    grouped = [tuple(flat(rows[i : i + k])) for i in range(0, full, k)]
     conn.exec_driver_sql(_item_insert_sql(paramstyle, k), grouped)
     if full < len(rows):
         conn.exec_driver_sql(_item_insert_sql(paramstyle), rows[full:])
@@ -389,7 +391,7 @@ def import_source(
     try:
         with open_source(source, limits=limits) as raw_bundle:
             bundle = import_worker.CountingBundle(raw_bundle)
-            reading = _read(bundle, options)
+            reading = import_worker.read(bundle, options, rows=True)
             report.format, report.data_files = reading.format, list(reading.data_files)
             skipped_files = list(getattr(reading, "skipped_files", []) or [])
             if skipped_files:

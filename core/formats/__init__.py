@@ -108,6 +108,14 @@ def _native_parser() -> RecordParser:
     return getattr(mod, "parse_native", None) or chat.parse_native_basic
 
 
+def _native_plain_row() -> Callable | None:
+    try:
+        mod = importlib.import_module("core.formats.native")
+    except ImportError:
+        return None
+    return getattr(mod, "plain_row", None)
+
+
 def _native_parse(obj, rec: Record, resolve: ImageResolver):  # noqa: ANN001, ANN202
     return _native_parser()(obj, rec, resolve)
 
@@ -188,13 +196,17 @@ def table_columns(
     return tables.table_columns(bundle, name, fmt, sheet)
 
 
-def read_bundle(bundle: Bundle, options: ImportOptions | None = None) -> Reading:
+def read_bundle(bundle: Bundle, options: ImportOptions | None = None, *, plain_rows: bool = False) -> Reading:
     """Detect (unless options.format is set) and read every data file of the bundle.
 
     Returns at once after detection; `Reading.items` parses lazily. A forced format applies to every data
     file. Raises FormatError for an unknown forced format, a bundle with no data file, or a data file whose
     bytes are not data. Several data files of different formats are read each with its own format
-    (Reading.format is then "a,b")."""
+    (Reading.format is then "a,b").
+
+    plain_rows (the importer's bulk path): a native record that core.formats.native.plain_row can take
+    comes out as its row tuple (id, messages JSON, candidates JSON, search text, messages, candidates)
+    instead of a ParsedItem."""
     options = options or ImportOptions()
     names = bundle.names()
     name_set = set(names)
@@ -223,7 +235,7 @@ def read_bundle(bundle: Bundle, options: ImportOptions | None = None) -> Reading
     if "native" in formats.values():
         ontology = _native_ontology(bundle, [f for f in data_files if formats[f] == "native"])
     items = itertools.chain.from_iterable(
-        _read_file(bundle, f, formats[f], options, name_set, qualify) for f in data_files
+        _read_file(bundle, f, formats[f], options, name_set, qualify, plain_rows) for f in data_files
     )
     return Reading(fmt_label, data_files, items, ontology=ontology, skipped_files=skipped)
 
@@ -247,7 +259,13 @@ def _native_ontology(bundle: Bundle, files: list[str]) -> dict | None:
 
 
 def _read_file(
-    bundle: Bundle, name: str, fmt: str, options: ImportOptions, names: set[str], qualify: bool
+    bundle: Bundle,
+    name: str,
+    fmt: str,
+    options: ImportOptions,
+    names: set[str],
+    qualify: bool,
+    plain_rows: bool = False,
 ) -> Iterator[ParsedItem]:
     spec = FORMATS[fmt]
     if spec.kind == "table":
@@ -260,7 +278,21 @@ def _read_file(
         return
     parse: Callable = _native_parser() if fmt == "native" else spec.parse  # type: ignore[assignment]
     resolve = ImageResolver(name, names)
-    for obj, rec in iter_records(bundle, name, qualify=qualify, max_chars=options.max_message_chars):
+    records = iter_records(bundle, name, qualify=qualify, max_chars=options.max_message_chars)
+    plain = _native_plain_row() if plain_rows and fmt == "native" else None
+    if plain is not None:
+        for obj, rec in records:
+            row = plain(obj, rec)
+            if row is not None:
+                yield row
+                continue
+            result = parse(obj, rec, resolve)
+            if type(result) is list:
+                yield from result
+            elif result is not None:
+                yield result
+        return
+    for obj, rec in records:
         result = parse(obj, rec, resolve)
         if type(result) is list:
             yield from result

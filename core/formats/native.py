@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from core.dialogue import ROLE_ALIASES, Candidate, Message, ParsedItem
 from core.errors import FormatError
 from core.formats.base import (
@@ -247,6 +249,65 @@ def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | N
         suggestions=suggestions,
         meta={} if meta is None else _meta(meta, rec, "meta"),
         annotations=annotations,
+    )
+
+
+_PLAIN_KEYS = frozenset(("id", "messages", "responses"))
+
+
+def plain_row(obj: Any, rec: Record) -> tuple[str, str, str, str, int, int] | None:
+    """The importer's bulk fast path for the commonest native record: only "id", "messages" and
+    "responses", every turn exactly {role, content|text} and every reply a string, {content} or
+    {content, model}, all plain (parse_native's inline fast path would take each of them).
+
+    Returns (id, messages JSON, candidates JSON, search text, messages, candidates) exactly as the
+    importer would store the ParsedItem parse_native makes of it (no "images" key: none are shown),
+    without building that item first; None for any other record, which then goes through parse_native.
+    """
+    if type(obj) is not dict or not obj.keys() <= _PLAIN_KEYS:
+        return None
+    raw_messages = obj.get("messages")
+    if type(raw_messages) is not list or not raw_messages:
+        return None
+    max_chars = rec.max_chars
+    messages = []
+    texts = []
+    for turn in raw_messages:
+        if type(turn) is not dict or len(turn) != 2:
+            return None
+        role = turn.get("role")
+        text = turn.get("content")
+        if text is None:
+            text = turn.get("text")
+        if not (
+            type(role) is str
+            and type(text) is str
+            and role in ROLE_ALIASES
+            and len(text) <= max_chars
+            and "\x00" not in text
+        ):
+            return None
+        messages.append({"role": ROLE_ALIASES[role], "text": text})
+        texts.append(text)
+    raw_responses = obj.get("responses") or []
+    if type(raw_responses) is not list:
+        return None
+    candidates = []
+    for resp in raw_responses:
+        cand = _plain_response(resp, max_chars)
+        if cand is None:
+            return None
+        del cand["images"]
+        candidates.append(cand)
+        texts.append(cand["text"])
+    dumps = orjson.dumps
+    return (
+        rec.item_id(obj),
+        dumps(messages).decode(),
+        dumps(candidates).decode(),
+        "\n".join(texts).lower(),  # = core.dialogue.search_text of the stored parts
+        len(messages),
+        len(candidates),
     )
 
 

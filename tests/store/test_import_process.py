@@ -92,6 +92,48 @@ def test_child_process_writes_exactly_what_the_in_process_path_writes(
     assert _items(engine, "child") == _items(engine, "inproc")
 
 
+def _native_mix(path: Path) -> None:
+    """Native records the plain-row fast path takes and records next to them that it must leave alone."""
+    lines = [
+        {"id": "p1", "messages": [{"role": "user", "content": "Hi THERE"}, {"role": "assistant", "content": "Hello"}],
+         "responses": ["A plain string", {"content": "With MODEL", "model": "m1"}, {"content": "no model"}]},
+        {"messages": [{"role": "human", "text": "alias role, text key, no id"}]},
+        {"id": 7, "messages": [{"role": "gpt", "content": "numeric id"}], "responses": []},
+        {"id": "p1", "messages": [{"role": "user", "content": "duplicate id"}]},
+        {"id": "n1", "name": "named", "messages": [{"role": "user", "content": "has a name"}]},
+        {"id": "m1", "messages": [{"role": "user", "content": "meta"}], "meta": {"k": [1, 2]}},
+        {"id": "s1", "messages": [{"role": "user", "content": "suggests"}], "responses": ["a", "b"],
+         "suggestions": [{"kind": "preference", "value": {"chosen": 0}}]},
+        {"id": "r1", "messages": [{"role": "user", "content": "x", "meta": {"t": 1}}], "responses": [{"content": "y", "model": ""}]},
+        {"id": "u1", "messages": [{"role": "User", "content": "capitalised role"}], "responses": None},
+        {"id": "e1", "messages": [{"role": "user", "content": "caf\u00e9 \u00c9T\u00c9 \ud83d\ude00"}], "responses": ["\u00dcber"]},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_plain_native_rows_equal_the_general_path(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "mix.jsonl"
+    _native_mix(data)
+    fast = _import(engine, str(data), "fast", tmp_path / "b")
+    monkeypatch.setattr(import_worker, "PLAIN_ROWS", False)
+    general = _import(engine, str(data), "general", tmp_path / "b")
+    counts = ("format", "items", "messages", "candidates", "suggestions", "skipped", "skipped_ids")
+    assert [getattr(fast, k) for k in counts] == [getattr(general, k) for k in counts]
+    assert (fast.items, fast.skipped, fast.suggestions) == (9, 1, 1)
+    assert _items(engine, "fast") == _items(engine, "general")
+    first = _items(engine, "fast")[0]
+    assert first[:3] == ("p1", "", 0)
+    assert first[3] == [{"role": "user", "text": "Hi THERE"}, {"role": "bot", "text": "Hello"}]
+    assert first[4] == [
+        {"text": "A plain string"},
+        {"text": "With MODEL", "model": "m1"},
+        {"text": "no model"},
+    ]
+    assert first[5] == "hi there\nhello\na plain string\nwith model\nno model"
+
+
 def test_duplicates_and_ids_already_in_the_dataset_are_skipped_by_the_child(
     sqlite_engine: Engine, tmp_path: Path, children: list
 ) -> None:
