@@ -365,7 +365,8 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
     Read when the item opens (and after Save/Submit, which can change the filters), kept per item.
     """
     status = st.session_state.get(_k(kind, "filter"), "all")
-    key = (item.id, status, st.session_state.get(_k(kind, "epoch"), 0))
+    # (The blind-comparison settings are in the key: a change shows on the neighbours too.)
+    key = (item.id, status, st.session_state.get(_k(kind, "epoch"), 0), blind_settings(dataset.settings))
     cached = st.session_state.get(_k(kind, "ahead"))
     if cached and cached[0] == key:
         return cached[1]
