@@ -3,7 +3,7 @@
 Use it like this (the whole contract; everything else is drawn and handled by the shell):
 
     user = require_role()
-    with tool_page(kind="evaluate", user=user) as ctx:     # or: ctx = tool_page(...); ...; ctx.finish()
+    with tool_page(kind="evaluate", user=user, badges=my_badges) as ctx:   # or: ctx = tool_page(...); ...; ctx.finish()
         with ctx.result_panel:                             # right column, under Validity/Classification
             ...  your classes & attributes / result list; read ctx.work, write into it, then ctx.changed()
         with ctx.bottom_left:                              # under the canvas (Respond's buttons + text box)
@@ -12,6 +12,9 @@ Use it like this (the whole contract; everything else is drawn and handled by th
         ctx.add_check(lambda work: ["Score the selected reply"] if ... else [])
         ctx.badges = {"m3": [{"text": "Helpfulness", "detail": "score 4", "color": "#2e7d32"}]}
 
+`badges` (optional): fn(ctx) -> ctx.badges as the page computes them; given it, a session's first run draws
+the canvas before the panels (a faster cold open). The toolbar is a fragment: a Save that can be done at
+once (button, or Ctrl+S, which the canvas turns into a click on it) reruns only the toolbar.
 `tool_page()` draws: the toolbar (dataset picker, status filter, "12 / 300", ◀ ▶, Edit/View switch, Save,
 Submit, "?" shortcut list), the right panels (Validity, Classification = the ontology's item-level
 questions incl. ranking and pairwise, the page's Result panel slot, Comments) and the slots. It handles the
@@ -46,7 +49,7 @@ ToolContext fields (read-only unless said):
 Hotkeys (DESIGN.md) are read by the canvas's own document-level key listener, so they keep working after a
 page switch and never fire single keys while a text box has focus: ↑/↓ bubble, p pin, / search (browser
 only); ←/→ item, e Edit/View, ? shortcut list, Ctrl+S Save, Ctrl+Enter Submit and next (shell); digits →
-ctx.key (page). Ctrl+S / Ctrl+Enter also fire while typing: the canvas first blurs the focused text box,
+ctx.key (page); r then a digit ranks the selected candidate (a click on its rank in the first ranking question). Ctrl+S / Ctrl+Enter also fire while typing: the canvas first blurs the focused text box,
 which makes Streamlit commit its newest text in the same rerun, so a st.text_area works as is; the page
 must apply that text to ctx.work in the script (not only in an on_change callback).
 
