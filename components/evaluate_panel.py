@@ -10,7 +10,6 @@ dropped so it is drawn again from the work.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -128,9 +127,10 @@ def _widget_key(view: EvalView, class_id: int, name: str, ref: str | None = None
 
 def fresh_key(key: str | None) -> str | None:
     """The shell's digit for this run, unless it is the same key event again: seen in the browser test, a
-    digit's trigger can be delivered a second time when fast ↑/↓ reruns interrupt each other, which
-    would tag another bubble. Events carry the canvas's counter `n`; one (k, n) is applied once (a
-    counter that restarts after a page switch makes a new event within seconds only by chance)."""
+    digit's trigger can be delivered a second time when fast ↑/↓ reruns interrupt each other (Streamlit
+    replays the trigger of a run cut short), which would tag another bubble. Events carry the canvas's
+    counter `n` (it starts at the time the canvas mounted, so it never repeats); one (k, n) is applied
+    once."""
     if key is None:
         return None
     event = (st.session_state.get("tool.evaluate.canvas") or {}).get("key")
@@ -138,11 +138,8 @@ def fresh_key(key: str | None) -> str | None:
         return key
     stamp = (event.get("k"), event.get("n"))
     last = st.session_state.get(f"{P}last_key")
-    now = time.monotonic()
-    st.session_state[f"{P}last_key"] = (stamp, now)
-    if last is not None and last[0] == stamp and now - last[1] < 5.0:
-        return None
-    return key
+    st.session_state[f"{P}last_key"] = stamp
+    return None if last == stamp else key
 
 
 def handle_key(view: EvalView, key: str | None) -> str:

@@ -527,7 +527,8 @@ class Canvas {
   send(key) {
     if (!this.api) return;
     this.counter += 1;
-    this.api.setTriggerValue("key", { k: key, n: this.counter });
+    // A digit names the bubble it was pressed on: Python drops it if the selection moved on meanwhile.
+    this.api.setTriggerValue("key", { k: key, n: this.counter, sel: this.selected });
   }
 
   // r then a number: the selected candidate's rank, by a click on that rank in its row of the page's ranking

@@ -632,7 +632,18 @@ def _on_key(kind: str) -> None:
     elif key == "submit":
         st.session_state[_k(kind, "pending")] = key
     elif key in DIGITS:
+        if "sel" in event and event.get("sel") != _selection_now(kind):
+            return  # pressed on a bubble that is no longer the selected one (a late or replayed event)
         st.session_state[_k(kind, "key")] = key
+
+
+def _selection_now(kind: str) -> str | None:
+    """The selected bubble as of this request, whichever callback runs first (see _on_canvas_state)."""
+    current = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
+    reported = canvas_value(_k(kind, "canvas")).get("selected")
+    if isinstance(reported, dict) and int(reported.get("seq") or 0) >= int(current["seq"]):
+        return reported.get("id")
+    return current["id"]
 
 
 def _on_canvas_state(kind: str) -> None:
