@@ -266,6 +266,8 @@ class Canvas {
   // an option keeps the focus where it is.
   pickLocally(key) {
     if (this.pending) return false;
+    // The page's attribute panel is for the bubble Python last drew with: not for a newer local selection.
+    if (this.data && this.data.sel && (this.data.sel.id ?? null) !== (this.selected ?? null)) return false;
     const app = document.querySelector('[data-testid="stApp"]');
     const idle = app && app.getAttribute("data-test-script-state") === "notRunning";
     if (!idle && !this.digitChain) return false;
