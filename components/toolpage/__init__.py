@@ -1086,6 +1086,13 @@ def _rank_changed(
     ranking = set_rank(
         answers.get(qid), original, st.session_state.get(f"{wkey}.{original}"), allow_ties=allow_ties
     )
+    _put_ranking(answers, qid, ranking, wkey, candidates)
+
+
+def _put_ranking(
+    answers: dict[str, Any], qid: str, ranking: list[Any], wkey: str, candidates: list[int]
+) -> None:
+    """Store a ranking answer (none when empty) and set every candidate's rank row to match it."""
     if ranking:
         answers[qid] = ranking
     else:
@@ -1104,13 +1111,7 @@ def _rank_dropped(kind: str, qid: str, wkey: str, candidates: list[int], drag_ke
         return
     answers = work.setdefault("classifications", {})
     ranking = order_to_ranking(order, answers.get(qid) if isinstance(answers.get(qid), list) else None)
-    if ranking:
-        answers[qid] = ranking
-    else:
-        answers.pop(qid, None)
-    ranks = ranking_to_ranks(ranking)
-    for other in candidates:
-        st.session_state[f"{wkey}.{other}"] = ranks.get(other)
+    _put_ranking(answers, qid, ranking, wkey, candidates)
 
 
 def _pairwise_ui(
