@@ -21,10 +21,16 @@ from tests.conftest import CHROMIUM, sign_in, start_app  # noqa: E402
 def write(path: Path, mb: int) -> None:
     body = json.dumps({"role": "user", "content": "question " + "lorem ipsum " * 30})
     reply = json.dumps({"role": "assistant", "content": "answer " + "dolor sit amet " * 40})
+    # At most `mb` MB of 10^6 bytes: that is how the browser side of Streamlit's uploader counts
+    # server.maxUploadSize (1024 MB = 1.024e9 bytes off Windows); a file of 1024 MiB is refused there.
+    limit = mb * 10**6
     with path.open("w") as out:
         n = 0
-        while out.tell() < mb * 2**20:
-            out.write(f'{{"id": "u{n}", "messages": [{body}, {reply}, {body}, {reply}]}}\n')
+        while True:
+            line = f'{{"id": "u{n}", "messages": [{body}, {reply}, {body}, {reply}]}}\n'
+            if out.tell() + len(line) > limit:
+                break
+            out.write(line)
             n += 1
 
 
@@ -50,9 +56,7 @@ def main() -> None:
         try:
             server.add_user("ann", "password1", role="admin")
             assert server.cli("datasets", "create", "big").returncode == 0
-            print(
-                f"server idle: {rss(server.proc.pid)[0]:,.0f} MB; file {data.stat().st_size / 2**20:,.0f} MB"
-            )
+            print(f"server idle: {rss(server.proc.pid)[0]:,.0f} MB; file {data.stat().st_size:,} bytes")
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
                 page = browser.new_page()
