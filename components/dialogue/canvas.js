@@ -61,6 +61,10 @@ class Canvas {
     this.counter = Date.now();
     this.view = null; // what is on screen: data's item, or an item of data.ahead moved to with ←/→
     this.offset = 0; // that item's place relative to data's item
+    // While ←/→ events wait for Python: the place (relative to the item of the data last fully taken in) of
+    // the item each event asked for, so a rerun that answers an older event can still lend its neighbours.
+    this.sentPos = new Map();
+    this.base = 0; // the place of this.data's item on that same scale
     this.pending = 0; // the number of the ←/→ event whose rerun has not arrived yet
     this.queued = 0; // a ←/→ pressed while waiting, applied once the server's item arrives
     this.queuedDigit = null; // likewise a digit
@@ -176,7 +180,10 @@ class Canvas {
     this.api = api;
     this.latest = data;
     // An older rerun (from before the ←/→ the user pressed) must not take the screen back.
-    if (this.pending && (data.ack || 0) < this.pending && data.item_key !== this.itemKey) return;
+    if (this.pending && (data.ack || 0) < this.pending && data.item_key !== this.itemKey) {
+      this.rebase(data);
+      return;
+    }
     this.endPending();
     const fresh = this.data === null;
     this.data = data;
@@ -199,9 +206,7 @@ class Canvas {
       this.paintSelection(false);
     }
     if (this.queued) {
-      const step = this.queued;
-      this.queued = 0;
-      this.navigate(step);
+      this.flushQueued();
     } else if (this.queuedDigit) {
       const key = this.queuedDigit;
       this.queuedDigit = null;
@@ -224,9 +229,30 @@ class Canvas {
     this.note.textContent = "";
   }
 
+  // A rerun that answers an older ←/→ than the last one pressed: keep the screen, but take its neighbours,
+  // so a fast run of presses goes on without waiting for the server to catch up with the last one.
+  rebase(data) {
+    const pos = this.sentPos.get(data.ack || 0);
+    if (pos === undefined || !Array.isArray(data.ahead)) return;
+    const onScreen = this.base + this.offset;
+    this.data = data;
+    this.base = pos;
+    this.offset = onScreen - pos;
+    this.flushQueued();
+  }
+
+  // Presses that waited for neighbours, one place at a time (what is still unknown waits again).
+  flushQueued() {
+    const steps = this.queued;
+    this.queued = 0;
+    for (let i = 0; i < Math.abs(steps); i++) this.navigate(Math.sign(steps));
+  }
+
   endPending() {
     this.pending = 0;
     this.offset = 0;
+    this.base = 0;
+    this.sentPos.clear();
     clearTimeout(this.pendingTimer);
   }
 
@@ -235,7 +261,7 @@ class Canvas {
     const target = this.offset + step;
     const entry = (this.data.ahead || []).find((a) => a.step === target);
     if (!entry) {
-      if (this.pending) this.queued = step; // moved past what is known: go on from the server's next item
+      if (this.pending) this.queued += step; // past what is known: go on once the server's item arrives
       else this.send(step > 0 ? "next" : "prev");
       return;
     }
@@ -246,6 +272,7 @@ class Canvas {
     this.render();
     this.counter += 1;
     this.pending = this.counter;
+    this.sentPos.set(this.counter, this.base + target);
     if (this.api) this.api.setTriggerValue("key", { k: "goto", id: entry.goto, rank: entry.rank, n: this.counter });
     clearTimeout(this.pendingTimer);
     // Never keep an item on screen that the server did not open (a lost connection): go back after 5 s.

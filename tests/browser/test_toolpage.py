@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -273,6 +274,28 @@ def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(
     page.keyboard.press("ArrowLeft")
     position(page, "3 / 5")
     expect(page.locator(".pc-cand", has_text="Candidate A for item 3")).to_be_visible()
+
+
+def test_a_fast_run_of_arrows_loses_no_press(tmp_path, page):
+    """→ pressed eight times back to back, faster than the server's reruns: every press counts (the canvas
+    takes the neighbours of each rerun that answers an older press, and presses beyond what it knows wait
+    and add up), and the server ends on the item the canvas shows."""
+    server = start_shell_app(tmp_path, items=12)
+    try:
+        open_tool(page, server)
+        unfocus(page)
+        position(page, "1 / 12")
+        page.wait_for_timeout(500)
+        for _ in range(8):
+            page.keyboard.press("ArrowRight")
+        position(page, "9 / 12")
+        expect(page.locator(".pc-cand", has_text="Candidate A for item 9")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"item=9"))
+        page.wait_for_timeout(1000)  # nothing more arrives that moves it on or back
+        expect(page.locator(".pc-cand", has_text="Candidate A for item 9")).to_be_visible()
+        position(page, "9 / 12")
+    finally:
+        server.stop()
 
 
 def test_same_person_in_two_tabs_gets_a_conflict_message(shell, page):
