@@ -104,12 +104,17 @@ def stored(engine):  # type: ignore[no-untyped-def]
         return out
 
 
-def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, tmp_path):
-    engine = app_server.engine()
-    import_hh_with_cli(app_server, datasets_dir, tmp_path)
+def open_hh_as_ann(app_server, page, datasets_dir, tmp_path, user_class: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The HH-RLHF sample imported with the example ontology, annotator "ann" signed in on its item 1."""
+    import_hh_with_cli(app_server, datasets_dir, tmp_path, user_class=user_class)
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
     bubble(page, "m0").wait_for()
+
+
+def test_score_rank_compare_save_reload_submit(app_server, page, datasets_dir, tmp_path):
+    engine = app_server.engine()
+    open_hh_as_ann(app_server, page, datasets_dir, tmp_path)
     with Session(engine) as session:
         item = session.exec(select(Item).where(Item.external_id == "1")).one()
     bots = [i for i, m in enumerate(item.messages) if m["role"] == "bot"]
@@ -223,10 +228,7 @@ def go(page, ref: str, name: str) -> None:  # type: ignore[no-untyped-def]
 
 def test_rank_by_r_then_a_number_and_by_dragging(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    import_hh_with_cli(app_server, datasets_dir, tmp_path)
-    app_server.add_user("ann", "password1", role="annotator")
-    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
-    bubble(page, "m0").wait_for()
+    open_hh_as_ann(app_server, page, datasets_dir, tmp_path)
     idle(page)
     note = page.get_by_test_id("parley-canvas-note")
     # on a message bubble, r says what to do instead of ranking anything
@@ -292,10 +294,7 @@ def test_rank_by_r_then_a_number_and_by_dragging(app_server, page, datasets_dir,
 
 def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    import_hh_with_cli(app_server, datasets_dir, tmp_path, user_class=True)
-    app_server.add_user("ann", "password1", role="annotator")
-    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
-    bubble(page, "m0").wait_for()
+    open_hh_as_ann(app_server, page, datasets_dir, tmp_path, user_class=True)
     # item 1: m0 user, m1 bot, m2 user, m3 bot, m4 user; candidates c0, c1 (bot replies)
 
     # off (the default): a class chosen on a bot bubble is not carried to the next bot bubble
@@ -348,10 +347,7 @@ def test_class_inheritance_on_and_off_never_across_roles(app_server, page, datas
 
 def test_missing_required_attribute_blocks_submit(app_server, page, datasets_dir, tmp_path):
     engine = app_server.engine()
-    import_hh_with_cli(app_server, datasets_dir, tmp_path)
-    app_server.add_user("ann", "password1", role="annotator")
-    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
-    bubble(page, "m0").wait_for()
+    open_hh_as_ann(app_server, page, datasets_dir, tmp_path)
     go(page, "m3", "Message 4")
     page.keyboard.press("1")  # Helpfulness, score left empty
     focused(page, "score")
@@ -397,10 +393,7 @@ def test_suggestion_accepted_with_a_then_overruled_and_expand_attributes(
     app_server, page, datasets_dir, tmp_path
 ):
     engine = app_server.engine()
-    import_hh_with_cli(app_server, datasets_dir, tmp_path)
-    app_server.add_user("ann", "password1", role="annotator")
-    sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
-    bubble(page, "m0").wait_for()
+    open_hh_as_ann(app_server, page, datasets_dir, tmp_path)
     suggestions = page.get_by_test_id("stVerticalBlock").filter(has_text="Suggestions").last
     expect(suggestions).to_contain_text("Candidate A is preferred to Candidate B (hh_rlhf)")
     assert stored(engine) == []  # a suggestion is not an answer
