@@ -38,6 +38,7 @@ def make_engine(url: str) -> Engine:
 
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+PAGE_SIZE = 8192
 
 
 def _sqlite_pragmas(engine: Engine, *, wal: bool) -> None:
@@ -46,6 +47,9 @@ def _sqlite_pragmas(engine: Engine, *, wal: bool) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is deferred).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # 8 KB pages for a new database file (no effect on an existing one): bulk imports of ~2 KB dialogues
+        # spent about a quarter less CPU inserting than with the 4 KB default (import helper, 100 MB test).
+        cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
         if wal:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

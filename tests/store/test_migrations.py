@@ -84,3 +84,32 @@ def test_sqlite_wal_is_cut_back_after_a_checkpoint(tmp_path):
             assert wal.stat().st_size <= WAL_SIZE_LIMIT
     finally:
         engine.dispose()
+
+
+def test_a_new_sqlite_database_uses_8k_pages_and_an_old_one_keeps_its_own(tmp_path):
+    """New database files get PAGE_SIZE pages (cheaper bulk imports); an existing file is left as it is."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from store.db import PAGE_SIZE, make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path}/new.db"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA page_size")).scalar() == PAGE_SIZE
+    finally:
+        engine.dispose()
+    old = tmp_path / "old.db"
+    raw = sqlite3.connect(old)
+    raw.execute("CREATE TABLE t (x)")  # made with the library's default pages (4096)
+    raw.commit()
+    raw.close()
+    engine = make_engine(f"sqlite:///{old}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+    finally:
+        engine.dispose()
