@@ -65,12 +65,14 @@ def rank_list(
     rows: list[dict],
     order: list[int],
     disabled: bool = False,
+    ranks: dict[int, int] | None = None,
     on_change: Callable[[], None] | None = None,
 ) -> list[int] | None:
     """Mount the list under a stable `key`.
 
     rows: [{"id": int (original candidate index), "label": "Candidate A", "sub": "gpt-4" | "",
-    "hint": "first words…"}]; order: ids best first (the ranked ones; others are unranked).
+    "hint": "first words…"}]; order: ids best first (the ranked ones; others are unranked); ranks: the
+    rank shown on each ranked row (tied candidates share one), by default its place.
     Returns the order the user last dropped (ids best first, every id once) when it differs from
     `order`, else None. `on_change` runs (like a widget callback, before the next run) after a drop.
     """
@@ -83,7 +85,12 @@ def rank_list(
     ]  # fmt: skip
     result = _component(
         key=key,
-        data={"rows": payload_rows, "order": shown, "disabled": bool(disabled)},
+        data={
+            "rows": payload_rows,
+            "order": shown,
+            "disabled": bool(disabled),
+            "ranks": {str(k): int(v) for k, v in (ranks or {}).items()},
+        },
         default={"drop": None},
         on_drop_change=on_change or _noop,
     )

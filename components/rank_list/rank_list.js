@@ -105,11 +105,15 @@ function draw(inst) {
   if (!sameList(current, wanted)) {
     list.replaceChildren(...wanted);
   }
+  // The server's ranks (tied candidates share one: 1, 1, 3) while the list shows the server's order;
+  // after a local drop, places until the server answers.
+  const serverRanks = inst.data && inst.data.ranks && sameList(order, inst.serverOrder || []) ? inst.data.ranks : null;
   order.forEach((id, i) => {
     const el = rows.get(id);
-    el.querySelector(".rl-rank").textContent = String(i + 1);
+    const rank = (serverRanks && Number(serverRanks[String(id)])) || i + 1;
+    el.querySelector(".rl-rank").textContent = String(rank);
     el.classList.remove("rl-unranked");
-    el.setAttribute("aria-label", `Rank ${i + 1}: ${el.dataset.label}`);
+    el.setAttribute("aria-label", `Rank ${rank}: ${el.dataset.label}`);
   });
   unranked.forEach((id) => {
     const el = rows.get(id);

@@ -1061,7 +1061,7 @@ def _ranking_ui(
     ]  # fmt: skip
     drag_key = f"{wkey}.drag"
     rank_list(
-        key=drag_key, rows=rows, order=ranking_order(ranking), disabled=not ctx.editable,
+        key=drag_key, rows=rows, order=ranking_order(ranking), ranks=ranks, disabled=not ctx.editable,
         on_change=functools.partial(_rank_dropped, ctx.kind, str(q.id), wkey, list(labels), drag_key),
     )  # fmt: skip
     for original, label in labels.items():

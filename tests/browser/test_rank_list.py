@@ -136,6 +136,20 @@ def test_dropping_an_unranked_row_ranks_it(page, rank_app) -> None:  # type: ign
     expect(page.get_by_text("order: [0, 2, 1]")).to_be_visible()
 
 
+def test_tied_candidates_show_one_rank_until_a_drop_splits_them(page, rank_app) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{rank_app}/?order=0,1,2&ranks=1,1,3")
+    expect(page.get_by_text("order: [0, 1, 2]")).to_be_visible()
+    expect(page.locator(".rl-list")).to_have_attribute("data-order", "0,1,2")
+    assert shown(page) == ["1 Candidate A", "1 Candidate B", "3 Candidate C"]
+    drag(page, "Candidate C", above="Candidate A")
+    assert shown(page) == [
+        "1 Candidate C",
+        "2 Candidate A",
+        "3 Candidate B",
+    ]  # places until the server answers
+    expect(page.get_by_text("order: [2, 0, 1]")).to_be_visible()
+
+
 def test_view_mode_moves_nothing(page, rank_app) -> None:  # type: ignore[no-untyped-def]
     open_app(page, rank_app)
     page.get_by_text("View", exact=True).click()

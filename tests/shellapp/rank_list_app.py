@@ -27,7 +27,16 @@ def _reverse() -> None:
 view = st.toggle("View", key="view")
 st.button("Reverse", on_click=_reverse)
 st.subheader("Rank the replies")
-new = rank_list(key="ranks", rows=ROWS, order=st.session_state.order, disabled=view, on_change=_changed)
+# ?ranks=1,1,3: the rank shown on each ranked row, in order (a tie shares one), while nothing was dropped.
+shown_ranks = [int(x) for x in st.query_params.get("ranks", "").split(",") if x]
+ranks = (
+    dict(zip(st.session_state.order, shown_ranks, strict=False))
+    if shown_ranks and not st.session_state.changes
+    else None
+)
+new = rank_list(
+    key="ranks", rows=ROWS, order=st.session_state.order, disabled=view, ranks=ranks, on_change=_changed
+)
 if new is not None:
     st.session_state.order = new
 st.text(f"order: {st.session_state.order}")
