@@ -48,7 +48,7 @@ def _view(ctx: ToolContext) -> panel.EvalView:
 
 user = require_role()
 panel.inherit_toggle_ui()
-with tool_page(kind="evaluate", user=user, badges=lambda c: panel.badges(_view(c))) as ctx:
+with tool_page(kind="evaluate", user=user) as ctx:
     view = _view(ctx)
     if view.selected not in view.refs:  # a selection left from another item
         view.selected = None

@@ -8,7 +8,7 @@ from components.toolpage import tool_page
 from core.response import limit_problems
 
 user = require_role()
-with tool_page(kind="respond", user=user, badges=lambda ctx: {}) as ctx:
+with tool_page(kind="respond", user=user) as ctx:
     classes = [c for c in ctx.classes if c.tool == "dialog_response"]
     ctx.add_check(lambda work: limit_problems(work, classes))
     with ctx.bottom_left:

@@ -3,7 +3,7 @@
 Use it like this (the whole contract; everything else is drawn and handled by the shell):
 
     user = require_role()
-    with tool_page(kind="evaluate", user=user, badges=my_badges) as ctx:   # or: ctx = tool_page(...); ...; ctx.finish()
+    with tool_page(kind="evaluate", user=user) as ctx:     # or: ctx = tool_page(...); ...; ctx.finish()
         with ctx.result_panel:                             # right column, under Validity/Classification
             ...  your classes & attributes / result list; read ctx.work, write into it, then ctx.changed()
         with ctx.bottom_left:                              # under the canvas (Respond's buttons + text box)
@@ -12,8 +12,7 @@ Use it like this (the whole contract; everything else is drawn and handled by th
         ctx.add_check(lambda work: ["Score the selected reply"] if ... else [])
         ctx.badges = {"m3": [{"text": "Helpfulness", "detail": "score 4", "color": "#2e7d32"}]}
 
-`badges` (optional): fn(ctx) -> ctx.badges as the page computes them; given it, a session's first run draws
-the canvas before the panels (a faster cold open). The toolbar is a fragment: a Save that can be done at
+The toolbar is a fragment: a Save that can be done at
 once (button, or Ctrl+S, which the canvas turns into a click on it) reruns only the toolbar.
 `tool_page()` draws: the toolbar (dataset picker, status filter, "12 / 300", ◀ ▶, Edit/View switch, Save,
 Submit, "?" shortcut list), the right panels (Validity, Classification = the ontology's item-level
@@ -181,9 +180,6 @@ class ToolContext:
     _status_slot: Any = None
     _changed: bool = False
     _finished: bool = False
-    _canvas_drawn: bool = False
-    _early_badges: Any = None
-    _canvas_drawn_early: bool = False
 
     # ------------------------------------------------------------------ page API
     def changed(self) -> None:
@@ -236,9 +232,7 @@ class ToolContext:
             return
         self._finished = True
         kind = self.kind
-        self._canvas_drawn_early = self._canvas_drawn
-        if not self._canvas_drawn:
-            self._draw_canvas()
+        self._draw_canvas()
         pending = st.session_state.pop(_k(kind, "pending"), None)
         if pending in ("save", "submit") and self.editable:
             self._save(submit=pending == "submit")
@@ -252,12 +246,9 @@ class ToolContext:
             _go(kind, *nav)
             st.rerun()
         self._draw_status()
-        if self._canvas_drawn_early and (self.badges or None) != self._early_badges:
-            st.rerun()  # this run changed the badges after the canvas went out: draw it again
 
     def _draw_canvas(self) -> None:
         kind = self.kind
-        self._canvas_drawn = True
         with self._canvas_slot:
             sel = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
             dialogue_canvas(
@@ -778,14 +769,8 @@ def _load(kind: str, session: Session, user: User, item_id: int) -> None:
 # ---------------------------------------------------------------------- drawing
 
 
-def tool_page(
-    *, kind: str, user: User, badges: Callable[[ToolContext], dict[str, list[dict[str, str]]]] | None = None
-) -> ToolContext:
-    """Draw the shell for `kind` ("evaluate" | "respond") and return the page's context (see module doc).
-
-    badges: how the page computes ctx.badges from a context, if it sets any; with it, a session's first
-    run draws the canvas before the panels (a faster cold open).
-    """
+def tool_page(*, kind: str, user: User) -> ToolContext:
+    """Draw the shell for `kind` ("evaluate" | "respond") and return the page's context (see module doc)."""
     if kind not in ("evaluate", "respond"):
         raise ValueError(f"tool_page kind {kind!r}")
     state = st.session_state
@@ -857,13 +842,6 @@ def tool_page(
     )
     shown = _shown(user, dataset, item)
     ctx.candidate_order, ctx.hide_models = shown["order"], shown["hide_models"]
-    if badges is not None and not state.get(_k(kind, "opened")):
-        # The session's first run (a cold open): the canvas goes out before the panels are drawn, so the
-        # dialogue shows while the rest of the page is still on its way.
-        state[_k(kind, "opened")] = True
-        ctx.badges = badges(ctx)
-        ctx._early_badges = ctx.badges or None
-        ctx._draw_canvas()
     with right:
         _validity_ui(ctx)
         if questions:

@@ -30,7 +30,7 @@ def _user() -> User:
 
 def tool() -> None:
     user = _user()
-    with tool_page(kind="evaluate", user=user, badges=_badges) as ctx:
+    with tool_page(kind="evaluate", user=user) as ctx:
         scores = ["1", "2", "3", "4", "5"]
         values = ctx.work.setdefault("classifications", {})
         if ctx.key and ctx.key in scores:
