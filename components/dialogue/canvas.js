@@ -232,8 +232,10 @@ class Canvas {
   // A rerun that answers an older ←/→ than the last one pressed: keep the screen, but take its neighbours,
   // so a fast run of presses goes on without waiting for the server to catch up with the last one.
   rebase(data) {
-    const pos = this.sentPos.get(data.ack || 0);
-    if (pos === undefined || !Array.isArray(data.ahead)) return;
+    const sent = this.sentPos.get(data.ack || 0);
+    // Only a rerun that opened exactly the item that press asked for (not one that refused or went elsewhere).
+    if (!sent || sent.key !== data.item_key || !Array.isArray(data.ahead)) return;
+    const pos = sent.pos;
     const onScreen = this.base + this.offset;
     this.data = data;
     this.base = pos;
@@ -272,7 +274,7 @@ class Canvas {
     this.render();
     this.counter += 1;
     this.pending = this.counter;
-    this.sentPos.set(this.counter, this.base + target);
+    this.sentPos.set(this.counter, { pos: this.base + target, key: entry.item_key });
     if (this.api) this.api.setTriggerValue("key", { k: "goto", id: entry.goto, rank: entry.rank, n: this.counter });
     clearTimeout(this.pendingTimer);
     // Never keep an item on screen that the server did not open (a lost connection): go back after 5 s.

@@ -683,7 +683,12 @@ def _apply_deep_link(kind: str, session: Session, user: User, datasets: list[Dat
     """`?dataset=NAME&item=ID` opens that item once (a later navigation changes the URL itself)."""
     params = st.query_params
     name, external = params.get("dataset"), params.get("item")
-    if not name or (name, external) == st.session_state.get(_k(kind, "link")):
+    link = (name, external)
+    if not name or link == st.session_state.get(_k(kind, "link")):
+        return
+    if link in st.session_state.get(_k(kind, "links_written"), ()):
+        # A query string the page itself wrote a few moves ago, sent back by a browser that had not caught
+        # up yet (fast ←/→): not the user opening a link, so it must not take the user back there.
         return
     st.session_state[_k(kind, "link")] = (name, external)
     dataset = next((d for d in datasets if d.name == name), None)
@@ -707,6 +712,7 @@ def _apply_deep_link(kind: str, session: Session, user: User, datasets: list[Dat
 
 
 _COUNT_TTL = 30.0
+LINKS_KEPT = 32  # query strings the page wrote that a lagging browser may still send back
 
 
 def _datasets(kind: str, session: Session, user: User) -> list[Dataset]:
@@ -810,6 +816,8 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     if state.get(_k(kind, "link")) != (dataset.name, item.external_id):
         st.query_params.update({"dataset": dataset.name, "item": item.external_id})
         state[_k(kind, "link")] = (dataset.name, item.external_id)
+        written = [*state.get(_k(kind, "links_written"), ()), (dataset.name, item.external_id)]
+        state[_k(kind, "links_written")] = written[-LINKS_KEPT:]
 
     classes, questions = _ontology(dataset.id)
     status = state[_k(kind, "status")]
