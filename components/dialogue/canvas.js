@@ -61,10 +61,6 @@ class Canvas {
     this.counter = Date.now();
     this.view = null; // what is on screen: data's item, or an item of data.ahead moved to with ←/→
     this.offset = 0; // that item's place relative to data's item
-    // While ←/→ events wait for Python: the place (relative to the item of the data last fully taken in) of
-    // the item each event asked for, so a rerun that answers an older event can still lend its neighbours.
-    this.sentPos = new Map();
-    this.base = 0; // the place of this.data's item on that same scale
     this.pending = 0; // the number of the ←/→ event whose rerun has not arrived yet
     this.queued = 0; // a ←/→ pressed while waiting, applied once the server's item arrives
     this.queuedDigit = null; // likewise a digit
@@ -180,10 +176,7 @@ class Canvas {
     this.api = api;
     this.latest = data;
     // An older rerun (from before the ←/→ the user pressed) must not take the screen back.
-    if (this.pending && (data.ack || 0) < this.pending && data.item_key !== this.itemKey) {
-      this.rebase(data);
-      return;
-    }
+    if (this.pending && (data.ack || 0) < this.pending && data.item_key !== this.itemKey) return;
     this.endPending();
     const fresh = this.data === null;
     this.data = data;
@@ -229,20 +222,6 @@ class Canvas {
     this.note.textContent = "";
   }
 
-  // A rerun that answers an older ←/→ than the last one pressed: keep the screen, but take its neighbours,
-  // so a fast run of presses goes on without waiting for the server to catch up with the last one.
-  rebase(data) {
-    const sent = this.sentPos.get(data.ack || 0);
-    // Only a rerun that opened exactly the item that press asked for (not one that refused or went elsewhere).
-    if (!sent || sent.key !== data.item_key || !Array.isArray(data.ahead)) return;
-    const pos = sent.pos;
-    const onScreen = this.base + this.offset;
-    this.data = data;
-    this.base = pos;
-    this.offset = onScreen - pos;
-    this.flushQueued();
-  }
-
   // Presses that waited for neighbours, one place at a time (what is still unknown waits again).
   flushQueued() {
     const steps = this.queued;
@@ -253,8 +232,6 @@ class Canvas {
   endPending() {
     this.pending = 0;
     this.offset = 0;
-    this.base = 0;
-    this.sentPos.clear();
     clearTimeout(this.pendingTimer);
   }
 
@@ -274,7 +251,6 @@ class Canvas {
     this.render();
     this.counter += 1;
     this.pending = this.counter;
-    this.sentPos.set(this.counter, { pos: this.base + target, key: entry.item_key });
     if (this.api) this.api.setTriggerValue("key", { k: "goto", id: entry.goto, rank: entry.rank, n: this.counter });
     clearTimeout(this.pendingTimer);
     // Never keep an item on screen that the server did not open (a lost connection): go back after 5 s.

@@ -277,9 +277,9 @@ def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(
 
 
 def test_a_fast_run_of_arrows_loses_no_press(tmp_path, page):
-    """→ pressed eight times back to back, faster than the server's reruns: every press counts (the canvas
-    takes the neighbours of each rerun that answers an older press, and presses beyond what it knows wait
-    and add up), and the server ends on the item the canvas shows."""
+    """→ pressed eight times back to back, faster than the server's reruns: every press counts (presses
+    beyond the neighbours the canvas knows wait and add up), and the server ends on the item the canvas
+    shows."""
     server = start_shell_app(tmp_path, items=12)
     try:
         open_tool(page, server)
