@@ -727,6 +727,16 @@ class _Chunk:
     path: str | None = None
 
 
+def _tally(item: dict[str, Any], stats: dict[str, int], add: Callable[[str], None]) -> None:
+    """Count an exported item and its annotations for the manifest, and note its annotators."""
+    stats["items"] += 1
+    anns = item["annotations"]
+    if anns:
+        stats["annotations"] += len(anns)
+        for ann in anns:
+            add(ann["annotator"])
+
+
 def _render_chunk(
     session: Session,
     job: _Job,
@@ -749,12 +759,7 @@ def _render_chunk(
         until=until,
     )  # fmt: skip
     for item in found:
-        stats["items"] += 1
-        anns = item["annotations"]
-        if anns:
-            stats["annotations"] += len(anns)
-            for ann in anns:
-                add(ann["annotator"])
+        _tally(item, stats, add)
         made = lines(item, schema, options)
         if made:
             out += made
@@ -1063,12 +1068,7 @@ def write_export(
         )  # fmt: skip
         add = annotators.add
         for item in found:
-            stats["items"] += 1
-            anns = item["annotations"]
-            if anns:
-                stats["annotations"] += len(anns)
-                for ann in anns:
-                    add(ann["annotator"])
+            _tally(item, stats, add)
             if progress is not None and stats["items"] % BATCH == 0:
                 progress(stats["items"])
             yield item

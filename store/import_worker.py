@@ -173,6 +173,13 @@ class Counts:
     skipped_ids: list[str] = field(default_factory=list)
 
 
+def _skip(counts: Counts, ext: str) -> None:
+    """A duplicated id: counted, and the first 20 named in the report."""
+    counts.skipped += 1
+    if len(counts.skipped_ids) < 20:
+        counts.skipped_ids.append(ext)
+
+
 @dataclass
 class Batch:
     """Up to BATCH rows in file order. `deferred` (index in rows, position, id, item): items with images,
@@ -219,9 +226,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                 if len(ext) > 512:
                     ext = ext[:512]
                 if ext in seen or (check_existing and ext in existing):
-                    counts.skipped += 1
-                    if len(counts.skipped_ids) < 20:
-                        counts.skipped_ids.append(ext)
+                    _skip(counts, ext)
                     continue
                 seen.add(ext)
                 position += 1
@@ -239,9 +244,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
             if type(ext) is not str or len(ext) > 512:
                 ext = str(ext)[:512]
             if ext in seen or (check_existing and ext in existing):
-                counts.skipped += 1
-                if len(counts.skipped_ids) < 20:
-                    counts.skipped_ids.append(ext)
+                _skip(counts, ext)
                 continue
             seen.add(ext)
             position += 1
