@@ -52,8 +52,8 @@ ctx.key (page); r then a digit ranks the selected candidate (a click on its rank
 which makes Streamlit commit its newest text in the same rerun, so a st.text_area works as is; the page
 must apply that text to ctx.work in the script (not only in an on_change callback).
 
-Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work, base,
-version, status, loaded (item id the work belongs to), sel ({"id", "seq"}), expand, key, pending,
+Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work,
+stored (_Stored: version, base, status, draft_at), loaded (item id the work belongs to), sel ({"id", "seq"}), expand, key, pending,
 note, conflict, problems, user, nav, gen. Widgets of the shell are keyed with ctx.wkey(...).
 A pending Save/Submit may also be requested by a page component: st.session_state["tool.<kind>.pending"] =
 "save" | "submit" before finish (components/response_box does, with its own Ctrl+S / Ctrl+Enter).
@@ -154,6 +154,26 @@ def _ontology(dataset_id: int) -> tuple[tuple[OntologyClass, ...], tuple[Classif
     with _ontology_lock:
         _ontology_cache[key] = (now, value)
     return value
+
+
+@dataclass
+class _Stored:
+    """What this tab knows of its annotation as stored: one object, changed only by plain attribute writes.
+
+    Every st.session_state access is a point where Streamlit may stop the script for a newer rerun (the
+    user pressed on). "Commit, then st.session_state[version] = new" could therefore commit and never
+    record the new version, and the tab's next save was refused as a conflict with itself ("changed in
+    another tab"). After a commit the fields of this object are set with no such point in between.
+    """
+
+    version: int
+    base: bytes  # the stored work (_dump), to tell whether the working copy changed
+    status: str  # "new" | "draft" | "saved" | "submitted"
+    draft_at: str | None = None  # when a draft newer than the saved state was kept
+
+
+def _stored(kind: str) -> _Stored | None:
+    return st.session_state.get(_k(kind, "stored"))
 
 
 @dataclass
@@ -277,7 +297,8 @@ class ToolContext:
 
     # ------------------------------------------------------------------ persistence
     def _dirty(self) -> bool:
-        return self._changed or _dump(self.work) != st.session_state.get(_k(self.kind, "base"))
+        stored = _stored(self.kind)
+        return self._changed or stored is None or _dump(self.work) != stored.base
 
     def _autosave(self, *, rerun_on_conflict: bool = True) -> None:
         kind = self.kind
@@ -317,7 +338,7 @@ class ToolContext:
             if st.session_state.get(_k(kind, "conflict")):
                 st.rerun()  # the conflict message is drawn at the top of the page
             return
-        self.status = st.session_state[_k(kind, "status")]
+        self.status = _stored(kind).status
         if submit:
             with db.read_session() as session:
                 nxt = next_todo(session=session, user=self.user, dataset_id=self.dataset.id, after=self.item)
@@ -333,10 +354,11 @@ class ToolContext:
 
 def _status_text(kind: str, fallback: str) -> str:
     """The toolbar's status line: "draft · kept 12:01:02", "saved", "saved · newer changes kept as a draft …"."""
-    status = st.session_state.get(_k(kind, "status"), fallback)  # a draft saved this run counts
+    stored = _stored(kind)
+    status = stored.status if stored else fallback  # a draft saved this run counts
     labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
     text = labels.get(status, status)
-    kept = st.session_state.get(_k(kind, "draft_at"))
+    kept = stored.draft_at if stored else None
     if kept:
         text += f" · kept {kept}" if status == "draft" else f" · newer changes kept as a draft {kept}"
     return text
@@ -395,23 +417,20 @@ def _is_control_flow(exc: BaseException | None) -> bool:
 
 def _persist_draft(kind: str, user: User, item_id: int, work: dict[str, Any]) -> bool:
     """Save `work` as the server-side draft; on a stale version keep the conflict message instead."""
+    stored = _stored(kind)
+    base, at = _dump(work), time.strftime("%H:%M:%S")
     try:
         with db.write_session() as session:
             version = save_draft(
-                session=session,
-                user=user,
-                item_id=item_id,
-                work=work,
-                version=st.session_state[_k(kind, "version")],
+                session=session, user=user, item_id=item_id, work=work, version=stored.version
             )
     except Conflict as err:
         st.session_state[_k(kind, "conflict")] = str(err)
         return False
-    st.session_state[_k(kind, "version")] = version
-    st.session_state[_k(kind, "base")] = _dump(work)
-    st.session_state[_k(kind, "draft_at")] = time.strftime("%H:%M:%S")
-    if st.session_state.get(_k(kind, "status")) == "new":
-        st.session_state[_k(kind, "status")] = "draft"
+    # (No st.session_state access between the commit and these lines: see _Stored.)
+    stored.version, stored.base, stored.draft_at = version, base, at
+    if stored.status == "new":
+        stored.status = "draft"
     return True
 
 
@@ -429,22 +448,23 @@ def _write(kind: str, *, submit: bool) -> bool:
     if state.get(_k(kind, "conflict")) or user is None or item_id is None or work is None:
         return False
     state.pop(_k(kind, "problems"), None)
-    submit = submit or state.get(_k(kind, "status")) == "submitted"
+    stored = _stored(kind)
+    submit = submit or stored.status == "submitted"
+    base = _dump(work)
     try:
         with db.write_session() as session:
             version = save_annotation(session=session, user=user, item_id=item_id, work=work,
-                                      version=state[_k(kind, "version")], submit=submit)  # fmt: skip
+                                      version=stored.version, submit=submit)  # fmt: skip
     except Conflict as err:
         state[_k(kind, "conflict")] = str(err)
         return False
     except InputError as err:
         state[_k(kind, "problems")] = [str(err)]
         return False
-    state[_k(kind, "version")] = version
-    state[_k(kind, "base")] = _dump(work)
-    state[_k(kind, "status")] = "submitted" if submit else "saved"
+    # (No st.session_state access between the commit and these lines: see _Stored.)
+    stored.version, stored.base, stored.draft_at = version, base, None
+    stored.status = "submitted" if submit else "saved"
     state[_k(kind, "note")] = "Saved."
-    state.pop(_k(kind, "draft_at"), None)
     if state.get(_k(kind, "filter"), "all") != "all":
         # Saving moves the item between the per-annotator filters: count and look around afresh.
         state.pop(_k(kind, "total"), None)
@@ -484,7 +504,8 @@ def _leave_item(kind: str) -> bool:
         return True
     if st.session_state.get(_k(kind, "mode")) == "View":
         return True
-    if _dump(work) != st.session_state.get(_k(kind, "base")):
+    stored = _stored(kind)
+    if stored is None or _dump(work) != stored.base:
         return _persist_draft(kind, user, item_id, work)
     return True
 
@@ -754,15 +775,13 @@ def _position(
 
 def _load(kind: str, session: Session, user: User, item_id: int) -> None:
     loaded = load_work(session=session, user=user, item_id=item_id)
+    status = "draft" if loaded.status == "saved" and loaded.has_unsaved_draft else loaded.status
     st.session_state[_k(kind, "work")] = loaded.work
-    st.session_state[_k(kind, "base")] = _dump(loaded.work)
-    st.session_state[_k(kind, "version")] = loaded.version
-    st.session_state[_k(kind, "status")] = (
-        "draft" if loaded.status == "saved" and loaded.has_unsaved_draft else (loaded.status)
+    st.session_state[_k(kind, "stored")] = _Stored(
+        version=loaded.version, base=_dump(loaded.work), status=status
     )
-    st.session_state[_k(kind, "loaded")] = item_id
+    st.session_state[_k(kind, "loaded")] = item_id  # last: a load cut short is done again by the next run
     st.session_state[_k(kind, "gen")] = st.session_state.get(_k(kind, "gen"), 0) + 1
-    st.session_state.pop(_k(kind, "draft_at"), None)
     mode_key = _k(kind, "mode")
     if loaded.status == "submitted":
         if st.session_state.get(mode_key, "Edit") == "Edit":
@@ -820,7 +839,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         state[_k(kind, "links_written")] = written[-LINKS_KEPT:]
 
     classes, questions = _ontology(dataset.id)
-    status = state[_k(kind, "status")]
+    status = _stored(kind).status
     editable = state[_k(kind, "mode")] == "Edit"
     key = state.pop(_k(kind, "key"), None)
     sel = state.get(_k(kind, "sel")) or {"id": None, "seq": 0}

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
+import components.toolpage as toolpage
 from store.annotations import load_work, save_draft
 from store.models import Annotation
 from tests.toolpage_data import seed
@@ -42,7 +44,7 @@ def test_opens_first_item_with_position(env):
     at = run(data)
     assert not at.exception, at.exception
     assert "**1 / 5**" in markdown_texts(at)
-    assert at.session_state["tool.evaluate.status"] == "new"
+    assert at.session_state["tool.evaluate.stored"].status == "new"
     at.button(key="tool.evaluate.next").click().run()
     assert "**2 / 5**" in markdown_texts(at)
 
@@ -132,6 +134,45 @@ def test_two_tabs_get_a_conflict_message(env):
     assert any("another tab" in e.value for e in at.error)
     at.button(key="tool.evaluate.reload").click().run()
     assert not any("another tab" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("write", ["save_draft", "save_annotation"])
+def test_a_newer_rerun_during_a_write_is_no_conflict_with_myself(env, write):
+    """The user presses on while a draft (or a Save) is being written: Streamlit stops the run at its next
+    session-state access, right after the commit. The tab must still know the version it wrote, or its next
+    save is refused as "changed in another tab" (seen in the browser under load)."""
+    engine, data = env
+    at = run(data)
+    real = getattr(toolpage, write)
+    interrupted = []
+
+    def write_then_user_presses_on(**kw):  # type: ignore[no-untyped-def]
+        version = real(**kw)  # committed
+        ctx = get_script_run_ctx()
+        ctx.script_requests.request_rerun(
+            RerunData(query_string=ctx.query_string, page_script_hash=ctx.page_script_hash)
+        )
+        interrupted.append(version)
+        return version
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(toolpage, write, write_then_user_presses_on)
+        if write == "save_draft":
+            at.radio(key=wkey(at, "validity")).set_value("invalid").run()
+        else:
+            at.radio(key=wkey(at, "score.None")).set_value("2").run()
+            at.button(key="tool.evaluate.save").click().run()
+    assert interrupted, "the write did not happen"
+    with Session(engine) as s:
+        assert load_work(session=s, user=data["ann"], item_id=1).version == interrupted[-1]
+    assert at.session_state["tool.evaluate.stored"].version == interrupted[-1]
+
+    at.radio(key=wkey(at, "validity")).set_value("valid").run()  # another draft
+    at.button(key="tool.evaluate.save").click().run()
+    assert not any("another tab" in e.value for e in at.error), [e.value for e in at.error]
+    with Session(engine) as s:
+        loaded = load_work(session=s, user=data["ann"], item_id=1)
+    assert loaded.status == "saved" and loaded.work["validity"] == "valid"
 
 
 def test_status_filter_counts(env):
