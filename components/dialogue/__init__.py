@@ -6,7 +6,7 @@ What it does in the browser, with no server trip: select a bubble (click, ↑/�
 "Pin" or `p`; a fifth is refused with a message), search with "3 of 12" and Enter/Shift+Enter, text size,
 Hide Avatar, image thumbnails opening full size in an overlay, "Open in New Tab" links (a deep link to
 pages/message.py). What it reports to Python: the selected bubble (state, survives reruns), the Expand
-Attributes switch (state) and hotkeys (a trigger for one rerun): "next", "prev", "save", "submit",
+Attributes switch (state) and hotkeys (a trigger for one rerun): "next", "prev", "save", "submit", "painted",
 "mode", "help" and the digits "0".."9" (digits only when `editable`).
 
 Message text is rendered by components/markdown.py (raw HTML off, nh3-sanitized); every other string is
@@ -159,6 +159,7 @@ def dialogue_canvas(
     ahead: list[dict[str, Any]] | None = None,
     ack: int = 0,
     save_button: str | None = None,
+    first_paint: bool = False,
     on_selected: Callable[[], None] | None = None,
     on_key: Callable[[], None] | None = None,
     on_expand: Callable[[], None] | None = None,
@@ -173,6 +174,8 @@ def dialogue_canvas(
     ahead: `ahead_entry(...)`s of the items ←/→ lead to, shown at once on the key (no server trip); ack: the
     number `n` of the last ←/→ key event Python has acted on (until it arrives, the canvas keeps showing
     the item it moved to instead of an older rerun's).
+    first_paint: the canvas is drawn alone (a session's first run, see components/toolpage): once its bubbles
+    are painted it sends the key "painted", whose rerun draws the page around it.
     save_button: the `key` of a Streamlit button that Ctrl+S clicks (so the save reruns only that button's
     fragment); without it, or while that button is not on the page or disabled, Ctrl+S is sent as "save".
     Callbacks (no arguments) run before the script like any widget callback; read the values with
@@ -197,6 +200,7 @@ def dialogue_canvas(
         "ahead": ahead or [],
         "ack": ack,
         "save_button": save_button,
+        "first_paint": first_paint,
     }
     noop = _noop
     result = _COMPONENT(

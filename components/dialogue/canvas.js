@@ -198,6 +198,12 @@ class Canvas {
       this.view = data;
       this.paintSelection(false);
     }
+    if (data.first_paint && !this.painted && this.api) {
+      // Drawn alone so the dialogue shows first: once painted, ask for the page around it.
+      this.painted = true;
+      const api = this.api;
+      requestAnimationFrame(() => setTimeout(() => api.setTriggerValue("key", { k: "painted" }), 0));
+    }
     if (this.queued) {
       this.flushQueued();
     } else if (this.queuedDigit) {

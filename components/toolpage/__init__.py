@@ -267,7 +267,7 @@ class ToolContext:
             st.rerun()
         self._draw_status()
 
-    def _draw_canvas(self) -> None:
+    def _draw_canvas(self, *, first_paint: bool = False) -> None:
         kind = self.kind
         with self._canvas_slot:
             sel = st.session_state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
@@ -287,7 +287,8 @@ class ToolContext:
                 editable=self.editable,
                 open_url=message_link(dataset=self.dataset.name, external_id=self.item.external_id),
                 badges=self.badges or None,
-                ahead=_ahead(kind, self.user, self.dataset, self.item),
+                ahead=None if first_paint else _ahead(kind, self.user, self.dataset, self.item),
+                first_paint=first_paint,
                 ack=int(st.session_state.get(_k(kind, "ack"), 0)),
                 save_button=_k(kind, "save"),
                 on_selected=lambda: _on_canvas_state(kind),
@@ -830,8 +831,10 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
             st.stop()
         if state.get(_k(kind, "loaded")) != item.id:
             _load(kind, session, user, item.id)
-        status_filter = state[_k(kind, "filter")]
-        total, rank = _position(kind, session, user, dataset.id, item, status_filter)
+        # A session's first run paints the dialogue first (see _first_paint); the rest follows at once.
+        first_paint = not state.get(_k(kind, "painted"))
+        if not first_paint:
+            total, rank = _position(kind, session, user, dataset.id, item, state[_k(kind, "filter")])
     if state.get(_k(kind, "link")) != (dataset.name, item.external_id):
         st.query_params.update({"dataset": dataset.name, "item": item.external_id})
         state[_k(kind, "link")] = (dataset.name, item.external_id)
@@ -843,7 +846,11 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     editable = state[_k(kind, "mode")] == "Edit"
     key = state.pop(_k(kind, "key"), None)
     sel = state.get(_k(kind, "sel")) or {"id": None, "seq": 0}
-    status_slot = _toolbar_ui(kind, datasets, dataset, item, rank, total)
+    st.html(TOOLBAR_CSS)
+    if first_paint:
+        status_slot = _toolbar_stand_in(kind, dataset)
+    else:
+        status_slot = _toolbar_ui(kind, datasets, dataset, item, rank, total)
     _messages_ui(kind)
     left, right = st.columns([2.3, 1], gap="medium")
     with left:
@@ -869,6 +876,8 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     )
     shown = _shown(user, dataset, item)
     ctx.candidate_order, ctx.hide_models = shown["order"], shown["hide_models"]
+    if first_paint:
+        _first_paint(ctx)
     with right:
         _validity_ui(ctx)
         if questions:
@@ -876,6 +885,37 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         ctx.result_panel = st.container()
         _comments_ui(ctx)
     return ctx
+
+
+TOOLBAR_ROW = (
+    "parley-toolbar"  # the toolbar's row of widgets (its stand-in in the first paint has the key too)
+)
+# The row's height on a wide screen, kept while the widgets' code loads (their stand-ins are lower), so the
+# dialogue under it does not jump on a cold open; a narrow screen's wrapped row is higher and simply grows.
+TOOLBAR_CSS = "<style>.st-key-parley-toolbar { min-height: 68px; }</style>"
+
+
+def _toolbar_stand_in(kind: str, dataset: Dataset) -> Any:
+    """The first paint's toolbar: the dataset's name in a row as high as the toolbar's, and the status line."""
+    with st.container():  # one block, like the toolbar's fragment, so what follows keeps its place
+        st.container(key=TOOLBAR_ROW).caption(dataset.name)
+        slot = st.empty()
+        slot.caption(_status_text(kind, "new"))
+    return slot
+
+
+def _first_paint(ctx: ToolContext) -> None:
+    """The session's first run draws only the dialogue (and the toolbar's stand-in), then stops.
+
+    On a cold open the browser's main thread is what the user waits for: mounting the toolbar's and the
+    panels' ~40 widgets took ~0.5 s there, before the canvas's bubbles (bench/ui_latency.py: first bubble
+    1.98 s, a bare one-button page 1.22 s). Alone, the canvas paints first; once it has painted, it sends
+    "painted" (a rerun), and that run, like every later one, draws the whole page around it. Any other
+    rerun in between (a key, a click) draws the whole page too: the flag is set here.
+    """
+    st.session_state[_k(ctx.kind, "painted")] = True
+    ctx._draw_canvas(first_paint=True)
+    st.stop()
 
 
 def _fragment_run() -> bool:
@@ -906,7 +946,8 @@ def _toolbar_ui(
         st.session_state[pick_key] = dataset.name
     filter_key = _k(kind, "filter_pick")
     st.session_state[filter_key] = st.session_state.get(_k(kind, "filter"), "all")
-    cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45], vertical_alignment="bottom")
+    with st.container(key=TOOLBAR_ROW):
+        cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45], vertical_alignment="bottom")
     cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
     cols[1].selectbox(
         "Show", FILTERS, format_func=FILTER_LABELS.get, key=filter_key, on_change=_pick_filter, args=(kind,)
@@ -936,8 +977,9 @@ def _toolbar_ui(
     if st.session_state.pop(_k(kind, "help"), False):
         _shortcuts_dialog()
     slot = st.empty()
-    if _fragment_run():
-        slot.caption(_status_text(kind, "new"))
+    # (Drawn now in every run, so the line holds its place while the page is drawn; finish() brings it
+    # up to date once the page has applied its changes.)
+    slot.caption(_status_text(kind, "new"))
     return slot
 
 

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from store import db
 from store.annotations import load_work
+from tests.app import open_tool_page
 from tests.browser.test_evaluate_data import make_hh_dataset
 from tests.conftest import ROOT
 from tests.utils import make_user
@@ -62,7 +63,7 @@ def test_classes_by_role_number_keys_and_delete(env) -> None:  # type: ignore[no
     engine, user = env
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["auth.user_id"] = user.id
-    at.run()
+    open_tool_page(at)
     assert not at.exception
     assert "Select a bubble" in texts(at)
 
@@ -95,7 +96,7 @@ def test_view_mode_changes_nothing(env) -> None:  # type: ignore[no-untyped-def]
     engine, user = env
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["auth.user_id"] = user.id
-    at.run()
+    open_tool_page(at)
     at.session_state["tool.evaluate.mode"] = "View"
     select(at, "m1")
     key(at, "1")

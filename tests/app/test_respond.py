@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from store.annotations import load_work
 from store.models import Item, OntologyClass
+from tests.app import open_tool_page
 from tests.utils import make_dataset, make_user
 
 PAGE = str(Path(__file__).resolve().parent.parent.parent / "pages" / "respond.py")
@@ -67,7 +68,7 @@ def start(data) -> AppTest:  # type: ignore[no-untyped-def]
     at.session_state["auth.user_id"] = data["user"].id
     at.query_params["dataset"] = "demo"
     at.query_params["item"] = "1"
-    return at.run()
+    return open_tool_page(at)
 
 
 def type_text(at: AppTest, class_id: int, text: str) -> AppTest:

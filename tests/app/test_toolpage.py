@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 import components.toolpage as toolpage
 from store.annotations import load_work, save_draft
 from store.models import Annotation
+from tests.app import open_tool_page
 from tests.toolpage_data import seed
 
 APP = str(Path(__file__).resolve().parent.parent / "shellapp" / "toolpage_app.py")
@@ -27,7 +29,7 @@ def run(data, user="ann", **params) -> AppTest:
     at.session_state["auth.user_id"] = data[user].id
     for k, v in params.items():
         at.query_params[k] = v
-    return at.run()
+    return open_tool_page(at)
 
 
 def wkey(at: AppTest, name: str) -> str:
@@ -47,6 +49,26 @@ def test_opens_first_item_with_position(env):
     assert at.session_state["tool.evaluate.stored"].status == "new"
     at.button(key="tool.evaluate.next").click().run()
     assert "**2 / 5**" in markdown_texts(at)
+
+
+def test_first_run_paints_the_dialogue_alone_then_the_page(env):
+    engine, data = env
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["auth.user_id"] = data["ann"].id
+    at.run()
+    assert not at.exception, at.exception
+    # The first paint: the toolbar's stand-in (the dataset's name, the status line) and the canvas only.
+    assert [c.value for c in at.caption][:2] == ["demo", "not started"]
+    assert at.session_state["tool.evaluate.painted"] is True
+    assert not at.button and not at.radio and not at.selectbox and not at.text_area
+    (canvas,) = at.get("bidi_component")
+    assert canvas.proto.component_name == "parley_dialogue_canvas"
+    assert json.loads(canvas.proto.json)["first_paint"] is True
+    assert [m["id"] for m in json.loads(canvas.proto.json)["messages"]][:2] == ["m0", "m1"]
+    at.run()  # the rerun the painted canvas asks for
+    assert "**1 / 5**" in markdown_texts(at)
+    assert at.button(key="tool.evaluate.save") and at.radio(key=wkey(at, "validity"))
+    assert json.loads(at.get("bidi_component")[0].proto.json)["first_paint"] is False
 
 
 def test_deep_link_opens_one_item(env):

@@ -46,6 +46,43 @@ def score_checked(page, value: str) -> bool:  # type: ignore[no-untyped-def]
     return page.get_by_role("radiogroup", name="Score").get_by_role("radio", name=value).is_checked()
 
 
+# At the first frame a bubble is on screen: where it is, and whether the page's widgets were there yet.
+FIRST_SIGHT = """(() => {
+  const find = (root) => {
+    const b = root.querySelector('[data-testid="parley-bubble"]');
+    if (b) return b;
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; }
+    }
+    return null;
+  };
+  const poll = () => {
+    const b = find(document);
+    if (!b) { requestAnimationFrame(poll); return; }
+    window.__first = { el: b, y: b.getBoundingClientRect().y,
+      widgets: document.querySelectorAll('[data-testid="stButton"], [data-testid="stRadio"]').length };
+  };
+  requestAnimationFrame(poll);
+})()"""
+
+
+def test_cold_open_paints_the_dialogue_first_then_the_page_around_it(shell, page):
+    page.add_init_script(FIRST_SIGHT)
+    page.goto(shell.url + "/?dataset=demo&item=2")
+    page.get_by_role("button", name="Save").wait_for()
+    page.get_by_role("radiogroup", name="Score").wait_for()
+    position(page, "2 / 5")
+    first = page.evaluate("({y: window.__first.y, widgets: window.__first.widgets})")
+    assert first["widgets"] == 0  # the dialogue came first, on its own
+    # The same bubble, where it was: the page was drawn around the dialogue, which neither moved nor redrew.
+    assert page.evaluate("window.__first.el.isConnected")
+    assert page.evaluate("window.__first.el.getBoundingClientRect().y") == pytest.approx(first["y"], abs=1)
+    assert "item2" in bubble(page, "m1").inner_text()
+    # Then the page works as usual: a number key picks the score.
+    page.keyboard.press("3")
+    expect(page.get_by_role("radiogroup", name="Score").get_by_role("radio", name="3")).to_be_checked()
+
+
 def test_every_hotkey(shell, page):
     open_tool(page, shell)
     unfocus(page)
