@@ -66,7 +66,7 @@ def main() -> None:
         server.add_user("ann", "password1", role="annotator")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(20_000)
             page.goto(server.url + "/evaluate?dataset=hh&item=1")
             page.get_by_role("textbox", name="Username").fill("ann")
