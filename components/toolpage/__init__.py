@@ -48,13 +48,15 @@ ToolContext fields (read-only unless said):
 Hotkeys (DESIGN.md) are read by the canvas's own document-level key listener, so they keep working after a
 page switch and never fire single keys while a text box has focus: ↑/↓ bubble, p pin, / search (browser
 only); ←/→ item, e Edit/View, ? shortcut list, Ctrl+S Save, Ctrl+Enter Submit and next (shell); digits →
-ctx.key (page); r then a digit ranks the selected candidate (a click on its rank in the first ranking question). Ctrl+S / Ctrl+Enter also fire while typing: the canvas first blurs the focused text box,
-which makes Streamlit commit its newest text in the same rerun, so a st.text_area works as is; the page
-must apply that text to ctx.work in the script (not only in an on_change callback).
+ctx.key (page); r then a digit ranks the selected candidate (a click on its rank in the first ranking
+question). Ctrl+S / Ctrl+Enter also fire while typing: the canvas first blurs the focused text box, which
+makes Streamlit commit its newest text in the same rerun, so a st.text_area works as is; the page must
+apply that text to ctx.work in the script (not only in an on_change callback).
 
-Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work,
-stored (_Stored: version, base, status, draft_at), loaded (item id the work belongs to), sel ({"id", "seq"}), expand, key, pending,
-note, conflict, problems, user, nav, gen. Widgets of the shell are keyed with ctx.wkey(...).
+Session-state keys, all "tool.<kind>.*": dataset_id, item_id, filter, mode ("Edit"/"View"), work, stored
+(_Stored: version, base, status, draft_at), loaded (item id the work belongs to), sel ({"id", "seq"}),
+expand, key, pending, note, conflict, problems, user, nav, gen, painted (the first paint is done).
+Widgets of the shell are keyed with ctx.wkey(...).
 A pending Save/Submit may also be requested by a page component: st.session_state["tool.<kind>.pending"] =
 "save" | "submit" before finish (components/response_box does, with its own Ctrl+S / Ctrl+Enter).
 """
@@ -887,9 +889,8 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     return ctx
 
 
-TOOLBAR_ROW = (
-    "parley-toolbar"  # the toolbar's row of widgets (its stand-in in the first paint has the key too)
-)
+# The toolbar's row of widgets (its stand-in in the first paint has the key too).
+TOOLBAR_ROW = "parley-toolbar"
 # The row's height on a wide screen, kept while the widgets' code loads (their stand-ins are lower), so the
 # dialogue under it does not jump on a cold open; a narrow screen's wrapped row is higher and simply grows.
 TOOLBAR_CSS = "<style>.st-key-parley-toolbar { min-height: 68px; }</style>"
@@ -908,10 +909,11 @@ def _first_paint(ctx: ToolContext) -> None:
     """The session's first run draws only the dialogue (and the toolbar's stand-in), then stops.
 
     On a cold open the browser's main thread is what the user waits for: mounting the toolbar's and the
-    panels' ~40 widgets took ~0.5 s there, before the canvas's bubbles (bench/ui_latency.py: first bubble
-    1.98 s, a bare one-button page 1.22 s). Alone, the canvas paints first; once it has painted, it sends
-    "painted" (a rerun), and that run, like every later one, draws the whole page around it. Any other
-    rerun in between (a key, a click) draws the whole page too: the flag is set here.
+    panels' ~40 widgets (their code loads lazily) came before the canvas's bubbles (bench/ui_latency.py,
+    timed in the page: first bubble 1.95 s before, ~1.3 s now; a bare one-button page 0.8 s). Alone, the
+    canvas paints first; once it has painted, it sends "painted" (a rerun), and that run, like every later
+    one, draws the whole page around it. Any other rerun in between (a key, a click) draws the whole page
+    too: the flag is set here.
     """
     st.session_state[_k(ctx.kind, "painted")] = True
     ctx._draw_canvas(first_paint=True)
