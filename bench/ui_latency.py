@@ -39,8 +39,6 @@ if st.button("Go"):
 st.markdown(f"count {st.session_state.n}")
 """
 
-# Installed in the page: the last key event's timestamp, and waiters that resolve on the frame where a
-# condition first holds (so the figure is "visible", not "in the DOM somewhere").
 # Cold opens are timed in the page: the frame in which the first bubble (inside the canvas's shadow root) or,
 # on the bare page, the button is first in the DOM. (Playwright's wait_for polls at growing intervals, up to
 # 500 ms apart, so the time it returns at is no measure of when the page showed something.)
@@ -62,7 +60,10 @@ FIRST_SEEN = """(() => {
   };
   requestAnimationFrame(poll);
 })()"""
+# The page's script has finished its run (Streamlit's own marker on the app's root).
 IDLE = "() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'"
+# Installed in the page: the last key event's timestamp, and waiters that resolve on the frame where a
+# condition first holds (so the figure is "visible", not "in the DOM somewhere").
 PROBE = """
 () => {
   window.__lastKey = 0;
