@@ -28,6 +28,7 @@ from sqlmodel import Session, SQLModel
 
 import store.models  # noqa: F401  (registers the tables)
 from store.db import make_engine, upgrade
+from store.sessions import COOKIE as SESSION_COOKIE
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -370,3 +371,9 @@ def sign_in(page, server: AppServer, username: str, password: str, path: str = "
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign in").wait_for(state="detached")
+    # The form is gone once the password is checked; the session cookie comes with the request the page
+    # makes next (/auth/session), which a navigation right away (page.goto) would cancel.
+    deadline = time.monotonic() + 30
+    while not any(c["name"] == SESSION_COOKIE for c in page.context.cookies()):
+        assert time.monotonic() < deadline, f"no session cookie after signing in as {username}"
+        page.wait_for_timeout(50)

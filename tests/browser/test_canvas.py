@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from store.db import upgrade
 from store.models import Item
@@ -20,8 +21,12 @@ def shell(tmp_path):
 
 
 def open_tool(page, server, query: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Open the tool page and wait until it is all there: the dialogue is painted first, the toolbar and
+    panels (and the canvas's ←/→ neighbours) come with the run that follows."""
     page.goto(server.url + "/" + query)
     page.get_by_test_id("parley-bubble").first.wait_for(timeout=40_000)
+    page.get_by_role("button", name="Save").wait_for()
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
