@@ -300,8 +300,7 @@ class ToolContext:
 
     # ------------------------------------------------------------------ persistence
     def _dirty(self) -> bool:
-        stored = _stored(self.kind)
-        return self._changed or stored is None or _dump(self.work) != stored.base
+        return self._changed or _dump(self.work) != _stored(self.kind).base
 
     def _autosave(self, *, rerun_on_conflict: bool = True) -> None:
         kind = self.kind
@@ -507,8 +506,7 @@ def _leave_item(kind: str) -> bool:
         return True
     if st.session_state.get(_k(kind, "mode")) == "View":
         return True
-    stored = _stored(kind)
-    if stored is None or _dump(work) != stored.base:
+    if _dump(work) != _stored(kind).base:  # (loaded is set after stored: see _load)
         return _persist_draft(kind, user, item_id, work)
     return True
 
@@ -893,7 +891,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
 TOOLBAR_ROW = "parley-toolbar"
 # The row's height on a wide screen, kept while the widgets' code loads (their stand-ins are lower), so the
 # dialogue under it does not jump on a cold open; a narrow screen's wrapped row is higher and simply grows.
-TOOLBAR_CSS = "<style>.st-key-parley-toolbar { min-height: 68px; }</style>"
+TOOLBAR_CSS = f"<style>.st-key-{TOOLBAR_ROW} {{ min-height: 68px; }}</style>"
 
 
 def _toolbar_stand_in(kind: str, dataset: Dataset) -> Any:
