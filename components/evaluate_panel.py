@@ -231,7 +231,8 @@ def _attribute_ui(view: EvalView, cls: ev.ClassDef, index: int, focused: bool) -
     options = [str(o) for o in attribute.get("options") or ()]
     label = f"{'▸ ' if focused else ''}{name}{' *' if attribute.get('required') else ''}"
     hint = "Number keys 1–9, 0 pick an option when this attribute is focused (▸); Tab moves on."
-    common: dict[str, Any] = {"key": key, "disabled": not view.editable}
+    common: dict[str, Any] = {"key": key, "disabled": not view.editable, "on_change": _value_changed,
+                              "args": (view, cls, index, ref, key)}  # fmt: skip
     # The focused radio/checkbox is marked for the canvas, which clicks its option on a number key at
     # once in the browser (components/dialogue/canvas.js pickLocally); the click reaches us as a change.
     marker = (
@@ -245,14 +246,38 @@ def _attribute_ui(view: EvalView, cls: ev.ClassDef, index: int, focused: bool) -
         view.changed()
 
 
+def _value_changed(view: EvalView, cls: ev.ClassDef, index: int, ref: str, key: str) -> None:
+    """An attribute widget's change, applied before the run that follows: that run may draw the panel for
+    another bubble (the selection moved on meanwhile, e.g. a number picked the score and ↑ came right
+    after), and a change of a widget the run does not draw again was never applied, so it was lost. The
+    script's own check in _attribute_ui then finds nothing left to apply."""
+    if not view.editable or st.session_state.get("tool.evaluate.loaded") != view.item_id:
+        return  # (another item is being opened: its work replaces this one)
+    attribute = cls.attributes[index]
+    value = _widget_value(attribute, st.session_state.get(key))
+    work = view.live()
+    result = ev.find_result(work, cls.id, ref) or {}
+    if value != _shaped(attribute, (result.get("values") or {}).get(attribute["name"])):
+        ev.set_value(work, cls, ref, attribute["name"], value)
+        set_focus(view, ev.Focus(cls.id, index))  # (view.selected is ref: the run that drew the widget)
+
+
+def _widget_value(attribute: dict[str, Any], raw: Any) -> Any:
+    """What an attribute widget returned, as the work holds it (pills keep the options' order)."""
+    if attribute.get("type", "radio") == "checkbox":
+        return [o for o in (str(o) for o in attribute.get("options") or ()) if o in (raw or [])]
+    return raw
+
+
 def _attribute_widget(
     attribute: dict[str, Any], kind: str, label: str, hint: str, options: list[str], common: dict[str, Any]
 ) -> Any:
     if kind == "radio":
         value: Any = st.radio(label, options, index=None, horizontal=True, help=hint, **common)
     elif kind == "checkbox":
-        value = st.pills(label, options, selection_mode="multi", help=hint, **common)
-        value = [o for o in options if o in (value or [])]
+        value = _widget_value(
+            attribute, st.pills(label, options, selection_mode="multi", help=hint, **common)
+        )
     elif kind == "rating":
         stars = list(range(1, ev.rating_max(attribute) + 1))
         value = st.pills(label, stars, format_func=lambda n: f"{n}★", help=hint, **common)

@@ -92,6 +92,26 @@ def test_classes_by_role_number_keys_and_delete(env) -> None:  # type: ignore[no
     assert "No results yet." in texts(at)
 
 
+def test_a_value_picked_as_the_selection_moves_on_is_kept(env) -> None:  # type: ignore[no-untyped-def]
+    """The score is clicked and ↑ comes before the run that applies it: that run draws the panel of the
+    next bubble, not the score's widget. The score must still reach the work (it used to be lost)."""
+    engine, user = env
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user_id"] = user.id
+    open_tool_page(at)
+    select(at, "m1")
+    key(at, "1")  # Helpfulness on Message 2; its score widget is drawn
+    score = next(r.key for r in at.radio if r.key and ".score" in r.key)
+    at.radio(key=score).set_value("4")
+    seq = at.session_state["tool.evaluate.sel"]["seq"]
+    at.session_state["tool.evaluate.sel"] = {"id": "m3", "seq": seq + 1}  # in the same request
+    at.run()
+    assert not at.exception, at.exception
+    assert "Message 4" in texts(at)  # the panel is for the next bubble
+    (result,) = work(engine, user)["results"]
+    assert (result["message"], result["values"]) == (1, {"score": "4"})
+
+
 def test_view_mode_changes_nothing(env) -> None:  # type: ignore[no-untyped-def]
     engine, user = env
     at = AppTest.from_file(PAGE, default_timeout=60)
