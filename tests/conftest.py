@@ -365,15 +365,16 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
 
 
 def sign_in(page, server: AppServer, username: str, password: str, path: str = "/") -> None:  # type: ignore[no-untyped-def]
-    """Open `path` and sign in through the sign-in form; waits until the form is gone."""
+    """Open `path` and sign in through the sign-in form; returns once the page has reloaded signed in."""
     page.goto(server.url + path)
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign in").wait_for(state="detached")
-    # The form is gone once the password is checked; the session cookie comes with the request the page
-    # makes next (/auth/session), which a navigation right away (page.goto) would cancel.
-    deadline = time.monotonic() + 30
-    while not any(c["name"] == SESSION_COOKIE for c in page.context.cookies()):
-        assert time.monotonic() < deadline, f"no session cookie after signing in as {username}"
-        page.wait_for_timeout(50)
+    # Once the password is checked, the page swaps its ticket for the session cookie (/auth/session) and
+    # then reloads itself (location.replace). A page.goto before that reload has begun is aborted by it
+    # (net::ERR_ABORTED), so wait for what only the reloaded, signed-in page draws: the cookie and the
+    # Sign out button.
+    page.get_by_role("button", name="Sign out").wait_for(state="attached", timeout=30_000)
+    assert any(c["name"] == SESSION_COOKIE for c in page.context.cookies()), (
+        f"no session cookie for {username}"
+    )
