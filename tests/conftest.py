@@ -65,6 +65,15 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer in {timeout} s")
 
 
+def eventually(predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    """Wait for `predicate()` to hold (what the server writes lands a moment after the page shows it)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not met in {timeout:g} s")
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def datasets_dir() -> Path:
     """../shared/datasets, the real public samples."""

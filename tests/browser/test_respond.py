@@ -4,14 +4,13 @@ switch, max refused, delete with confirmation, Ctrl+Enter submit, and the SFT ex
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from sqlmodel import Session, select
 
 from core.response import count_chars, count_words
 from store.models import Annotation, Result
-from tests.conftest import ARTIFACTS, sign_in
+from tests.conftest import ARTIFACTS, eventually, sign_in
 
 ONTOLOGY = {
     "classes": [
@@ -82,15 +81,6 @@ def _draft_texts(app_server) -> list[str]:  # type: ignore[no-untyped-def]
         return [r.get("text") or "" for r in ann.draft.get("results", [])]
 
 
-def _wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def _box(page):  # type: ignore[no-untyped-def]
     return page.locator("textarea.rb-text")
 
@@ -123,7 +113,7 @@ def test_respond_alpaca_flow(app_server, page, datasets_dir, tmp_path):  # type:
     assert _counter(page).text_content() == f"{len(first)} / 120 characters · 8 words · min 10"
 
     # Drafts reach the server within 2 s of typing.
-    _wait(lambda: _draft_texts(app_server) == [first], timeout=2.0)
+    eventually(lambda: _draft_texts(app_server) == [first], timeout=2.0)
     # A reload in the very middle of typing (before the box sent it): the class and all the text come back
     # (the box's local copy), and the text then reaches the server.
     page.keyboard.type(" Fry")
@@ -133,20 +123,20 @@ def test_respond_alpaca_flow(app_server, page, datasets_dir, tmp_path):  # type:
     box = _box(page)
     box.wait_for()
     first += " Fry"
-    _wait(lambda: box.input_value() == first)
-    _wait(lambda: _draft_texts(app_server) == [first])
+    eventually(lambda: box.input_value() == first)
+    eventually(lambda: _draft_texts(app_server) == [first])
 
     # Another class and back: one result per class, the reply already written is shown.
     page.get_by_role("button", name="2 · Follow-up question").click()
     page.get_by_text("answers as User").wait_for()
-    _wait(lambda: box.input_value() == "")
+    eventually(lambda: box.input_value() == "")
     second = "Can I make them without eggs?"
     box.click()
     page.keyboard.type(second)
     page.get_by_role("button", name="1 · Ideal reply ✓").click()
     page.get_by_text("answers as Bot").wait_for()
-    _wait(lambda: box.input_value() == first)
-    _wait(lambda: sorted(_draft_texts(app_server)) == sorted([first, second]))
+    eventually(lambda: box.input_value() == first)
+    eventually(lambda: sorted(_draft_texts(app_server)) == sorted([first, second]))
 
     # Typing past the max is refused with a message.
     box.click()
@@ -167,17 +157,17 @@ def test_respond_alpaca_flow(app_server, page, datasets_dir, tmp_path):  # type:
     page.get_by_text("Delete the reply for Follow-up question?").wait_for()
     page.get_by_role("button", name="Yes, delete").click()
     page.get_by_role("button", name="2 · Follow-up question", exact=True).wait_for()
-    _wait(lambda: box.input_value() == "")
+    eventually(lambda: box.input_value() == "")
 
     # Ctrl+Enter while still typing submits exactly what was typed.
     page.get_by_role("button", name="1 · Ideal reply ✓").click()
-    _wait(lambda: box.input_value() == first)
+    eventually(lambda: box.input_value() == first)
     box.click()
     page.keyboard.press("End")
     page.keyboard.type(" Enjoy!")
     first += " Enjoy!"
     page.keyboard.press("Control+Enter")
-    _wait(lambda: _results(app_server) == ("submitted", {"ideal_reply": first}))
+    eventually(lambda: _results(app_server) == ("submitted", {"ideal_reply": first}))
     page.screenshot(path=str(ARTIFACTS / "respond_submitted.png"), full_page=True)
 
     # The SFT export holds exactly the typed reply, as the assistant's turn after the context.
@@ -199,19 +189,19 @@ def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # typ
     box.click()
     text = "你好，世界。我用Python写代码"  # 17 characters; 4 + 5 Han characters and "Python": 10 words
     page.keyboard.insert_text(text)
-    _wait(lambda: _counter(page).text_content() == "17 / 50 characters · 10 words")
+    eventually(lambda: _counter(page).text_content() == "17 / 50 characters · 10 words")
     page.keyboard.insert_text("こんにちは")  # five Hiragana: five more words
-    _wait(lambda: _counter(page).text_content() == "22 / 50 characters · 15 words")
+    eventually(lambda: _counter(page).text_content() == "22 / 50 characters · 15 words")
     page.screenshot(path=str(ARTIFACTS / "respond_chinese.png"), full_page=True)
     page.keyboard.press("Control+s")
-    _wait(lambda: _results(app_server) == ("saved", {"chinese": text + "こんにちは"}))
+    eventually(lambda: _results(app_server) == ("saved", {"chinese": text + "こんにちは"}))
     # The browser counts exactly as core.response does (the limits and exports use the Python count).
     samples = ("Hello,   world!", "don't stop 3.14", "a — b", "你好，世界。", "カタカナ", "Use 中文 words",
                "안녕하세요 세계", "😀 ok", "line one\nline two")  # fmt: skip
     counter = _counter(page)
     for sample in samples:
         box.fill(sample)
-        _wait(lambda s=sample: counter.get_attribute("data-words") == str(count_words(s)))
+        eventually(lambda s=sample: counter.get_attribute("data-words") == str(count_words(s)))
         assert counter.get_attribute("data-chars") == str(count_chars(sample)), sample
 
     # An input method composing near the max is not cut while composing (the pinyin is longer than the
@@ -221,7 +211,7 @@ def test_respond_chinese_count(app_server, page, datasets_dir, tmp_path):  # typ
     cdp.send("Input.imeSetComposition", {"text": "zhongwen", "selectionStart": 8, "selectionEnd": 8})
     assert len(box.input_value()) == 56
     cdp.send("Input.insertText", {"text": "中文字"})
-    _wait(lambda: box.input_value() == "一" * 48 + "中文")
+    eventually(lambda: box.input_value() == "一" * 48 + "中文")
     assert "at most 50 characters" in page.locator(".rb-message").text_content()
     assert counter.text_content() == "50 / 50 characters · 50 words"
 
@@ -241,9 +231,9 @@ def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir,
     page.keyboard.type(" way?")
     # Saved: what was typed at Ctrl+S, or, when the keystrokes after it reached the same server run, those
     # too; either way the server ends up holding every keystroke (saved results, or a newer draft).
-    _wait(lambda: _results(app_server)[0] == "saved")
+    eventually(lambda: _results(app_server)[0] == "saved")
     assert _results(app_server)[1]["follow_up"] in ("Is there a shorter", "Is there a shorter way?")
-    _wait(
+    eventually(
         lambda: (
             (_draft_texts(app_server) or list(_results(app_server)[1].values()))
             == ["Is there a shorter way?"]
@@ -256,7 +246,7 @@ def test_respond_save_while_typing_keeps_the_box(app_server, page, datasets_dir,
     # The Save button clicked straight after typing saves the newest text too (the box sends it on blur).
     page.keyboard.type(" Please.")
     page.get_by_role("button", name="Save", exact=True).click()
-    _wait(lambda: _results(app_server) == ("saved", {"follow_up": "Is there a shorter way? Please."}))
+    eventually(lambda: _results(app_server) == ("saved", {"follow_up": "Is there a shorter way? Please."}))
     assert _draft_texts(app_server) == []
 
 
@@ -268,7 +258,7 @@ def test_respond_start_from_the_models_reply(app_server, page, datasets_dir, tmp
     box = _box(page)
     box.wait_for()
     page.get_by_role("button", name="Start from this reply").click()
-    _wait(lambda: box.input_value() == "The car accelerated rapidly.")
+    eventually(lambda: box.input_value() == "The car accelerated rapidly.")
     box.click()
     page.keyboard.press("Control+a")
     page.keyboard.type("The car sped up very rapidly.")
@@ -280,7 +270,9 @@ def test_respond_start_from_the_models_reply(app_server, page, datasets_dir, tmp
     page.screenshot(path=str(ARTIFACTS / "respond_diff.png"))
     box.click()
     page.keyboard.press("Control+Enter")
-    _wait(lambda: _results(app_server) == ("submitted", {"ideal_reply": "The car sped up very rapidly."}))
+    eventually(
+        lambda: _results(app_server) == ("submitted", {"ideal_reply": "The car sped up very rapidly."})
+    )
     out = tmp_path / "sft.jsonl"
     done = app_server.cli("export", "alpaca", "--format", "sft", "--out", str(out))
     assert done.returncode == 0, done.stderr

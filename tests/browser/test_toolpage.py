@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -12,6 +11,7 @@ from sqlmodel import Session, select
 from store.db import make_engine
 from store.models import Annotation
 from tests.browser.test_canvas import bubble, open_tool, shot
+from tests.conftest import eventually
 from tests.toolpage_data import start_shell_app
 
 
@@ -117,9 +117,8 @@ def test_every_hotkey(shell, page):
     # Ctrl+S saves.
     unfocus(page)
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(800)
-    saved = annotation(shell)
-    assert saved is not None and saved.status == "saved" and saved.classifications["score"] == "3"
+    eventually(lambda: (a := annotation(shell)) is not None and a.status == "saved", what="Ctrl+S saved")
+    assert annotation(shell).classifications["score"] == "3"
     # e switches to View and back.
     page.keyboard.press("e")
     page.get_by_role("button", name="Save").and_(page.locator("[disabled]")).wait_for()
@@ -184,10 +183,8 @@ def test_ctrl_s_while_typing_saves_exactly_what_was_typed(shell, page):
     reply.click()
     page.keyboard.type("hello world")
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(1000)
-    saved = annotation(shell)
-    assert saved is not None and saved.status == "saved"
-    assert saved.classifications["reply"] == "hello world"
+    eventually(lambda: (a := annotation(shell)) is not None and a.status == "saved", what="Ctrl+S saved")
+    assert annotation(shell).classifications["reply"] == "hello world"
     assert page.evaluate("window.__prevented") is True  # no browser "Save page" dialog
     # Ctrl+Enter while typing: submits the newest text (the check needs a score: pick one first).
     unfocus(page)
@@ -265,15 +262,8 @@ def test_leaving_an_item_keeps_its_draft(shell, page):
     page.keyboard.press("ArrowRight")
     position(page, "2 / 5")
     # The draft is written by the run that leaves the item; allow that run a moment to commit.
-    deadline = time.monotonic() + 5
-    kept = annotation(shell)
-    while (kept is None or kept.draft is None) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        kept = annotation(shell)
-    if kept is None or kept.draft is None:
-        print(shell.log.read_text())
-    assert kept is not None and kept.draft is not None, "leaving the item saved no draft"
-    assert kept.draft["classifications"]["reply"] == "first thoughts"
+    eventually(lambda: (a := annotation(shell)) is not None and a.draft is not None, what="draft on leaving")
+    assert annotation(shell).draft["classifications"]["reply"] == "first thoughts"
 
 
 def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(shell, page):
@@ -300,9 +290,7 @@ def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(
     expect(page.locator(".pc-cand", has_text="Candidate A for item 4")).to_be_visible()
     expect(page.get_by_role("radiogroup", name="Score").get_by_role("radio", name="4")).to_be_checked()
     shot(page, "toolpage_arrows_ahead")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (annotation(shell, 4) and annotation(shell, 4).draft):
-        time.sleep(0.2)
+    eventually(lambda: (a := annotation(shell, 4)) is not None and bool(a.draft), what="draft of item 4")
     assert annotation(shell, 4).draft["classifications"]["score"] == "4"
     for other in (1, 2, 3):  # nothing landed on an item only passed through
         kept = annotation(shell, other)
