@@ -26,6 +26,7 @@ if __name__ != "__main__":
     # the session cookie and the canvas images. The script body below runs per rerun as "__main__".
     from streamlit.runtime.pages_manager import PagesManager
 
+    from components import startup
     from components.media import media_routes
 
     # Streamlit guesses "pages/ directory app" until the first st.navigation call, so the very first
@@ -33,7 +34,7 @@ if __name__ != "__main__":
     # the flag st.navigation itself sets; setting it up front makes every request go through here.
     PagesManager.uses_pages_directory = False
     auth.install_cookie_secret()
-    app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=auth.lifespan)
+    app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=startup.lifespan)
 else:
     st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
     user = auth.current_user()
