@@ -117,7 +117,9 @@ def test_every_hotkey(shell, page):
     # Ctrl+S saves.
     unfocus(page)
     page.keyboard.press("Control+s")
-    eventually(lambda: (a := annotation(shell)) is not None and a.status == "saved", what="Ctrl+S saved")
+    eventually(
+        lambda: (a := annotation(shell)) is not None and a.status == "saved", timeout=5, what="Ctrl+S saved"
+    )
     assert annotation(shell).classifications["score"] == "3"
     # e switches to View and back.
     page.keyboard.press("e")
@@ -183,7 +185,9 @@ def test_ctrl_s_while_typing_saves_exactly_what_was_typed(shell, page):
     reply.click()
     page.keyboard.type("hello world")
     page.keyboard.press("Control+s")
-    eventually(lambda: (a := annotation(shell)) is not None and a.status == "saved", what="Ctrl+S saved")
+    eventually(
+        lambda: (a := annotation(shell)) is not None and a.status == "saved", timeout=5, what="Ctrl+S saved"
+    )
     assert annotation(shell).classifications["reply"] == "hello world"
     assert page.evaluate("window.__prevented") is True  # no browser "Save page" dialog
     # Ctrl+Enter while typing: submits the newest text (the check needs a score: pick one first).
@@ -262,7 +266,11 @@ def test_leaving_an_item_keeps_its_draft(shell, page):
     page.keyboard.press("ArrowRight")
     position(page, "2 / 5")
     # The draft is written by the run that leaves the item; allow that run a moment to commit.
-    eventually(lambda: (a := annotation(shell)) is not None and a.draft is not None, what="draft on leaving")
+    eventually(
+        lambda: (a := annotation(shell)) is not None and a.draft is not None,
+        timeout=5,
+        what="draft on leaving",
+    )
     assert annotation(shell).draft["classifications"]["reply"] == "first thoughts"
 
 
@@ -290,7 +298,9 @@ def test_arrows_show_the_neighbour_at_once_and_digits_follow_the_item_on_screen(
     expect(page.locator(".pc-cand", has_text="Candidate A for item 4")).to_be_visible()
     expect(page.get_by_role("radiogroup", name="Score").get_by_role("radio", name="4")).to_be_checked()
     shot(page, "toolpage_arrows_ahead")
-    eventually(lambda: (a := annotation(shell, 4)) is not None and bool(a.draft), what="draft of item 4")
+    eventually(
+        lambda: (a := annotation(shell, 4)) is not None and bool(a.draft), timeout=5, what="draft of item 4"
+    )
     assert annotation(shell, 4).draft["classifications"]["score"] == "4"
     for other in (1, 2, 3):  # nothing landed on an item only passed through
         kept = annotation(shell, other)
