@@ -80,7 +80,6 @@ def test_annotator_cannot_open_admin_pages_even_by_url(app_server, page):
     app_server.add_user("boss", "password1", role="admin")
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1")
-    _signed_in(page)
     assert _nav(page).get_by_role("link", name="Evaluate").is_visible()
     assert _nav(page).get_by_role("link", name="Respond").is_visible()
     for name in ["Datasets", "Ontology", "Export", "Team"]:
@@ -119,7 +118,6 @@ def test_page_opened_without_signing_in_shows_the_sign_in(app_server, page):
 def test_reload_and_new_tab_stay_signed_in_and_sign_out_ends_both(app_server, page):
     app_server.add_user("boss", "password1", role="admin")
     sign_in(page, app_server, "boss", "password1")
-    _signed_in(page)
     cookie = next(c for c in page.context.cookies() if c["name"] == "parley_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     page.reload()
@@ -140,7 +138,6 @@ def test_reload_and_new_tab_stay_signed_in_and_sign_out_ends_both(app_server, pa
 def test_deep_link_survives_sign_in(app_server, page):
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=Demo&item=3")
-    _signed_in(page)
     page.wait_for_url(re.compile(r"/evaluate\?dataset=Demo&item=3$"))
     assert _nav(page).get_by_role("link", name="Evaluate").is_visible()
 
@@ -154,7 +151,6 @@ def test_images_are_served_to_signed_in_users_only(app_server, page):
     assert page.request.get(url).status == 404  # not signed in yet
     app_server.add_user("ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1")
-    _signed_in(page)
     response = page.request.get(url)
     assert response.status == 200
     assert response.body()[:8] == b"\x89PNG\r\n\x1a\n"
