@@ -9,7 +9,8 @@ from store.models import Dataset, DatasetMember, Item, User
 
 
 def can_see_dataset(*, session: Session, user: User, dataset: Dataset) -> bool:
-    if user.role in ("admin", "reviewer") or not dataset.restricted:
+    # Admins see everything; reviewers and annotators the open datasets and those they are members of.
+    if user.role == "admin" or not dataset.restricted:
         return True
     member = session.exec(
         select(DatasetMember).where(DatasetMember.dataset_id == dataset.id, DatasetMember.user_id == user.id)

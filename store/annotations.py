@@ -14,14 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, false, insert, update
 from sqlmodel import Session, select
 
 from store.access import visible_item
 from store.errors import Conflict, InputError
-from store.models import Annotation, Result, User, utcnow
+from store.models import Annotation, Item, Result, User, utcnow
+from store.team import history, queue
+from store.team.settings import wants_review
 
-STATUSES = ("draft", "saved", "submitted")
+STATUSES = ("draft", "saved", "submitted", "accepted", "rejected")
 
 
 def empty_work() -> dict[str, Any]:
@@ -36,6 +38,8 @@ class Loaded:
     version: int  # 0 when the annotator has no annotation on this item yet
     status: str  # "new" when there is none
     has_unsaved_draft: bool
+    review_reason: str = ""  # why a reviewer sent it back (status "rejected"), or the last review's reason
+    review_rounds: int = 0
 
 
 def _slot(result: dict[str, Any]) -> str:
@@ -59,8 +63,21 @@ def _result_dict(row: Result) -> dict[str, Any]:
 
 
 def _get(session: Session, user: User, item_id: int) -> Annotation | None:
-    query = select(Annotation).where(Annotation.item_id == item_id, Annotation.annotator_id == user.id)
+    query = select(Annotation).where(
+        Annotation.item_id == item_id, Annotation.annotator_id == user.id, Annotation.final == false()
+    )
     return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def saved_work(session: Session, ann: Annotation) -> dict[str, Any]:
+    """The annotation's saved state as a working copy (its draft aside)."""
+    rows = session.exec(select(Result).where(Result.annotation_id == ann.id).order_by(Result.id)).all()
+    return {
+        "validity": ann.validity,
+        "invalid_reason": ann.invalid_reason,
+        "classifications": dict(ann.classifications or {}),
+        "results": [_result_dict(r) for r in rows],
+    }
 
 
 def load_work(*, session: Session, user: User, item_id: int) -> Loaded:
@@ -70,21 +87,36 @@ def load_work(*, session: Session, user: User, item_id: int) -> Loaded:
     if ann is None:
         return Loaded(work=empty_work(), version=0, status="new", has_unsaved_draft=False)
     if ann.draft is not None:
-        return Loaded(work=ann.draft, version=ann.version, status=ann.status, has_unsaved_draft=True)
-    rows = session.exec(select(Result).where(Result.annotation_id == ann.id).order_by(Result.id)).all()
-    work = {
-        "validity": ann.validity,
-        "invalid_reason": ann.invalid_reason,
-        "classifications": dict(ann.classifications or {}),
-        "results": [_result_dict(r) for r in rows],
-    }
-    return Loaded(work=work, version=ann.version, status=ann.status, has_unsaved_draft=False)
+        return Loaded(
+            work=ann.draft,
+            version=ann.version,
+            status=ann.status,
+            has_unsaved_draft=True,
+            review_reason=ann.review_reason,
+            review_rounds=ann.review_rounds,
+        )
+    return Loaded(
+        work=saved_work(session, ann),
+        version=ann.version,
+        status=ann.status,
+        has_unsaved_draft=False,
+        review_reason=ann.review_reason,
+        review_rounds=ann.review_rounds,
+    )
 
 
 def _lock(session: Session, user: User, item_id: int, version: int) -> Annotation:
-    """The annotation row at `version` (created at version 0 → 1), or Conflict if someone saved since."""
+    """The annotation row at `version` (created at version 0 → 1), or Conflict if someone saved since.
+
+    The annotator must hold one of the item's overlap slots (store/team/queue.py): a lease is renewed, or
+    taken while the item still needs annotators; an accepted annotation is closed to its author.
+    """
     item = visible_item(session=session, user=user, item_id=item_id)
     ann = _get(session, user, item_id)
+    if ann is not None and ann.status == "accepted" and ann.version == version:
+        raise Conflict("A reviewer accepted this annotation; it can no longer be changed.")
+    if ann is None or ann.version == version:
+        queue.claim(session, user, item, enforce=False)
     current = ann.version if ann else 0
     if current != version:
         raise Conflict(
@@ -115,6 +147,16 @@ def save_draft(*, session: Session, user: User, item_id: int, work: dict[str, An
     """Keep unsaved work on the server; returns the new version. Raises Conflict on a stale version."""
     ann = _lock(session, user, item_id, version)
     new_version = _bump(session, ann, {"draft": work, "draft_at": utcnow()})
+    if history.draft_due(session, ann.id):
+        history.record(
+            session,
+            action="draft",
+            user_id=user.id,
+            dataset_id=ann.dataset_id,
+            item_id=item_id,
+            annotation=ann,
+            annotator=user.username,
+        )
     session.commit()
     return new_version
 
@@ -126,6 +168,52 @@ def save_annotation(
     if work.get("validity", "valid") not in ("valid", "invalid"):
         raise InputError(f"validity {work.get('validity')!r}: must be valid or invalid")
     ann = _lock(session, user, item_id, version)
+    before = saved_work(session, ann) if ann.version > 0 and ann.status != "draft" else None
+    rows = result_rows(ann.id, work)
+    session.execute(delete(Result).where(Result.annotation_id == ann.id))
+    if rows:
+        session.execute(insert(Result), rows)
+    if submit:
+        status = "submitted"
+    elif ann.status in ("submitted", "rejected"):
+        status = ann.status  # saving keeps a submitted item submitted, a sent-back one sent back
+    else:
+        status = "saved"
+    values: dict[str, Any] = {
+        "status": status,
+        "validity": work.get("validity", "valid"),
+        "invalid_reason": work.get("invalid_reason", ""),
+        "classifications": work.get("classifications") or {},
+        "draft": None,
+        "draft_at": None,
+    }
+    if submit:
+        values["submitted_at"] = utcnow()
+        # A resubmitted rejection always returns to review; a first submission as the dataset says.
+        values["needs_review"] = ann.status == "rejected" or wants_review(session, ann)
+    new_version = _bump(session, ann, values)
+    item = session.get(Item, item_id)
+    if submit:
+        queue.release(session, user, item)
+    after = stored_form(work, rows)
+    history.record(
+        session,
+        action=status if submit or status == "saved" else "saved",
+        user_id=user.id,
+        dataset_id=ann.dataset_id,
+        item_id=item_id,
+        annotation=ann,
+        annotator=user.username,
+        before=before,
+        after=after,
+        status=status,
+    )
+    session.commit()
+    return new_version
+
+
+def result_rows(annotation_id: int, work: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Result rows of `work` (InputError when a class appears twice on one target)."""
     rows = []
     seen: set[tuple[int, str]] = set()
     for result in work.get("results", []):
@@ -135,7 +223,7 @@ def save_annotation(
         seen.add(key)
         rows.append(
             {
-                "annotation_id": ann.id,
+                "annotation_id": annotation_id,
                 "class_id": key[0],
                 "slot": key[1],
                 "message_index": result.get("message"),
@@ -147,20 +235,25 @@ def save_annotation(
                 "created_at": utcnow(),
             }
         )
-    session.execute(delete(Result).where(Result.annotation_id == ann.id))
-    if rows:
-        session.execute(insert(Result), rows)
-    status = "submitted" if submit else "saved"
-    values: dict[str, Any] = {
-        "status": status,
+    return rows
+
+
+def stored_form(work: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`work` as saved_work() will read it back from `rows` (for the history's before/after)."""
+    return {
         "validity": work.get("validity", "valid"),
         "invalid_reason": work.get("invalid_reason", ""),
-        "classifications": work.get("classifications") or {},
-        "draft": None,
-        "draft_at": None,
+        "classifications": dict(work.get("classifications") or {}),
+        "results": [
+            {
+                "class_id": r["class_id"],
+                "message": r["message_index"],
+                "candidate": r["candidate_index"],
+                "values": dict(r["values"] or {}),
+                "text": r["text"],
+                "role": r["role"],
+                "source_text": r["source_text"],
+            }
+            for r in rows
+        ],
     }
-    if submit:
-        values["submitted_at"] = utcnow()
-    new_version = _bump(session, ann, values)
-    session.commit()
-    return new_version

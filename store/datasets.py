@@ -24,9 +24,9 @@ def create_dataset(
 
 
 def visible_datasets_query(user: User):  # type: ignore[no-untyped-def]
-    """Datasets `user` may see: all for admins and reviewers; open or member-of for annotators."""
+    """Datasets `user` may see: all for admins; open or member-of for reviewers and annotators."""
     query = select(Dataset).order_by(Dataset.name)
-    if user.role in ("admin", "reviewer"):
+    if user.role == "admin":
         return query
     member = exists().where(DatasetMember.dataset_id == Dataset.id, DatasetMember.user_id == user.id)
     return query.where(or_(Dataset.restricted == False, member))  # noqa: E712

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -77,6 +77,7 @@ class Item(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("dataset_id", "external_id"),
         Index("ix_item_dataset_position", "dataset_id", "position"),
+        Index("ix_item_queue", "dataset_id", "full", "position"),
     )
     id: int | None = Field(default=None, primary_key=True)
     dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
@@ -87,6 +88,11 @@ class Item(SQLModel, table=True):
     candidates: list[dict[str, Any]] | None = _json()
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     meta: dict[str, Any] | None = _json()
+    # The team queue (store/team/queue.py): how many annotators hold one of the item's overlap slots (an
+    # active lease, or a submitted / accepted / rejected annotation), and whether that reaches the overlap.
+    # Recomputed from those rows whenever they change; `full` leads the queue's index.
+    taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    full: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     import_job_id: int | None = Field(default=None, foreign_key="importjob.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -141,17 +147,30 @@ class Classification(SQLModel, table=True):
 
 
 class Annotation(SQLModel, table=True):
-    """One annotator's work on one item; `version` guards against silent overwrites."""
+    """One annotator's work on one item; `version` guards against silent overwrites.
+
+    A reviewer's adjudicated answer for an item is an Annotation too, with `final` set (one per item).
+    """
 
     __table_args__ = (
-        UniqueConstraint("item_id", "annotator_id"),
+        UniqueConstraint("item_id", "annotator_id", "final"),
         Index("ix_annotation_dataset_status", "dataset_id", "status"),
+        Index(
+            "ux_annotation_one_final",
+            "item_id",
+            unique=True,
+            sqlite_where=text("final"),
+            postgresql_where=text("final"),
+        ),  # fmt: skip
+        Index("ix_annotation_review", "dataset_id", "needs_review", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", ondelete="CASCADE")
     dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
     annotator_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
-    status: str = Field(default="draft", max_length=16)  # draft | saved | submitted
+    # draft | saved | submitted | accepted | rejected (rejected goes back to its author; resubmitting
+    # returns it to review)
+    status: str = Field(default="draft", max_length=16)
     validity: str = Field(default="valid", max_length=16)  # valid | invalid
     invalid_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     classifications: dict[str, Any] | None = _json()
@@ -162,6 +181,20 @@ class Annotation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
+    # Review: waiting in the review stream (the dataset's review setting decides on each submit).
+    needs_review: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    review_reason: str = Field(
+        default="", sa_column=Column(Text, nullable=False, default="", server_default="")
+    )
+    review_rounds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reviewed_at: datetime | None = None
+    # "Fix & accept": the annotator's own work (store/annotations.py shape), kept beside the reviewer's fix.
+    original: dict[str, Any] | None = _json()
+    # The adjudicated answer of the item (authored by the reviewer who adjudicated).
+    final: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # Seconds of active work on the item (tab visible, a key or pointer event in the last 60 s).
+    active_seconds: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
 
 
 class Result(SQLModel, table=True):
@@ -221,11 +254,48 @@ class ImportJob(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """What changed and who changed it: ontology deletions, role changes, dataset deletions."""
+    """What changed and who changed it: append-only (database triggers refuse UPDATE and DELETE).
 
+    Annotation history: `item_id` and `annotation_id` set, `action` one of store/team/history.ACTIONS,
+    `detail` {"annotator", "status", "reason"?, "before"?, "after"?} (before/after: the work where it changed).
+    """
+
+    __table_args__ = (Index("ix_auditevent_item", "item_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     dataset_id: int | None = Field(default=None, index=True)
+    item_id: int | None = None
+    annotation_id: int | None = None
     action: str = Field(max_length=64)
     detail: dict[str, Any] | None = _json()
+
+
+class Lease(SQLModel, table=True):
+    """An annotator's hold on one of an item's overlap slots while working on it (store/team/queue.py).
+
+    Active until the annotator submits (deleted) or skips (`skipped`, kept so the queue passes the item
+    by), or until `expires_at` (30 minutes after the last activity; swept when the queue is asked).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id"),
+        Index("ix_lease_dataset_expires", "dataset_id", "expires_at"),
+        Index("ix_lease_user", "user_id", "dataset_id", "position"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
+    item_id: int = Field(foreign_key="item.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
+    position: int = Field(default=0)  # the item's, so "my items" read in order without a join
+    skipped: bool = Field(default=False)
+    taken_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class QueueCursor(SQLModel, table=True):
+    """Where an annotator's queue goes on from: the position of the last item it handed them."""
+
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    position: int = Field(default=0)

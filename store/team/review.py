@@ -1,0 +1,318 @@
+"""Review: the stream of submitted annotations awaiting review, Accept, Reject with a reason (the
+annotation goes back to the top of its author's queue), and Fix & accept (the author's version is kept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, false, func, insert, true, update
+from sqlmodel import Session, select
+
+from store.access import visible_dataset, visible_item
+from store.annotations import result_rows, saved_work, stored_form
+from store.errors import Conflict, InputError, NotFound
+from store.models import Annotation, Item, Result, User, utcnow
+from store.team import history
+from store.team.history import require_reviewer
+
+REVIEWABLE = ("submitted", "accepted", "rejected")
+
+
+@dataclass
+class ReviewRow:
+    annotation_id: int
+    item_id: int
+    external_id: str
+    item_name: str
+    position: int
+    annotator: str
+    status: str
+    validity: str
+    rounds: int
+    submitted_at: datetime | None
+
+
+def _disagreeing_items(session: Session, dataset_id: int) -> set[int]:
+    """Items with two or more submitted annotations whose answers differ (core/adjudication)."""
+    from core.adjudication import agree
+
+    multi = (
+        select(Annotation.item_id)
+        .where(
+            Annotation.dataset_id == dataset_id,
+            Annotation.final == false(),
+            Annotation.status.in_(("submitted", "accepted")),
+        )
+        .group_by(Annotation.item_id)
+        .having(func.count(Annotation.id) >= 2)
+    )
+    found = set()
+    for item_id in session.exec(multi).all():
+        works = submitted_works(session, item_id)
+        if not agree(works):
+            found.add(item_id)
+    return found
+
+
+def submitted_works(session: Session, item_id: int) -> dict[str, dict[str, Any]]:
+    """Annotator → saved work, for the item's submitted and accepted annotations (not the final one)."""
+    rows = session.exec(
+        select(Annotation, User.username)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(
+            Annotation.item_id == item_id,
+            Annotation.final == false(),
+            Annotation.status.in_(("submitted", "accepted")),
+        )
+        .order_by(User.username)
+    ).all()
+    return {username: saved_work(session, ann) for ann, username in rows}
+
+
+def review_stream(
+    *,
+    session: Session,
+    user: User,
+    dataset_id: int,
+    annotator: str | None = None,
+    class_id: int | None = None,
+    validity: str | None = None,
+    disagreements: bool = False,
+    waiting: bool = True,
+    limit: int = 200,
+) -> list[ReviewRow]:
+    """Annotations awaiting review (`waiting`; else every submitted, accepted or rejected one), oldest
+    submission first, under the filters."""
+    require_reviewer(user)
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    query = (
+        select(Annotation, Item.external_id, Item.name, Item.position, User.username)
+        .join(Item, Item.id == Annotation.item_id)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.dataset_id == dataset_id, Annotation.final == false())
+    )
+    if waiting:
+        query = query.where(Annotation.needs_review == true(), Annotation.status == "submitted")
+    else:
+        query = query.where(Annotation.status.in_(REVIEWABLE))
+    if annotator:
+        query = query.where(User.username == annotator)
+    if validity in ("valid", "invalid"):
+        query = query.where(Annotation.validity == validity)
+    if class_id is not None:
+        query = query.where(
+            select(Result.id)
+            .where(Result.annotation_id == Annotation.id, Result.class_id == class_id)
+            .exists()
+        )
+    if disagreements:
+        query = query.where(Annotation.item_id.in_(_disagreeing_items(session, dataset_id) or {-1}))
+    query = query.order_by(Annotation.submitted_at, Annotation.id).limit(limit)
+    return [
+        ReviewRow(
+            annotation_id=ann.id,
+            item_id=ann.item_id,
+            external_id=ext,
+            item_name=name,
+            position=pos,
+            annotator=username,
+            status=ann.status,
+            validity=ann.validity,
+            rounds=ann.review_rounds,
+            submitted_at=ann.submitted_at,
+        )
+        for ann, ext, name, pos, username in session.exec(query).all()
+    ]
+
+
+@dataclass
+class UnderReview:
+    annotation: Annotation
+    item: Item
+    annotator: str
+    work: dict[str, Any]  # what the reviewer judges: the saved state (a fix, where fixed)
+    original: dict[str, Any] | None  # the author's own version, where a reviewer fixed it
+    reviewer: str | None
+
+
+def get_for_review(*, session: Session, user: User, annotation_id: int) -> UnderReview:
+    require_reviewer(user)
+    ann = session.get(Annotation, annotation_id)
+    if ann is None:
+        raise NotFound(f"annotation {annotation_id}: not found")
+    item = visible_item(session=session, user=user, item_id=ann.item_id)
+    author = session.get(User, ann.annotator_id)
+    reviewer = session.get(User, ann.reviewer_id) if ann.reviewer_id else None
+    return UnderReview(
+        annotation=ann,
+        item=item,
+        annotator=author.username if author else "",
+        work=saved_work(session, ann),
+        original=ann.original,
+        reviewer=reviewer.username if reviewer else None,
+    )
+
+
+def find_annotation(
+    *, session: Session, user: User, dataset_id: int, external_id: str, annotator: str
+) -> int:
+    """The annotation id behind `/review?dataset=…&item=…&annotator=…`; NotFound otherwise."""
+    require_reviewer(user)
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    found = session.exec(
+        select(Annotation.id)
+        .join(Item, Item.id == Annotation.item_id)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(
+            Item.dataset_id == dataset_id,
+            Item.external_id == str(external_id),
+            User.username == annotator,
+            Annotation.final == false(),
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"no annotation by {annotator!r} on item {external_id!r}")
+    return int(found)
+
+
+def _judge(session: Session, user: User, annotation_id: int, version: int) -> tuple[Annotation, str]:
+    require_reviewer(user)
+    ann = session.get(Annotation, annotation_id)
+    if ann is None or ann.final:
+        raise NotFound(f"annotation {annotation_id}: not found")
+    visible_item(session=session, user=user, item_id=ann.item_id)
+    if ann.status not in REVIEWABLE:
+        raise InputError("only submitted annotations can be reviewed")
+    if ann.version != version:
+        raise Conflict("This annotation changed since you opened it (its author saved again). Reload it.")
+    author = session.get(User, ann.annotator_id)
+    return ann, author.username if author else ""
+
+
+def _set(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
+    done = session.execute(
+        update(Annotation)
+        .where(Annotation.id == ann.id, Annotation.version == ann.version)
+        .values(version=ann.version + 1, updated_at=utcnow(), **values)
+    )
+    if done.rowcount != 1:
+        raise Conflict("This annotation changed at the same moment; reload it.")
+    return ann.version + 1
+
+
+def accept(*, session: Session, user: User, annotation_id: int, version: int) -> int:
+    """Accept a submitted annotation; returns its new version."""
+    ann, author = _judge(session, user, annotation_id, version)
+    new = _set(
+        session,
+        ann,
+        {
+            "status": "accepted",
+            "needs_review": False,
+            "reviewer_id": user.id,
+            "review_reason": "",
+            "review_rounds": ann.review_rounds + 1,
+            "reviewed_at": utcnow(),
+        },
+    )
+    history.record(
+        session,
+        action="accepted",
+        user_id=user.id,
+        dataset_id=ann.dataset_id,
+        item_id=ann.item_id,
+        annotation=ann,
+        annotator=author,
+        status="accepted",
+        rounds=ann.review_rounds + 1,
+    )
+    session.commit()
+    return new
+
+
+def reject(*, session: Session, user: User, annotation_id: int, version: int, reason: str) -> int:
+    """Send the annotation back to its author with `reason` (required); it tops their queue."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("Give a reason: the annotator sees it on the item.")
+    if len(reason) > 2000:
+        raise InputError("reason: at most 2,000 characters")
+    ann, author = _judge(session, user, annotation_id, version)
+    new = _set(
+        session,
+        ann,
+        {
+            "status": "rejected",
+            "needs_review": False,
+            "reviewer_id": user.id,
+            "review_reason": reason,
+            "review_rounds": ann.review_rounds + 1,
+            "reviewed_at": utcnow(),
+        },
+    )
+    history.record(
+        session,
+        action="rejected",
+        user_id=user.id,
+        dataset_id=ann.dataset_id,
+        item_id=ann.item_id,
+        annotation=ann,
+        annotator=author,
+        status="rejected",
+        reason=reason,
+        rounds=ann.review_rounds + 1,
+    )
+    session.commit()
+    return new
+
+
+def write_results(session: Session, ann: Annotation, work: dict[str, Any]) -> list[dict[str, Any]]:
+    """Replace the annotation's results with those of `work` (one per class per target)."""
+    rows = result_rows(ann.id, work)
+    session.execute(delete(Result).where(Result.annotation_id == ann.id))
+    if rows:
+        session.execute(insert(Result), rows)
+    return rows
+
+
+def fix_and_accept(
+    *, session: Session, user: User, annotation_id: int, version: int, work: dict[str, Any], reason: str = ""
+) -> int:
+    """The reviewer's corrected version replaces the results and is accepted; the author's own version is
+    kept in `original` (the first fix keeps it; a second fix does not overwrite it)."""
+    ann, author = _judge(session, user, annotation_id, version)
+    before = saved_work(session, ann)
+    rows = write_results(session, ann, work)
+    new = _set(
+        session,
+        ann,
+        {
+            "status": "accepted",
+            "needs_review": False,
+            "reviewer_id": user.id,
+            "review_reason": reason.strip(),
+            "review_rounds": ann.review_rounds + 1,
+            "reviewed_at": utcnow(),
+            "validity": work.get("validity", "valid"),
+            "invalid_reason": work.get("invalid_reason", ""),
+            "classifications": work.get("classifications") or {},
+            "original": ann.original if ann.original is not None else before,
+        },
+    )
+    history.record(
+        session,
+        action="fixed",
+        user_id=user.id,
+        dataset_id=ann.dataset_id,
+        item_id=ann.item_id,
+        annotation=ann,
+        annotator=author,
+        status="accepted",
+        before=before,
+        after=stored_form(work, rows),
+        reason=reason.strip() or None,
+    )
+    session.commit()
+    return new
