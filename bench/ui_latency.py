@@ -1,12 +1,18 @@
 """Tool-page latency in chromium: ↓ select, p pin, → next item on a 100,000-item dataset, cold open.
 
     .venv/bin/python bench/ui_latency.py [--items 100000] [--presses 50] [--gap 300] [--keep DIR]
+                                          [--overlap 3 --team 5 --done 0.3]
 
 Builds a SQLite database with bulk inserts (every item a 20-turn dialogue, the first message with 2
 images), serves the tool-page shell (tests/shellapp/toolpage_app.py: the shell plus a small result panel)
 and a bare one-button Streamlit page side by side, and drives both with Playwright. Times are measured
 inside the page: from the key event's timestamp (or the click) to the frame where the change is in the DOM.
 Prints median and p95 for each, and the ratio of → next item to the bare rerun.
+
+The user "ann" is an annotator, so → walks My queue (store/team/queue.py): each press takes a lease on
+the next item that still needs annotators. With --overlap/--team the dataset has that overlap and that many
+annotators, the others having submitted the first --done fraction of the items (twice over: each of those
+items has 2 of its slots taken, so the queue still hands it to ann).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
 
 from store.db import make_engine, upgrade  # noqa: E402
 from store.models import Item  # noqa: E402
@@ -111,6 +117,41 @@ def report(name: str, values: list[float]) -> dict[str, float]:
     return {"median": med, "p95": p95}
 
 
+def team_progress(url: str, *, overlap: int, team: int, done: float) -> None:
+    """Overlap `overlap`, `team` annotators; the others submitted the first `done` of the items twice over."""
+    from sqlalchemy import text
+
+    from store.models import Annotation, Dataset
+    from store.team.settings import configure_dataset
+
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        admin = make_user(session, "boss", role="admin")
+        others = [make_user(session, f"ann{n}") for n in range(2, team + 1)]
+        ds = session.exec(select(Dataset).where(Dataset.name == "bench")).one()
+        configure_dataset(session=session, user=admin, dataset_id=ds.id, overlap=overlap)
+        session.commit()
+        ids = session.exec(select(Item.id).where(Item.dataset_id == ds.id).order_by(Item.position)).all()
+        cut = int(len(ids) * done)
+        rows = [
+            {"item_id": item_id, "dataset_id": ds.id, "annotator_id": others[(k + j) % len(others)].id,
+             "status": "submitted", "classifications": {}, "version": 2}
+            for k, item_id in enumerate(ids[:cut]) for j in range(min(2, len(others)))
+        ]  # fmt: skip
+        for start in range(0, len(rows), 20_000):
+            session.execute(insert(Annotation), rows[start : start + 20_000])
+        session.execute(
+            text(
+                "UPDATE item SET taken = (SELECT count(*) FROM annotation a WHERE a.item_id = item.id), "
+                "full = (SELECT count(*) FROM annotation a WHERE a.item_id = item.id) >= :n WHERE dataset_id = :d"
+            ),
+            {"n": overlap, "d": ds.id},
+        )
+        session.commit()
+    engine.dispose()
+    print(f"team: overlap {overlap}, {team} annotators, {len(rows)} submitted annotations by the others")
+
+
 def build_database(tmp: Path, n_items: int) -> str:
     url = f"sqlite:///{tmp}/bench.db"
     upgrade(url)
@@ -170,10 +211,18 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=50)
     parser.add_argument("--gap", type=int, default=300, help="ms an annotator reads before pressing → again")
     parser.add_argument("--keep", help="work in this folder and keep it (reuses its database)")
+    parser.add_argument("--overlap", type=int, default=0, help="the dataset's overlap (with --team)")
+    parser.add_argument("--team", type=int, default=5, help="annotators, ann included (with --overlap)")
+    parser.add_argument("--done", type=float, default=0.3, help="share of items the others submitted")
     args = parser.parse_args()
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="parley-ui-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{tmp}/bench.db" if (tmp / "bench.db").exists() else build_database(tmp, args.items)
+    if (tmp / "bench.db").exists():
+        url = f"sqlite:///{tmp}/bench.db"
+    else:
+        url = build_database(tmp, args.items)
+        if args.overlap:
+            team_progress(url, overlap=args.overlap, team=args.team, done=args.done)
 
     from playwright.sync_api import sync_playwright
 

@@ -678,6 +678,10 @@ class Canvas {
       case "E":
         this.send("mode");
         break;
+      case "s":
+      case "S":
+        this.send("skip");
+        break;
       case "r":
       case "R":
         this.armRank();

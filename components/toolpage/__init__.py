@@ -77,6 +77,7 @@ from sqlmodel import Session
 
 from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
 from components.rank_list import last_drop, rank_list, valid_drop
+from components.toolpage import team
 from core.dialogue import candidate_label
 from core.evaluation import (
     blind_settings,
@@ -104,6 +105,7 @@ from store.queue import (
     next_todo,
     rank_of,
 )
+from store.team.queue import claim, holds_slot, next_in_queue, queue_before
 
 Problem = str | tuple[str, str]
 SHORTCUTS = [
@@ -114,6 +116,7 @@ SHORTCUTS = [
     ("Ctrl+Enter", "submit and go to the next item"),
     ("e", "switch Edit / View"),
     ("p", "pin / unpin the selected bubble"),
+    ("s", "skip this item (My queue): it goes back to the queue for someone else"),
     ("/", "search the dialogue (Enter / Shift+Enter: next / previous match)"),
     ("r, then 1 – 9", "rank the selected candidate reply (1 = best)"),
     ("Tab", "Evaluate: the next attribute of the chosen class"),
@@ -342,8 +345,14 @@ class ToolContext:
             return
         self.status = _stored(kind).status
         if submit:
-            with db.read_session() as session:
-                nxt = next_todo(session=session, user=self.user, dataset_id=self.dataset.id, after=self.item)
+            if team.in_queue(kind):
+                team.forget_counts(kind)
+                nxt = team.next_item(self.user, self.dataset.id, self.item)
+            else:
+                with db.read_session() as session:
+                    nxt = next_todo(
+                        session=session, user=self.user, dataset_id=self.dataset.id, after=self.item
+                    )
             st.session_state[_k(kind, "note")] = "Submitted." + ("" if nxt else " Every item is submitted.")
             if nxt is not None:
                 _open_item(kind, nxt.id)
@@ -351,7 +360,18 @@ class ToolContext:
         st.toast(st.session_state.pop(_k(kind, "note"), "Saved."))
 
     def _draw_status(self) -> None:
-        self._status_slot.caption(_status_text(self.kind, self.status))
+        _status_ui(self._status_slot, self.kind, self.status)
+
+
+def _status_ui(slot: Any, kind: str, fallback: str) -> None:
+    """The status line in `slot`, and beside it in My queue what is left and how complete the dataset is."""
+    user, dataset_id = st.session_state.get(_k(kind, "user")), st.session_state.get(_k(kind, "dataset_id"))
+    if not (team.in_queue(kind) and user is not None and dataset_id is not None):
+        slot.caption(_status_text(kind, fallback))
+        return
+    line = slot.container(horizontal=True, gap="medium")
+    line.caption(_status_text(kind, fallback))
+    line.caption(team.counts_text(kind, user, dataset_id))
 
 
 def _status_text(kind: str, fallback: str) -> str:
@@ -394,8 +414,11 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
     entries: list[dict[str, Any]] = []
     with db.read_session() as session:
         for direction in (1, -1):
-            found = following(session=session, user=user, dataset_id=dataset.id, item=item, step=direction,
-                              status=status, limit=AHEAD)  # fmt: skip
+            if status == team.QUEUE:
+                found = team.neighbours(session, user, dataset.id, item, direction, AHEAD)
+            else:
+                found = following(session=session, user=user, dataset_id=dataset.id, item=item, step=direction,
+                                  status=status, limit=AHEAD)  # fmt: skip
             for distance, other in enumerate(found, start=1):
                 step = direction * distance
                 entries.append(ahead_entry(
@@ -526,20 +549,71 @@ def _go(kind: str, step: int, target: int | None = None, rank: int | None = None
     if user is None or dataset_id is None:
         return
     status = st.session_state.get(_k(kind, "filter"), "all")
+    if status == team.QUEUE:
+        found = _queue_step(user, dataset_id, item_id, step, target)
+        if found is False:
+            return  # not an item of this dataset (a stale or forged event): stay
+    else:
+        found = _filter_step(user, dataset_id, item_id, step, target, status)
+        if found is False:
+            return
+    _arrive(kind, found, item_id, step, target, rank, status)
+
+
+def _filter_step(
+    user: User, dataset_id: int, item_id: int | None, step: int, target: int | None, status: str
+) -> Item | None | bool:
+    """Where ←/→ lead under a status filter (False: a target that is not this dataset's)."""
     with db.read_session() as session:
         if target is not None:
             found = session.get(Item, target)
             if found is None or found.dataset_id != dataset_id:
-                return  # not an item of this dataset (a stale or forged event): stay
-        else:
-            current = session.get(Item, item_id) if item_id else None
-            found = neighbour(
-                session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
-            )
-    if found is None:
-        st.session_state[_k(kind, "note")] = (
-            "This is the last item." if step > 0 else "This is the first item."
+                return False
+            return found
+        current = session.get(Item, item_id) if item_id else None
+        return neighbour(
+            session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
         )
+
+
+def _queue_step(
+    user: User, dataset_id: int, item_id: int | None, step: int, target: int | None
+) -> Item | None | bool:
+    """Where ←/→ lead in My queue: the item the canvas showed ahead if its slot can still be had (else the
+    next queue item), the next queue item, or back through the annotator's own items."""
+    with db.write_session() as session:
+        current = session.get(Item, item_id) if item_id else None
+        if target is not None:
+            found = session.get(Item, target)
+            if found is None or found.dataset_id != dataset_id:
+                return False
+            if holds_slot(session, user, found.id) or claim(session, user, found, enforce=False):
+                return found
+            return next_in_queue(session=session, user=user, dataset_id=dataset_id, after=current)
+        if step > 0:
+            return next_in_queue(session=session, user=user, dataset_id=dataset_id, after=current)
+        if current is None:
+            return None
+        before = queue_before(session=session, user=user, dataset_id=dataset_id, item=current, limit=1)
+        return before[0] if before else None
+
+
+def _arrive(
+    kind: str,
+    found: Item | None,
+    item_id: int | None,
+    step: int,
+    target: int | None,
+    rank: int | None,
+    status: str,
+) -> None:
+    """Open `found` after a move (a note at either end), carrying the item's place along where it can."""
+    if found is None:
+        if status == team.QUEUE:
+            note = "No more items in your queue." if step > 0 else "This is the first item you worked on."
+        else:
+            note = "This is the last item." if step > 0 else "This is the first item."
+        st.session_state[_k(kind, "note")] = note
         return
     if found.id == item_id:
         return
@@ -638,6 +712,8 @@ def _on_key(kind: str) -> None:
         _go_or_defer(kind, -1, event=number)
     elif key == "mode":
         _toggle_mode(kind)
+    elif key == "skip":
+        _skip(kind)
     elif key == "help":
         st.session_state[_k(kind, "help")] = not st.session_state.get(_k(kind, "help"), False)
     elif key == "save":
@@ -668,6 +744,26 @@ def _on_canvas_state(kind: str) -> None:
             st.session_state[_k(kind, "sel")] = {"id": sel.get("id"), "seq": int(sel.get("seq") or 0)}
     if "expand" in value:
         st.session_state[_k(kind, "expand")] = bool(value["expand"])
+
+
+def _skip(kind: str) -> None:
+    """Skip (button or s, My queue only): keep unsaved changes as a draft, release the item, open the next."""
+    user = st.session_state.get(_k(kind, "user"))
+    dataset_id = st.session_state.get(_k(kind, "dataset_id"))
+    item_id = st.session_state.get(_k(kind, "item_id"))
+    if (
+        not team.in_queue(kind)
+        or user is None
+        or dataset_id is None
+        or item_id is None
+        or not _leave_item(kind)
+    ):
+        return
+    found = team.skip_item(user, item_id, dataset_id)
+    team.forget_counts(kind)
+    st.session_state[_k(kind, "epoch")] = st.session_state.get(_k(kind, "epoch"), 0) + 1
+    st.session_state[_k(kind, "note")] = "Skipped." + ("" if found else " Your queue is empty.")
+    _open_item(kind, found.id if found else None)
 
 
 def _pending(kind: str, action: str) -> None:
@@ -730,7 +826,7 @@ def _apply_deep_link(kind: str, session: Session, user: User, datasets: list[Dat
             return
         if item.id != st.session_state.get(_k(kind, "item_id")):
             _open_item(kind, item.id)
-    st.session_state[_k(kind, "filter")] = "all"
+    st.session_state[_k(kind, "filter")] = team.default_filter(user)
 
 
 _COUNT_TTL = 30.0
@@ -760,6 +856,8 @@ def _position(
     carried along by ←/→ (see _go) and counted only when the user lands somewhere else.
     """
     state = st.session_state
+    if status == team.QUEUE:
+        status = "all"  # in the queue, "12 / 300" is the item's place in the dataset
     cached = state.get(_k(kind, "total"))
     now = time.monotonic()
     if cached and cached[0] == (dataset_id, status) and now - cached[1] < _COUNT_TTL:
@@ -778,6 +876,7 @@ def _load(kind: str, session: Session, user: User, item_id: int) -> None:
     loaded = load_work(session=session, user=user, item_id=item_id)
     status = "draft" if loaded.status == "saved" and loaded.has_unsaved_draft else loaded.status
     st.session_state[_k(kind, "work")] = loaded.work
+    st.session_state[_k(kind, "review")] = (loaded.status, loaded.review_reason, loaded.review_rounds)
     st.session_state[_k(kind, "stored")] = _Stored(
         version=loaded.version, base=_dump(loaded.work), status=status
     )
@@ -805,7 +904,8 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         st.toast(note)  # first: "Saved." is on screen before the rest of the page is drawn
     state[_k(kind, "user")] = user
     state[_k(kind, "complete")] = False  # set again by finish() once ctx.work is persisted
-    state.setdefault(_k(kind, "filter"), "all")
+    if state.get(_k(kind, "filter")) not in team.filters_for(user, FILTERS):
+        state[_k(kind, "filter")] = team.default_filter(user)
     state.setdefault(_k(kind, "mode"), "Edit")
     with db.read_session() as session:
         datasets = _datasets(kind, session, user)
@@ -820,14 +920,23 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
             _open_item(kind, None)
         item = session.get(Item, state[_k(kind, "item_id")]) if state.get(_k(kind, "item_id")) else None
         if item is None or item.dataset_id != dataset.id:
-            item = next_todo(session=session, user=user, dataset_id=dataset.id) or neighbour(
-                session=session, user=user, dataset_id=dataset.id, item=None, step=1
-            )
+            if team.in_queue(kind):
+                item = team.next_item(user, dataset.id, None)
+            else:
+                item = next_todo(session=session, user=user, dataset_id=dataset.id) or neighbour(
+                    session=session, user=user, dataset_id=dataset.id, item=None, step=1
+                )
             if item is not None:
                 _open_item(kind, item.id)
         if item is None:
             _toolbar_ui(kind, datasets, dataset, None, 0, 0)
-            st.info(f"Dataset {dataset.name} has no items yet.")
+            if team.in_queue(kind):
+                st.success(
+                    f"Your queue in {dataset.name} is empty: every item has the annotators it needs, or you "
+                    "have done it. Thank you! (“Submitted by me” shows your work.)"
+                )
+            else:
+                st.info(f"Dataset {dataset.name} has no items yet.")
             st.stop()
         if state.get(_k(kind, "loaded")) != item.id:
             _load(kind, session, user, item.id)
@@ -852,6 +961,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
     else:
         status_slot = _toolbar_ui(kind, datasets, dataset, item, rank, total)
     _messages_ui(kind)
+    team.sent_back_ui(*state.get(_k(kind, "review"), ("", "", 0)))
     left, right = st.columns([2.3, 1], gap="medium")
     with left:
         canvas_slot = st.container()
@@ -884,6 +994,7 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
             _classification_ui(ctx)
         ctx.result_panel = st.container()
         _comments_ui(ctx)
+        team.history_ui(kind, user, item.id, _stored(kind).version)
     return ctx
 
 
@@ -947,11 +1058,13 @@ def _toolbar_ui(
     filter_key = _k(kind, "filter_pick")
     st.session_state[filter_key] = st.session_state.get(_k(kind, "filter"), "all")
     with st.container(key=TOOLBAR_ROW):
-        cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45], vertical_alignment="bottom")
+        cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45, 0.6], vertical_alignment="bottom")
     cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
+    user = st.session_state.get(_k(kind, "user"))
     cols[1].selectbox(
-        "Show", FILTERS, format_func=FILTER_LABELS.get, key=filter_key, on_change=_pick_filter, args=(kind,)
-    )
+        "Show", team.filters_for(user, FILTERS), format_func=lambda f: FILTER_LABELS.get(f, team.QUEUE_LABEL),
+        key=filter_key, on_change=_pick_filter, args=(kind,),
+    )  # fmt: skip
     with cols[2]:
         position = f"{rank} / {total}" if rank else f"– / {total}"
         st.markdown(f"**{position}**", help="Place of this item among the items shown")
@@ -974,12 +1087,15 @@ def _toolbar_ui(
     cols[8].button(
         "?", key=_k(kind, "help_button"), help="Keyboard shortcuts (?)", on_click=_open_help, args=(kind,)
     )
+    if team.in_queue(kind):
+        cols[9].button("Skip", key=_k(kind, "skip"), on_click=_skip, args=(kind,), disabled=not has_item,
+                       help="Skip this item (s): it goes back to the queue for someone else")  # fmt: skip
     if st.session_state.pop(_k(kind, "help"), False):
         _shortcuts_dialog()
     slot = st.empty()
     # (Drawn now in every run, so the line holds its place while the page is drawn; finish() brings it
     # up to date once the page has applied its changes.)
-    slot.caption(_status_text(kind, "new"))
+    _status_ui(slot, kind, "new")
     return slot
 
 

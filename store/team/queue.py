@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, false, func, true, union
+from sqlalchemy import and_, exists, false, func, or_, true, union
 from sqlmodel import Session, select
 
 from store.access import visible_dataset, visible_item
@@ -437,3 +437,26 @@ def queue_counts(*, session: Session, user: User, dataset_id: int) -> QueueCount
     return QueueCounts(
         left=open_not_mine + leased + rejected + skipped, items=items, complete=complete, overlap=overlap
     )
+
+
+def queue_before(*, session: Session, user: User, dataset_id: int, item: Item, limit: int = 2) -> list[Item]:
+    """Up to `limit` items before `item`, nearest first, that ← in the queue goes back through: the items
+    the annotator worked on (a lease not skipped, or an annotation) and those still open to them."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    mine = or_(
+        exists().where(Lease.item_id == Item.id, Lease.user_id == user.id, Lease.skipped == false()),
+        exists().where(
+            Annotation.item_id == Item.id, Annotation.annotator_id == user.id, Annotation.final == false()
+        ),
+    )
+    open_to_me = and_(
+        Item.full == false(), ~exists().where(Lease.item_id == Item.id, Lease.user_id == user.id)
+    )
+    before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id))
+    query = (
+        select(Item)
+        .where(Item.dataset_id == dataset_id, before, or_(mine, open_to_me))
+        .order_by(Item.position.desc(), Item.id.desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
