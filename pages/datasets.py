@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.auth import require_role
 from components.preview import dialogue_ui, mapping_ui
+from components.team_settings import team_settings_ui
 from core.errors import FormatError
 from store import db, items
 from store.datasets import create_dataset
@@ -205,6 +206,7 @@ def manage_ui(ds: items.DatasetStats) -> None:
             except InputError as exc:
                 st.error(str(exc))
     blind_ui(ds)
+    team_settings_ui(user, ds.id)
     with db.read_session() as session:
         lost = items.deletion_impact(session=session, user=user, dataset_id=ds.id)
     what = ", ".join(f"{v:,} {k}" for k, v in lost.items())
