@@ -399,7 +399,9 @@ class ParserProcess:
     def _receive(self) -> tuple[Any, ...]:
         try:
             return pickle.load(self.pipe)  # type: ignore[no-any-return]
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):
+            # A child killed while writing leaves a truncated message ("pickle data was truncated"): that is
+            # its death too, not a protocol error.
             code = self.proc.wait()
             raise RuntimeError(f"the import's parser process ended unexpectedly (exit code {code})") from None
 

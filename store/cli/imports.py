@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _progress(p: ImportProgress) -> None:
-    print(f"\r{p.items} items, {p.items_per_second:,.0f} items/s", end="", file=sys.stderr, flush=True)
+    # On a terminal one line rewritten in place; into a file or a pipe one line per update.
+    line = f"{p.items} items, {p.items_per_second:,.0f} items/s"
+    if sys.stderr.isatty():
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -36,7 +41,7 @@ def _import(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _progress,
         create=True,
     )
-    if not args.quiet:
+    if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     print(
         f"imported into {report.dataset} ({report.format}): {report.items} items, {report.messages} messages, "

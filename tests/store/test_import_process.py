@@ -307,3 +307,49 @@ def test_an_s3_object_is_read_by_the_child(sqlite_engine: Engine, tmp_path: Path
         sources.forget_fetched()
     assert len(children) == 1 and isinstance(children[0].job_source, sources.OpenedFile)
     assert (report.items, report.messages) == (2_000, 12_000)
+
+
+def test_a_child_that_dies_mid_message_is_reported_as_ended(tmp_path: Path) -> None:
+    """A child killed while writing a batch leaves half a pickle in the pipe: the same clear error as a
+    child that ended between messages (CI once saw `UnpicklingError: pickle data was truncated`)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from store.import_worker import ParserProcess
+
+    read_fd, write_fd = os.pipe()
+    message = pickle.dumps(("batch", [{"x": "y" * 5000}] * 50), protocol=pickle.HIGHEST_PROTOCOL)
+    half = tmp_path / "half.pickle"
+    half.write_bytes(message[: len(message) // 2])
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import os, sys; os.write({write_fd}, open(sys.argv[1], 'rb').read()); os._exit(9)", str(half)],
+        pass_fds=(write_fd,),
+    )  # fmt: skip
+    os.close(write_fd)
+    parser = ParserProcess.__new__(ParserProcess)
+    parser.proc, parser.pipe = child, os.fdopen(read_fd, "rb")
+    with pytest.raises(RuntimeError, match=r"parser process ended unexpectedly \(exit code 9\)"):
+        parser._receive()
+    parser.pipe.close()
+
+
+def test_cli_progress_into_a_pipe_is_one_line_per_update(tmp_path: Path) -> None:
+    """Not on a terminal (a log file, CI), each progress update is a line of its own, not `\\r`-joined."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.jsonl"
+    _big(big, 30_000)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "PARLEY_BLOBS": str(tmp_path / "b")}
+    done = subprocess.run(
+        [sys.executable, "-m", "store", "import", "d", str(big)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "items/s" in line]
+    assert lines, done.stderr
+    assert "\r" not in done.stderr
+    assert all(line.count("items/s") == 1 for line in lines), lines
+    assert "30000 items" in lines[-1]
+    assert "imported into d" in done.stdout
