@@ -35,7 +35,16 @@ if __name__ != "__main__":
     # the flag st.navigation itself sets; setting it up front makes every request go through here.
     PagesManager.uses_pages_directory = False
     auth.install_cookie_secret()
-    app = st.App("app.py", routes=[*auth.auth_routes(), *media_routes()], lifespan=startup.lifespan)
+    from starlette.middleware import Middleware
+
+    from components.headers import SecurityHeaders
+
+    app = st.App(
+        "app.py",
+        routes=[*auth.auth_routes(), *media_routes()],
+        lifespan=startup.lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+    )
 else:
     st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
     user = auth.current_user()
