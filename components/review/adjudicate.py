@@ -31,7 +31,7 @@ from store.team.adjudicate import (
 )
 
 TOAST = "review.adj.toast"
-SHARED = "Shared answer"
+SHARED = "Shared"
 OWN = "Own answer"
 ROW_CSS = (
     "<style>[class*='st-key-review-adj-differs-'] { background: rgba(255, 152, 0, 0.12);"
@@ -113,7 +113,7 @@ def _criteria_ui(user: User, adj: Adjudication, onto: Ontology) -> None:
         unsafe_allow_html=True,
     )
     st.html(ROW_CSS)
-    widths = [2.2] + [2.0] * len(names) + ([2.0] if final is not None else []) + [2.0]
+    widths = [2.0] + [1.8] * len(names) + ([1.8] if final is not None else []) + [2.6]
     head = st.columns(widths)
     for col, text in zip(head, ["Criterion", *names, *(["Final"] if final is not None else []), "Take"],
                          strict=True):  # fmt: skip
