@@ -25,9 +25,10 @@ user = require_role("admin", "reviewer")
 st.title("Export")
 
 STATUS = {
-    "submitted": "Submitted only",
+    "submitted": "Submitted (accepted included)",
+    "accepted": "Accepted by a reviewer",
     "saved": "Saved and submitted",
-    "all": "All, drafts too",
+    "all": "All, drafts and rejected too",
 }
 VALIDITY = {"all": "Valid and invalid", "valid": "Valid only", "invalid": "Invalid only"}
 PAIRS = {"all": "Every ordered pair", "best": "Best vs rest"}
@@ -47,7 +48,12 @@ with left:
         "Dataset", names, index=names.index(wanted) if wanted in names else 0, key="export.dataset"
     )
     fmt = st.selectbox("Format", list(FORMATS), format_func=lambda f: FORMATS[f].label, key="export.format")
-    status = st.radio("Status", list(STATUS), format_func=STATUS.get, key="export.status")
+    final = st.checkbox(
+        "Final answers only",
+        key="export.final",
+        help="Each item's adjudicated answer (Review page), instead of the annotators' work.",
+    )
+    status = st.radio("Status", list(STATUS), format_func=STATUS.get, key="export.status", disabled=final)
     validity = st.selectbox("Validity", list(VALIDITY), format_func=VALIDITY.get, key="export.validity")
     dataset = next(d for d in datasets if d.name == name)
     with db.read_session() as session:
@@ -69,6 +75,7 @@ filters = ExportFilters(
     date_to=date_to,
     validity=validity,
     agree_only=agree,
+    final=final,
 )
 options = Options(pair_mode=pair_mode)
 

@@ -15,8 +15,14 @@ change (each item once). CSV/XLSX, in-memory databases, sessions bound to one co
 changes, and image URLs of a custom blob store export in one process.
 
 Choices, stated once:
-- Status filter: "submitted" (default), "saved" (saved and submitted), "all" (drafts too; an annotation
-  that was never saved is exported from its server-side draft).
+- Status filter: "submitted" (default: submitted work, reviewer-accepted work included: it was submitted),
+  "accepted" (accepted by a reviewer only), "saved" (saved, submitted and accepted), "all" (drafts and
+  rejected work too; an annotation that was never saved is exported from its server-side draft).
+- Final answers (an item's adjudicated annotation, store/team/adjudicate.py) are never mixed into the
+  annotators' work: `final` exports them alone (one per item that has one); otherwise only the native
+  format carries them (marked "final": true), beside the annotators' work.
+- Native also carries review state, a fix's original work, active seconds and each item's history
+  (store/export_team.py; the history whatever the status filter, so a dataset moves whole).
 - Date range: on the annotation's last change (`updated_at`), both ends inclusive, UTC days.
 - Training formats (sft, dpo, kto) learn only from valid annotations; the validity filter applies on top.
 - "Only items where annotators agree": at least two annotations, with the same judgements
@@ -54,7 +60,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Engine, Text, cast, func, literal_column, select, tuple_
+from sqlalchemy import Engine, Text, cast, false, func, literal_column, select, true, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
@@ -64,6 +70,7 @@ from core.export.manifest import manifest
 from core.export.table import CsvWriter, XlsxWriter, columns
 from store.blobs import BlobStore, LocalBlobStore, S3BlobStore, get_blob_store
 from store.errors import InputError
+from store.export_team import history_entries, history_query, review_columns, review_fields
 from store.models import (
     Annotation,
     Asset,
@@ -78,9 +85,10 @@ from store.models import (
 from store.ontology import export_ontology
 
 STATUS_FILTERS = {
-    "submitted": ("submitted",),
-    "saved": ("saved", "submitted"),
-    "all": ("draft", "saved", "submitted"),
+    "submitted": ("submitted", "accepted"),
+    "accepted": ("accepted",),
+    "saved": ("saved", "submitted", "accepted"),
+    "all": ("draft", "saved", "submitted", "accepted", "rejected"),
 }
 VALIDITY_FILTERS = ("all", "valid", "invalid")
 IMAGE_MODES = ("zip", "urls")
@@ -98,10 +106,11 @@ class ExportFilters:
     date_to: date | None = None
     validity: str = "all"
     agree_only: bool = False
+    final: bool = False  # the items' final (adjudicated) answers instead of the annotators' work
 
     def check(self) -> None:
         if self.status not in STATUS_FILTERS:
-            raise InputError(f"status {self.status!r}: choose submitted, saved or all")
+            raise InputError(f"status {self.status!r}: choose {', '.join(STATUS_FILTERS)}")
         if self.validity not in VALIDITY_FILTERS:
             raise InputError(f"validity {self.validity!r}: choose all, valid or invalid")
         if self.date_from and self.date_to and self.date_from > self.date_to:
@@ -192,7 +201,11 @@ def export_schema(*, session: Session, dataset_id: int) -> tuple[dict[str, Any],
 
 
 def _annotation_filter(dataset_id: int, filters: ExportFilters, user_ids: list[int] | None) -> list[Any]:
-    where = [Annotation.dataset_id == dataset_id, Annotation.status.in_(STATUS_FILTERS[filters.status])]
+    where = [
+        Annotation.dataset_id == dataset_id,
+        Annotation.status.in_(STATUS_FILTERS[filters.status]),
+        Annotation.final == (true() if filters.final else false()),
+    ]
     if user_ids is not None:
         where.append(Annotation.annotator_id.in_(user_ids))
     if filters.validity != "all":
@@ -380,6 +393,7 @@ class _Batch:
     drafts: dict[int, Any]  # annotation id → draft JSON text, for annotations never saved
     suggestions: list[Any]
     last: tuple[int, int]
+    history: list[Any] = field(default_factory=list)
 
 
 class _Reader:
@@ -397,9 +411,11 @@ class _Reader:
         with_suggestions: bool,
         lock: threading.Lock,
         until: tuple[int, int] | None = None,
+        with_history: bool = False,
     ) -> None:
         self.conn = session.connection()
         self.dataset_id, self.with_suggestions, self.lock = dataset_id, with_suggestions, lock
+        self.with_history = with_history
         dialect = self.conn.dialect.name
         self.content = select(
             Item.id, Item.external_id, Item.name, Item.position,
@@ -411,8 +427,9 @@ class _Reader:
         self.annotations = select(
             Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.status, Annotation.validity,
             Annotation.invalid_reason, _json_text(Annotation.classifications), stamp(Annotation.updated_at),
-            stamp(Annotation.submitted_at), _results_json(dialect),
+            stamp(Annotation.submitted_at), _results_json(dialect), *review_columns(stamp),
         )  # fmt: skip
+        self.stamp = stamp
 
     def batch(self, after: tuple[int, int] | None) -> _Batch | None:
         """The BATCH items after key `after` (position, id) with their annotations, or None at the end."""
@@ -464,7 +481,12 @@ class _Reader:
                 if self.with_suggestions
                 else []
             )  # fmt: skip
-        return _Batch(rows, annotations, drafts, suggestions, last)
+            history = (
+                self.conn.execute(history_query(self.dataset_id, batch_items, self.stamp)).all()
+                if self.with_history
+                else []
+            )
+        return _Batch(rows, annotations, drafts, suggestions, last, history)
 
 
 def _prefetched(reader: _Reader, after: tuple[int, int] | None = None) -> Iterator[_Batch]:
@@ -504,9 +526,11 @@ def iter_export_items(
     stats: dict[str, int] | None = None,
     after: tuple[int, int] | None = None,
     until: tuple[int, int] | None = None,
+    native: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Export items (core/export/common.py shape) in position order, one batch in memory at a time; only
     those with key (position, id) after `after` and up to `until` when given (a chunk of the export).
+    `native`: final answers ride beside the annotators' work, and each item carries its history.
 
     Each batch is two Core statements on the session's connection (no ORM row objects): the next BATCH
     items (keyset on position, id), then their annotations, each with its results aggregated into one
@@ -523,21 +547,15 @@ def iter_export_items(
     users, questions = names.users, names.questions
     loads = orjson.loads
     agree_only = filters.agree_only
-    reader = _Reader(session, dataset_id, with_suggestions, images.lock, until)
+    want_final, finals_too = filters.final, native and not filters.final
+    only = set(filters.annotators) if filters.annotators else None
+    reader = _Reader(session, dataset_id, with_suggestions, images.lock, until, with_history=native)
     for batch in _prefetched(reader, after):
         anns: dict[int, list[dict[str, Any]]] = {}
-        for (
-            aid,
-            item_id,
-            user_id,
-            status,
-            validity,
-            reason,
-            answers,
-            updated,
-            submitted,
-            results,
-        ) in batch.annotations:
+        for row in batch.annotations:
+            aid, item_id, user_id, status, validity, reason, answers, updated, submitted, results = row[:10]
+            if bool(row[10]) != want_final and not (finals_too and row[10]):
+                continue
             if status not in statuses if keep is None else not keep(status, validity, user_id, updated):
                 continue
             answers = loads(answers) if answers and answers != "{}" else {}
@@ -560,6 +578,8 @@ def iter_export_items(
                     answers = draft.get("classifications") or {}
                     ann["classifications"] = {questions[k]: v for k, v in answers.items() if k in questions}
                     ann["results"] = _work_results(draft, names)
+            if any(row[10:15]) or row[16] not in (None, "null") or row[17]:  # review_columns()
+                ann.update(review_fields(row[10:], names, iso))
             if item_id in anns:
                 anns[item_id].append(ann)
             else:
@@ -575,13 +595,14 @@ def iter_export_items(
             if agent:
                 s["agent"] = agent
             suggestions.setdefault(item_id, []).append(s)
+        history = history_entries(batch.history, names, iso, only) if batch.history else {}
         for item_id, ext, name, position, messages, candidates, meta in batch.items:
             item_anns = anns.get(item_id)
             if item_anns is None:
                 if not all_items:
                     continue
                 item_anns = []
-            if agree_only and not annotators_agree(item_anns, schema):
+            if agree_only and not annotators_agree([a for a in item_anns if not a.get("final")], schema):
                 stats["disagreeing_items"] = stats.get("disagreeing_items", 0) + 1
                 continue
             yield {
@@ -593,6 +614,7 @@ def iter_export_items(
                 "meta": loads(meta) if meta and meta != "{}" else {},
                 "suggestions": suggestions.get(item_id, []),
                 "annotations": item_anns,
+                "history": history.get(item_id, []),
             }
 
 
@@ -609,6 +631,11 @@ def _problem(
     counts = count_selection(session=session, dataset_id=dataset.id, filters=filters)
     if fmt == "native" and counts["items"] == 0:
         raise InputError(f"dataset {dataset.name!r} has no items to export")
+    if fmt != "native" and counts["annotations"] == 0 and filters.final:
+        raise InputError(
+            f"nothing to export: no item of {dataset.name!r} has a final answer that matches the filters "
+            "(adjudicate items on the Review page)"
+        )
     if fmt != "native" and counts["annotations"] == 0:
         raise InputError(
             f"nothing to export: no {filters.status if filters.status != 'all' else ''} annotations in "
@@ -638,6 +665,7 @@ def preview(
     items = iter_export_items(
         session=session, dataset_id=dataset.id, filters=filters, schema=schema,
         images=_Images(session, image_mode, None), all_items=fmt == "native", with_suggestions=fmt == "native",
+        native=fmt == "native",
     )  # fmt: skip
     with contextlib.closing(items):  # the reader thread is done before the session counts
         for seen, item in enumerate(items, 1):
@@ -756,7 +784,7 @@ def _render_chunk(
     found = iter_export_items(
         session=session, dataset_id=job.dataset_id, filters=job.filters, schema=schema, images=images,
         all_items=job.fmt == "native", with_suggestions=job.fmt == "native", stats=stats, after=after,
-        until=until,
+        until=until, native=job.fmt == "native",
     )  # fmt: skip
     for item in found:
         _tally(item, stats, add)
@@ -1064,7 +1092,7 @@ def write_export(
     def items() -> Iterator[dict[str, Any]]:
         found = iter_export_items(
             session=session, dataset_id=dataset.id, filters=filters, schema=schema, images=images,
-            all_items=fmt == "native", with_suggestions=fmt == "native", stats=stats,
+            all_items=fmt == "native", with_suggestions=fmt == "native", stats=stats, native=fmt == "native",
         )  # fmt: skip
         add = annotators.add
         for item in found:

@@ -10,7 +10,13 @@ The store hands each writer one **export item** at a time (a plain dict, never t
                       "classifications": {classification name: answer},
                       "results": [{"class": name, "message": int | None, "candidate": int | None,
                                    "values": {...}, "text": str | None, "role": str | None,
-                                   "source_text": str | None}]}]}
+                                   "source_text": str | None}],
+                      native only, where set: "final": True, "needs_review": True,
+                      "review": {"by", "reason", "rounds", "at"}, "original": work, "seconds": float}],
+     "history": [{"at", "action", "by", "annotator", "status", "reason", "rounds", "before", "after"}]}
+The annotations are the annotators' work, or (the export's `final` filter) the items' final answers alone;
+a native export carries both, the final one marked. History is read for native exports only; a work there
+(original, before, after) has the validity, classifications and results keys of an annotation.
 Image refs are already what the export writes (a file name inside the archive made by the exporter, or a
 blob URL); writers never see asset ids or paths from the data.
 """

@@ -2,9 +2,17 @@
 
 The first line is `{"parley": {"version": 1, "ontology": {...}}}`; every other line is an item:
     {"id", "name"?, "messages": [{"role", "content", "images"?, "meta"?}], "responses": [...]?,
-     "suggestions": [...]?, "meta": {...}?, "annotations": [...]?}
-Keys are written in one fixed order and empty ones are left out, annotations are sorted by annotator and
-results by target then class, so a dataset imported from this file exports to the same bytes. The dataset's
+     "suggestions": [...]?, "meta": {...}?, "annotations": [...]?, "history": [...]?}
+An annotation: {"annotator", "status", "validity", "invalid_reason"?, "results", "classifications"?,
+"updated_at"?, "submitted_at"?, "final": true?, "needs_review": true?, "review": {"by"?, "reason"?,
+"rounds", "at"?}?, "original": work?, "seconds"?}; "final" marks the item's adjudicated answer (its
+annotator is the reviewer), "original" the annotator's own work where a reviewer fixed it. A work (original,
+a history entry's before/after) is {"validity", "invalid_reason"?, "results", "classifications"?}.
+A history entry: {"at", "action", "by"?, "annotator"?, "status"?, "reason"?, "rounds"?, "before"?,
+"after"?}, oldest first (store/team/history.py's actions).
+Keys are written in one fixed order and empty ones are left out, annotations are sorted by annotator (the
+final one after the annotators' work) and results by target then class, so a dataset imported from this file
+exports to the same bytes. The dataset's
 name and the export time are not in this file (they differ between installs): they are in the manifest.
 """
 
@@ -75,19 +83,59 @@ def native_result(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def native_annotation(ann: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"annotator": ann["annotator"], "status": ann["status"]}
-    out["validity"] = ann.get("validity") or "valid"
-    if ann.get("invalid_reason"):
-        out["invalid_reason"] = ann["invalid_reason"]
-    out["results"] = [native_result(r) for r in sorted(ann.get("results") or [], key=result_key)]
-    classifications = ann.get("classifications") or {}
+def _work_into(out: dict[str, Any], work: dict[str, Any]) -> dict[str, Any]:
+    out["validity"] = work.get("validity") or "valid"
+    if work.get("invalid_reason"):
+        out["invalid_reason"] = work["invalid_reason"]
+    out["results"] = [native_result(r) for r in sorted(work.get("results") or [], key=result_key)]
+    classifications = work.get("classifications") or {}
     if classifications:
         out["classifications"] = {k: classifications[k] for k in sorted(classifications)}
+    return out
+
+
+def native_work(work: dict[str, Any]) -> dict[str, Any]:
+    """A work (results by class name, classifications by name) as the file writes it."""
+    return _work_into({}, work)
+
+
+REVIEW_KEYS = ("by", "reason", "rounds", "at")
+
+
+def native_annotation(ann: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"annotator": ann["annotator"], "status": ann["status"]}
+    _work_into(out, ann)
     for key in ("updated_at", "submitted_at"):
         if ann.get(key):
             out[key] = ann[key]
+    if ann.get("final"):
+        out["final"] = True
+    if ann.get("needs_review"):
+        out["needs_review"] = True
+    review = ann.get("review")
+    if review:
+        out["review"] = {k: review[k] for k in REVIEW_KEYS if review.get(k) not in (None, "")}
+    if ann.get("original"):
+        out["original"] = native_work(ann["original"])
+    if ann.get("seconds"):
+        out["seconds"] = ann["seconds"]
     return out
+
+
+HISTORY_KEYS = ("at", "action", "by", "annotator", "status", "reason", "rounds")
+
+
+def native_history(entry: dict[str, Any]) -> dict[str, Any]:
+    """One history entry as the file writes it."""
+    out = {k: entry[k] for k in HISTORY_KEYS if entry.get(k) not in (None, "")}
+    for key in ("before", "after"):
+        if entry.get(key) is not None:
+            out[key] = native_work(entry[key])
+    return out
+
+
+def _annotation_order(ann: dict[str, Any]) -> tuple[bool, str]:
+    return (bool(ann.get("final")), ann["annotator"])
 
 
 def record(item: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +150,9 @@ def record(item: dict[str, Any]) -> dict[str, Any]:
         out["suggestions"] = item["suggestions"]
     if item.get("meta"):
         out["meta"] = item["meta"]
-    annotations = sorted(item.get("annotations") or [], key=lambda a: a["annotator"])
+    annotations = sorted(item.get("annotations") or [], key=_annotation_order)
     if annotations:
         out["annotations"] = [native_annotation(a) for a in annotations]
+    if item.get("history"):
+        out["history"] = [native_history(e) for e in item["history"]]
     return out

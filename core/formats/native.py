@@ -10,6 +10,12 @@ Header (first line of a JSONL, or first element of a JSON array): `{"parley": {"
 A message's text may be under "content" or "text"; a response may be a plain string. Annotations are
 checked for shape here (annotator, status, validity, results with a class and a target inside the item) and
 applied by store/roundtrip.py.
+
+The team workflow's keys (core/export/native.py lists them: "final", "needs_review", "review", "original",
+"seconds" on an annotation, "history" on the item) are optional: files written before them import as
+before. ParsedItem has no place for an item's history, so it travels as one extra entry at the end of
+`ParsedItem.annotations`: {"item_history": [...]}, the only entry without an "annotator" (HISTORY_ENTRY;
+store/roundtrip.py takes it out). An item with history is thereby an annotated item for the importer.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from core.formats.base import (
 
 FORMAT = "native"
 SUPPORTED_VERSIONS = (1,)
-STATUSES = ("draft", "saved", "submitted")
+STATUSES = ("draft", "saved", "submitted", "accepted", "rejected")
+HISTORY_ENTRY = "item_history"
 
 
 def header_of(obj: Any) -> dict[str, Any] | None:
@@ -94,15 +101,10 @@ def _index(value: Any, size: int, rec: Record, field: str) -> int:
     return value
 
 
-def _annotation(raw: Any, rec: Record, field: str, n_messages: int, n_candidates: int) -> dict[str, Any]:
+def _work(raw: Any, rec: Record, field: str, n_messages: int, n_candidates: int) -> dict[str, Any]:
+    """A work's validity, results and classifications checked (an annotation, or a work inside one)."""
     if type(raw) is not dict:
         raise rec.error("must be an object", field)
-    annotator = raw.get("annotator")
-    if type(annotator) is not str or not annotator.strip():
-        raise rec.error("must name the annotator (a username)", f"{field}.annotator")
-    status = raw.get("status", "submitted")
-    if status not in STATUSES:
-        raise rec.error(f"unknown status {status!r} (known: {', '.join(STATUSES)})", f"{field}.status")
     validity = raw.get("validity", "valid")
     if validity not in ("valid", "invalid"):
         raise rec.error(f"unknown validity {validity!r} (known: valid, invalid)", f"{field}.validity")
@@ -129,8 +131,72 @@ def _annotation(raw: Any, rec: Record, field: str, n_messages: int, n_candidates
     if type(classifications) is not dict:
         raise rec.error("must be an object keyed by classification name", f"{field}.classifications")
     out = dict(raw)
-    out.update(status=status, validity=validity, results=checked, classifications=classifications)
+    out.update(validity=validity, results=checked, classifications=classifications)
     return out
+
+
+def _user(value: Any, rec: Record, field: str) -> str:
+    if type(value) is not str or not value.strip():
+        raise rec.error("must be a username", field)
+    return value
+
+
+def _annotation(raw: Any, rec: Record, field: str, n_messages: int, n_candidates: int) -> dict[str, Any]:
+    if type(raw) is not dict:
+        raise rec.error("must be an object", field)
+    annotator = raw.get("annotator")
+    if type(annotator) is not str or not annotator.strip():
+        raise rec.error("must name the annotator (a username)", f"{field}.annotator")
+    status = raw.get("status", "submitted")
+    if status not in STATUSES:
+        raise rec.error(f"unknown status {status!r} (known: {', '.join(STATUSES)})", f"{field}.status")
+    out = _work(raw, rec, field, n_messages, n_candidates)
+    out["status"] = status
+    for key in ("final", "needs_review"):
+        if out.get(key) is not None and type(out[key]) is not bool:
+            raise rec.error("must be true or false", f"{field}.{key}")
+    if out.get("final") and status != "accepted":
+        raise rec.error("a final answer has status accepted", f"{field}.status")
+    review = out.get("review")
+    if review is not None:
+        if type(review) is not dict:
+            raise rec.error("must be an object with by, reason, rounds", f"{field}.review")
+        if review.get("by") is not None:
+            _user(review["by"], rec, f"{field}.review.by")
+        if review.get("reason") is not None:
+            rec.text(review["reason"], f"{field}.review.reason")
+        rounds = review.get("rounds", 0)
+        if type(rounds) is not int or rounds < 0:
+            raise rec.error("must be a whole number, 0 or more", f"{field}.review.rounds")
+    if out.get("original") is not None:
+        out["original"] = _work(out["original"], rec, f"{field}.original", n_messages, n_candidates)
+    seconds = out.get("seconds")
+    if seconds is not None and (type(seconds) not in (int, float) or seconds < 0):
+        raise rec.error("must be a number of seconds, 0 or more", f"{field}.seconds")
+    return out
+
+
+def _history(raw: Any, rec: Record, n_messages: int, n_candidates: int) -> list[dict[str, Any]]:
+    if type(raw) is not list:
+        raise rec.error("must be a list of entries", "history")
+    entries = []
+    for i, entry in enumerate(raw):
+        field = f"history[{i}]"
+        if type(entry) is not dict:
+            raise rec.error("must be an object", field)
+        if type(entry.get("at")) is not str or not entry["at"]:
+            raise rec.error("must be a time (ISO 8601)", f"{field}.at")
+        if type(entry.get("action")) is not str or not entry["action"]:
+            raise rec.error("must name the action", f"{field}.action")
+        for key in ("by", "annotator"):
+            if entry.get(key) is not None:
+                _user(entry[key], rec, f"{field}.{key}")
+        out = dict(entry)
+        for key in ("before", "after"):
+            if entry.get(key) is not None:
+                out[key] = _work(entry[key], rec, f"{field}.{key}", n_messages, n_candidates)
+        entries.append(out)
+    return entries
 
 
 def _plain_response(resp: Any, max_chars: int) -> Candidate | None:
@@ -239,6 +305,8 @@ def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | N
         if raw_annotations
         else []
     )
+    if obj.get("history"):
+        annotations.append({HISTORY_ENTRY: _history(obj["history"], rec, len(messages), len(candidates))})
     name = obj.get("name")
     meta = obj.get("meta")
     return ParsedItem(

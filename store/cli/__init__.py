@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "store.cli.ontology",
     "store.cli.imports",
     "store.cli.export",
+    "store.cli.history",
 ]
 
 

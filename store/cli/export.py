@@ -1,4 +1,5 @@
-"""`export DATASET --format native|sft|dpo|kto|csv|xlsx --out FILE [--status submitted|saved|all]`."""
+"""`export DATASET --format native|sft|dpo|kto|csv|xlsx --out FILE [--status submitted|accepted|saved|all]
+[--final]`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", required=True, help="FILE; a .zip holds the data, manifest.json and images/")
     p.add_argument(
-        "--status", default="submitted", help=f"one of {', '.join(STATUS_FILTERS)} (default submitted)"
+        "--status",
+        default="submitted",
+        help=f"one of {', '.join(STATUS_FILTERS)} (default submitted: submitted and reviewer-accepted work; "
+        "accepted: accepted only; saved adds saved work; all adds drafts and rejected work)",
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="the items' final (adjudicated) answers only, one per item that has one (--status is ignored)",
     )
     p.add_argument("--validity", default="all", help=f"one of {', '.join(VALIDITY_FILTERS)}")
     p.add_argument("--annotator", action="append", default=[], help="only this annotator (repeatable)")
@@ -53,6 +62,7 @@ def _export(args: argparse.Namespace) -> int:
         date_to=_day(args.until, "--until"),
         validity=args.validity,
         agree_only=args.agree_only,
+        final=args.final,
     )
     filters.check()
     db.upgrade()
