@@ -1,0 +1,255 @@
+"""Review and adjudication (store/team/review.py, store/team/adjudicate.py): accept, reject with a reason,
+fix & accept, the version guard, the review stream under off / all / sample:P, and final answers."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from store.annotations import load_work, save_annotation
+from store.errors import Conflict, InputError
+from store.models import Annotation, OntologyClass
+from store.team.adjudicate import finalise, finalise_agreed, get_adjudication, items_to_adjudicate
+from store.team.review import accept, fix_and_accept, get_for_review, reject, review_stream
+from store.team.settings import wants_review
+from tests.store.test_team_queue import add_user, submit, team
+
+
+def work(answer: str, *results: dict) -> dict:
+    return {
+        "validity": "valid",
+        "invalid_reason": "",
+        "classifications": {"1": answer},
+        "results": list(results),
+    }
+
+
+def annotation(session, user, item) -> Annotation:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.exec(
+        select(Annotation).where(
+            Annotation.item_id == item.id,
+            Annotation.annotator_id == user.id,
+            Annotation.final == False,  # noqa: E712
+        )
+    ).one()
+
+
+def waiting(session, reviewer, ds) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+    rows = review_stream(session=session, user=reviewer, dataset_id=ds.id)
+    return [(r.external_id, r.annotator, r.rounds) for r in rows]
+
+
+@pytest.fixture
+def submitted(session):  # type: ignore[no-untyped-def]
+    """Review "all": alice has submitted x1 (answer "yes"); rita reviews."""
+    ds, items, admin = team(session, n=3, overlap=2, review="all")
+    alice, rita = add_user(session, "alice"), add_user(session, "rita", "reviewer")
+    version = submit(session, alice, items[0], work("yes"))
+    return ds, items, alice, rita, version
+
+
+# ---------------------------------------------------------------- accept / reject / fix
+
+
+def test_accept_takes_it_off_the_stream_and_closes_it_to_its_author(session, submitted):
+    ds, items, alice, rita, version = submitted
+    assert waiting(session, rita, ds) == [("x1", "alice", 0)]
+    accept(session=session, user=rita, annotation_id=annotation(session, alice, items[0]).id, version=version)
+    assert waiting(session, rita, ds) == []
+    loaded = load_work(session=session, user=alice, item_id=items[0].id)
+    assert (loaded.status, loaded.version, loaded.review_rounds) == ("accepted", version + 1, 1)
+    with pytest.raises(Conflict):
+        save_annotation(
+            session=session, user=alice, item_id=items[0].id, work=work("no"), version=loaded.version
+        )
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_reject_needs_a_reason(session, submitted, reason):
+    ds, items, alice, rita, version = submitted
+    ann = annotation(session, alice, items[0])
+    with pytest.raises(InputError):
+        reject(session=session, user=rita, annotation_id=ann.id, version=version, reason=reason)
+    session.rollback()
+    assert annotation(session, alice, items[0]).status == "submitted"
+    assert waiting(session, rita, ds) == [("x1", "alice", 0)]
+
+
+def test_reject_sends_it_back_with_the_reason(session, submitted):
+    ds, items, alice, rita, version = submitted
+    ann = annotation(session, alice, items[0])
+    reject(session=session, user=rita, annotation_id=ann.id, version=version, reason="Wrong label")
+    assert waiting(session, rita, ds) == []
+    loaded = load_work(session=session, user=alice, item_id=items[0].id)
+    assert (loaded.status, loaded.review_reason, loaded.review_rounds) == ("rejected", "Wrong label", 1)
+    every = review_stream(session=session, user=rita, dataset_id=ds.id, waiting=False)
+    assert [(r.external_id, r.status) for r in every] == [("x1", "rejected")]
+
+
+def test_fix_and_accept_keeps_the_authors_original(session, submitted):
+    ds, items, alice, rita, version = submitted
+    cls = OntologyClass(dataset_id=ds.id, name="quality", tool="dialog_evaluation", number=1)
+    session.add(cls)
+    session.commit()
+    mine = work("yes", {"class_id": cls.id, "message": 0, "values": {"score": 2}})
+    version = save_annotation(session=session, user=alice, item_id=items[0].id, work=mine, version=version)
+    ann = annotation(session, alice, items[0])
+    fixed = work("no", {"class_id": cls.id, "message": 0, "values": {"score": 4}})
+    fix_and_accept(session=session, user=rita, annotation_id=ann.id, version=version, work=fixed, reason="x")
+    seen = get_for_review(session=session, user=rita, annotation_id=ann.id)
+    assert seen.annotation.status == "accepted" and seen.reviewer == "rita"
+    assert seen.work["classifications"] == {"1": "no"}
+    assert seen.work["results"][0]["values"] == {"score": 4}
+    assert seen.original["classifications"] == {"1": "yes"}
+    assert seen.original["results"][0]["values"] == {"score": 2}
+    assert load_work(session=session, user=alice, item_id=items[0].id).work["classifications"] == {"1": "no"}
+    # A second fix does not overwrite the author's version with the first fix.
+    v2 = annotation(session, alice, items[0]).version  # the reviewer reopens it
+    fix_and_accept(session=session, user=rita, annotation_id=ann.id, version=v2, work=work("maybe"))
+    again = get_for_review(session=session, user=rita, annotation_id=ann.id)
+    assert again.work["classifications"] == {"1": "maybe"}
+    assert again.original["classifications"] == {"1": "yes"}
+
+
+@pytest.mark.parametrize("verdict", ["accept", "reject", "fix"])
+def test_a_stale_version_is_a_conflict(session, submitted, verdict):
+    ds, items, alice, rita, version = submitted
+    # Alice saves again after the reviewer opened the annotation.
+    save_annotation(session=session, user=alice, item_id=items[0].id, work=work("no"), version=version)
+    ann_id = annotation(session, alice, items[0]).id
+    call = {
+        "accept": lambda: accept(session=session, user=rita, annotation_id=ann_id, version=version),
+        "reject": lambda: reject(session=session, user=rita, annotation_id=ann_id, version=version, reason="r"),
+        "fix": lambda: fix_and_accept(session=session, user=rita, annotation_id=ann_id, version=version,
+                                      work=work("maybe")),
+    }[verdict]  # fmt: skip
+    with pytest.raises(Conflict):
+        call()
+    session.rollback()
+    ann = annotation(session, alice, items[0])
+    assert (ann.status, ann.version, ann.classifications) == ("submitted", version + 1, {"1": "no"})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="store/team/review.py _set returns ann.version + 1 read after the ORM UPDATE has already "
+    "synchronised ann.version to the new value: accept/reject/fix_and_accept return stored version + 1",
+)
+@pytest.mark.parametrize("verdict", ["accept", "reject", "fix"])
+def test_a_verdict_returns_the_version_now_stored(session, submitted, verdict):
+    ds, items, alice, rita, version = submitted
+    ann_id = annotation(session, alice, items[0]).id
+    returned = {
+        "accept": lambda: accept(session=session, user=rita, annotation_id=ann_id, version=version),
+        "reject": lambda: reject(session=session, user=rita, annotation_id=ann_id, version=version, reason="r"),
+        "fix": lambda: fix_and_accept(session=session, user=rita, annotation_id=ann_id, version=version,
+                                      work=work("maybe")),
+    }[verdict]()  # fmt: skip
+    assert returned == annotation(session, alice, items[0]).version == version + 1
+
+
+# ---------------------------------------------------------------- the review stream
+
+
+def test_a_resubmitted_rejection_returns_to_review_with_its_rounds(session, submitted):
+    ds, items, alice, rita, version = submitted
+    ann_id = annotation(session, alice, items[0]).id
+    reject(session=session, user=rita, annotation_id=ann_id, version=version, reason="Wrong label")
+    version = submit(session, alice, items[0], work("no"))  # alice reopens it from her queue and resubmits
+    assert waiting(session, rita, ds) == [("x1", "alice", 1)]
+    accept(session=session, user=rita, annotation_id=ann_id, version=version)
+    assert annotation(session, alice, items[0]).review_rounds == 2
+
+
+def test_with_review_off_a_resubmitted_rejection_still_returns_to_review(session):
+    ds, items, _ = team(session, n=2, overlap=1, review="off")
+    alice, rita = add_user(session, "alice"), add_user(session, "rita", "reviewer")
+    version = submit(session, alice, items[0], work("yes"))
+    assert waiting(session, rita, ds) == []
+    ann_id = annotation(session, alice, items[0]).id
+    reject(session=session, user=rita, annotation_id=ann_id, version=version, reason="Wrong label")
+    submit(session, alice, items[0], work("no"))
+    assert waiting(session, rita, ds) == [("x1", "alice", 1)]
+
+
+def test_review_sample_sends_about_that_share_and_always_the_same_ones(session):
+    ds, items, _ = team(session, n=200, overlap=1, review="sample:25")
+    alice, rita = add_user(session, "alice"), add_user(session, "rita", "reviewer")
+    for item in items:
+        submit(session, alice, item)
+    sent = review_stream(session=session, user=rita, dataset_id=ds.id, limit=1000)
+    assert 30 <= len(sent) <= 70  # 25 % of 200 is 50; binomial sd ≈ 6
+    session.expire_all()
+    anns = session.exec(select(Annotation).where(Annotation.dataset_id == ds.id)).all()
+    assert {a.id for a in anns if wants_review(session, a)} == {r.annotation_id for r in sent}
+
+
+def test_review_off_sends_none(session):
+    ds, items, _ = team(session, n=20, overlap=1, review="off")
+    alice, rita = add_user(session, "alice"), add_user(session, "rita", "reviewer")
+    for item in items:
+        submit(session, alice, item)
+    assert waiting(session, rita, ds) == []
+    assert len(review_stream(session=session, user=rita, dataset_id=ds.id, waiting=False)) == 20
+
+
+# ---------------------------------------------------------------- adjudication
+
+
+@pytest.fixture
+def answered(session):  # type: ignore[no-untyped-def]
+    """Overlap 2: alice and bob agree on x1, disagree on x2; only alice answered x3."""
+    ds, items, admin = team(session, n=3, overlap=2)
+    alice, bob = add_user(session, "alice"), add_user(session, "bob")
+    rita = add_user(session, "rita", "reviewer")
+    for item, (a, b) in zip(items[:2], [("yes", "yes"), ("yes", "no")], strict=True):
+        submit(session, alice, item, work(a))
+        submit(session, bob, item, work(b))
+    submit(session, alice, items[2], work("yes"))
+    return ds, items, alice, bob, rita
+
+
+def finals(session, item) -> list[Annotation]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return list(
+        session.exec(select(Annotation).where(Annotation.item_id == item.id, Annotation.final == True)).all()  # noqa: E712
+    )
+
+
+def test_finalise_builds_the_final_from_the_picks_and_a_second_one_replaces_it(session, answered):
+    ds, items, alice, bob, rita = answered
+    seen = get_adjudication(session=session, user=rita, item_id=items[1].id)
+    assert sorted(seen.works) == ["alice", "bob"] and seen.final is None
+    assert [c.key for c in seen.criteria if c.differs] == ["q:1"]
+    finalise(session=session, user=rita, item_id=items[1].id, picks={"q:1": "bob"})
+    done = get_adjudication(session=session, user=rita, item_id=items[1].id)
+    assert done.final["classifications"] == {"1": "no"} and done.final_by == "rita"
+    # Another reviewer's finalise replaces it: still one final answer for the item.
+    rob = add_user(session, "rob", "reviewer")
+    finalise(session=session, user=rob, item_id=items[1].id, picks={"q:1": "alice"})
+    rows = finals(session, items[1])
+    assert len(rows) == 1 and rows[0].annotator_id == rob.id and rows[0].classifications == {"1": "yes"}
+    # The annotators' own answers are untouched.
+    assert annotation(session, bob, items[1]).classifications == {"1": "no"}
+
+
+def test_finalise_without_a_pick_where_answers_differ_is_refused(session, answered):
+    ds, items, alice, bob, rita = answered
+    with pytest.raises(InputError):
+        finalise(session=session, user=rita, item_id=items[1].id, picks={})
+    session.rollback()
+    with pytest.raises(InputError):  # one answer only: nothing to adjudicate
+        finalise(session=session, user=rita, item_id=items[2].id, picks={})
+    session.rollback()
+    assert finals(session, items[1]) == [] and finals(session, items[2]) == []
+
+
+def test_finalise_agreed_finalises_only_the_items_that_agree(session, answered):
+    ds, items, alice, bob, rita = answered
+    assert finalise_agreed(session=session, user=rita, dataset_id=ds.id) == 1
+    assert [len(finals(session, i)) for i in items] == [1, 0, 0]
+    assert finals(session, items[0])[0].classifications == {"1": "yes"}
+    rows = items_to_adjudicate(session=session, user=rita, dataset_id=ds.id)
+    assert [(r.external_id, r.agree, r.final) for r in rows] == [("x1", True, True), ("x2", False, False)]
+    assert finalise_agreed(session=session, user=rita, dataset_id=ds.id) == 0  # already final
