@@ -337,8 +337,8 @@ class ToolContext:
                 first = next((p[1] for p in problems if not isinstance(p, str)), None)
                 if first:
                     self.select(first)
-                    st.rerun()
-                return
+                # (The list is drawn at the top of the page, which this run has drawn already.)
+                st.rerun()
         if not _write(kind, submit=submit):
             if st.session_state.get(_k(kind, "conflict")):
                 st.rerun()  # the conflict message is drawn at the top of the page
@@ -378,7 +378,8 @@ def _status_text(kind: str, fallback: str) -> str:
     """The toolbar's status line: "draft · kept 12:01:02", "saved", "saved · newer changes kept as a draft …"."""
     stored = _stored(kind)
     status = stored.status if stored else fallback  # a draft saved this run counts
-    labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted"}
+    labels = {"new": "not started", "draft": "draft", "saved": "saved", "submitted": "submitted",
+              "accepted": "accepted by a reviewer", "rejected": "sent back by a reviewer"}  # fmt: skip
     text = labels.get(status, status)
     kept = stored.draft_at if stored else None
     if kept:
@@ -488,7 +489,7 @@ def _write(kind: str, *, submit: bool) -> bool:
         return False
     # (No st.session_state access between the commit and these lines: see _Stored.)
     stored.version, stored.base, stored.draft_at = version, base, None
-    stored.status = "submitted" if submit else "saved"
+    stored.status = "submitted" if submit else ("rejected" if stored.status == "rejected" else "saved")
     state[_k(kind, "note")] = "Saved."
     if state.get(_k(kind, "filter"), "all") != "all":
         # Saving moves the item between the per-annotator filters: count and look around afresh.
@@ -883,7 +884,7 @@ def _load(kind: str, session: Session, user: User, item_id: int) -> None:
     st.session_state[_k(kind, "loaded")] = item_id  # last: a load cut short is done again by the next run
     st.session_state[_k(kind, "gen")] = st.session_state.get(_k(kind, "gen"), 0) + 1
     mode_key = _k(kind, "mode")
-    if loaded.status == "submitted":
+    if loaded.status in ("submitted", "accepted"):
         if st.session_state.get(mode_key, "Edit") == "Edit":
             st.session_state[_k(kind, "auto_view")] = True
         st.session_state[mode_key] = "View"
@@ -1058,7 +1059,7 @@ def _toolbar_ui(
     filter_key = _k(kind, "filter_pick")
     st.session_state[filter_key] = st.session_state.get(_k(kind, "filter"), "all")
     with st.container(key=TOOLBAR_ROW):
-        cols = st.columns([1.7, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45, 0.6], vertical_alignment="bottom")
+        cols = st.columns([1.5, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45, 0.8], vertical_alignment="bottom")
     cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
     user = st.session_state.get(_k(kind, "user"))
     cols[1].selectbox(

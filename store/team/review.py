@@ -192,19 +192,23 @@ def _judge(session: Session, user: User, annotation_id: int, version: int) -> tu
 
 
 def _set(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
+    # The WHERE on version makes the update its own guard; the ORM update also refreshes `ann` in the
+    # session, so the old version is read first.
+    old = ann.version
     done = session.execute(
         update(Annotation)
-        .where(Annotation.id == ann.id, Annotation.version == ann.version)
-        .values(version=ann.version + 1, updated_at=utcnow(), **values)
+        .where(Annotation.id == ann.id, Annotation.version == old)
+        .values(version=old + 1, updated_at=utcnow(), **values)
     )
     if done.rowcount != 1:
         raise Conflict("This annotation changed at the same moment; reload it.")
-    return ann.version + 1
+    return old + 1
 
 
 def accept(*, session: Session, user: User, annotation_id: int, version: int) -> int:
     """Accept a submitted annotation; returns its new version."""
     ann, author = _judge(session, user, annotation_id, version)
+    rounds = ann.review_rounds + 1  # (read before _set: the update refreshes `ann` in the session)
     new = _set(
         session,
         ann,
@@ -213,7 +217,7 @@ def accept(*, session: Session, user: User, annotation_id: int, version: int) ->
             "needs_review": False,
             "reviewer_id": user.id,
             "review_reason": "",
-            "review_rounds": ann.review_rounds + 1,
+            "review_rounds": rounds,
             "reviewed_at": utcnow(),
         },
     )
@@ -226,7 +230,7 @@ def accept(*, session: Session, user: User, annotation_id: int, version: int) ->
         annotation=ann,
         annotator=author,
         status="accepted",
-        rounds=ann.review_rounds + 1,
+        rounds=rounds,
     )
     session.commit()
     return new
@@ -240,6 +244,7 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
     if len(reason) > 2000:
         raise InputError("reason: at most 2,000 characters")
     ann, author = _judge(session, user, annotation_id, version)
+    rounds = ann.review_rounds + 1  # (read before _set: the update refreshes `ann` in the session)
     new = _set(
         session,
         ann,
@@ -248,7 +253,7 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
             "needs_review": False,
             "reviewer_id": user.id,
             "review_reason": reason,
-            "review_rounds": ann.review_rounds + 1,
+            "review_rounds": rounds,
             "reviewed_at": utcnow(),
         },
     )
@@ -262,7 +267,7 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
         annotator=author,
         status="rejected",
         reason=reason,
-        rounds=ann.review_rounds + 1,
+        rounds=rounds,
     )
     session.commit()
     return new
@@ -283,6 +288,7 @@ def fix_and_accept(
     """The reviewer's corrected version replaces the results and is accepted; the author's own version is
     kept in `original` (the first fix keeps it; a second fix does not overwrite it)."""
     ann, author = _judge(session, user, annotation_id, version)
+    rounds = ann.review_rounds + 1  # (read before _set: the update refreshes `ann` in the session)
     before = saved_work(session, ann)
     rows = write_results(session, ann, work)
     new = _set(
@@ -293,7 +299,7 @@ def fix_and_accept(
             "needs_review": False,
             "reviewer_id": user.id,
             "review_reason": reason.strip(),
-            "review_rounds": ann.review_rounds + 1,
+            "review_rounds": rounds,
             "reviewed_at": utcnow(),
             "validity": work.get("validity", "valid"),
             "invalid_reason": work.get("invalid_reason", ""),

@@ -139,11 +139,6 @@ def test_an_annotator_sees_only_their_own_history(session, lived):
     ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/team/review.py accept/reject record rounds=ann.review_rounds + 1 after _set's ORM UPDATE "
-    "already synchronised ann.review_rounds: the history's round is one too high",
-)
 def test_history_counts_review_rounds_from_one(session, lived):
     x1, alice, rita = lived
     entries = item_history(session=session, user=rita, item_id=x1.id)

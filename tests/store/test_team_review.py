@@ -131,11 +131,6 @@ def test_a_stale_version_is_a_conflict(session, submitted, verdict):
     assert (ann.status, ann.version, ann.classifications) == ("submitted", version + 1, {"1": "no"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/team/review.py _set returns ann.version + 1 read after the ORM UPDATE has already "
-    "synchronised ann.version to the new value: accept/reject/fix_and_accept return stored version + 1",
-)
 @pytest.mark.parametrize("verdict", ["accept", "reject", "fix"])
 def test_a_verdict_returns_the_version_now_stored(session, submitted, verdict):
     ds, items, alice, rita, version = submitted
