@@ -169,6 +169,7 @@ def save_annotation(
         raise InputError(f"validity {work.get('validity')!r}: must be valid or invalid")
     ann = _lock(session, user, item_id, version)
     before = saved_work(session, ann) if ann.version > 0 and ann.status != "draft" else None
+    held = ann.status in queue.CLAIMING  # (read before the update below changes it)
     rows = result_rows(ann.id, work)
     session.execute(delete(Result).where(Result.annotation_id == ann.id))
     if rows:
@@ -194,7 +195,7 @@ def save_annotation(
     new_version = _bump(session, ann, values)
     item = session.get(Item, item_id)
     if submit:
-        queue.release(session, user, item)
+        queue.release(session, user, item, held=held)
     after = stored_form(work, rows)
     history.record(
         session,

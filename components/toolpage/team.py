@@ -62,8 +62,8 @@ def counts_text(kind: str, user: User, dataset_id: int) -> str:
         with db.read_session() as session:
             counts = queue_counts(session=session, user=user, dataset_id=dataset_id)
         st.session_state[key] = (dataset_id, now, counts)
-    percent = 100 * counts.complete / counts.items if counts.items else 0
-    return f"{counts.left:,} left in my queue · {percent:.0f} % of items complete ({counts.complete:,} / {counts.items:,})"
+    percent = min(100.0, 100 * counts.done / counts.needed) if counts.needed else 0.0
+    return f"{counts.left:,} left in my queue · dataset {percent:.0f} % done ({counts.done:,} / {counts.needed:,} submissions)"
 
 
 def forget_counts(kind: str) -> None:

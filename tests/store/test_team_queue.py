@@ -181,19 +181,22 @@ def test_next_after_an_item_goes_to_the_following_one(session):
     assert pick(session, alice, ds, after=items[3]).external_id == "x1"  # from the last: wraps round
 
 
-def test_queue_counts_left_and_complete(session):
+def test_queue_counts_left_and_done(session):
     ds, items, _ = team(session, n=4, overlap=2)
     alice, bob = add_user(session, "alice"), add_user(session, "bob")
     counts = queue_counts(session=session, user=alice, dataset_id=ds.id)
-    assert (counts.left, counts.items, counts.complete, counts.overlap) == (4, 4, 0, 2)
+    assert (counts.left, counts.items, counts.done, counts.needed) == (4, 4, 0, 8)
     submit(session, alice, pick(session, alice, ds))  # x1
     assert queue_counts(session=session, user=alice, dataset_id=ds.id).left == 3
-    assert queue_counts(session=session, user=bob, dataset_id=ds.id).complete == 0
-    submit(session, bob, pick(session, bob, ds))  # x1 again: now complete
+    assert queue_counts(session=session, user=bob, dataset_id=ds.id).done == 1
+    submit(session, bob, pick(session, bob, ds))  # x1 again: x1 has its two
     pick(session, alice, ds)  # alice opens x2: still in her queue
     counts = queue_counts(session=session, user=alice, dataset_id=ds.id)
-    assert (counts.left, counts.complete) == (3, 1)
+    assert (counts.left, counts.done) == (3, 2)
     assert queue_counts(session=session, user=bob, dataset_id=ds.id).left == 3
+    skip(session=session, user=alice, item_id=items[1].id)  # a skipped item stays in her queue, last
+    session.commit()
+    assert queue_counts(session=session, user=alice, dataset_id=ds.id).left == 3
 
 
 # ---------------------------------------------------------------- leases and skip
