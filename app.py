@@ -15,6 +15,7 @@ PAGES = [
     ("Manage", "pages/ontology.py", "Ontology", ":material/label:", "ontology", ("admin",)),
     ("Manage", "pages/export.py", "Export", ":material/download:", "export", ("admin", "reviewer")),
     ("Manage", "pages/review.py", "Review", ":material/fact_check:", "review", ("admin", "reviewer")),
+    ("Manage", "pages/report.py", "Report", ":material/monitoring:", "report", ("admin", "reviewer")),
     ("Manage", "pages/team.py", "Team", ":material/group:", "team", ("admin",)),
     # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
     ("Annotate", "pages/message.py", "Message", ":material/chat:", "message", ANY),

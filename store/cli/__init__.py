@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "store.cli.imports",
     "store.cli.export",
     "store.cli.history",
+    "store.cli.report",
     "store.cli.backup",
 ]
 

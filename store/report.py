@@ -1,0 +1,441 @@
+"""The pilot report's figures for one dataset (issue #15): progress, agreement, model comparisons and the
+annotators' pace, read in a few column-only queries and computed by core/report.
+
+`report_data` returns plain JSON-ready data (the shape `python -m store report --format json` writes);
+`last_change` is the cheap key a cache of it is kept under.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+from scipy.stats import t as t_dist
+from sqlalchemy import Text, case, cast, false, func, select
+from sqlmodel import Session
+
+from core.report.agreement import agreement, as_number, criteria_from_works, criterion_name
+from core.report.models import (
+    Comparison,
+    comparisons,
+    judge_agreement,
+    leaderboard,
+    majority,
+    pair_table,
+)
+from core.report.models import (
+    _numeric_attributes as numeric_attributes,
+)
+from store.access import visible_dataset
+from store.errors import InputError
+from store.export import ExportFilters, _annotation_filter, _user_ids
+from store.models import Annotation, Item, Result, Suggestion, User
+from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
+from store.team.history import require_reviewer
+from store.team.settings import overlap_of
+
+STATUSES = ("submitted", "accepted", "final")  # the report's status filter (shared with Export's)
+PROGRESS = ("untouched", "in progress", "submitted", "accepted", "final")
+PACE_DAYS = 7  # the finish estimate follows the submissions of the last week with any
+AGREEMENT_BOOTSTRAP = 1000
+LEADERBOARD_BOOTSTRAP = 200
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What the report covers: status submitted (accepted included) / accepted / final, annotators (usernames,
+    empty: everyone), and the days the annotations last changed (inclusive). Hashable, for a cache key."""
+
+    status: str = "submitted"
+    annotators: tuple[str, ...] = field(default_factory=tuple)
+    since: date | None = None
+    until: date | None = None
+
+    def export_filters(self) -> ExportFilters:
+        """The same selection in Export's filter model (final answers are Export's `final`)."""
+        if self.status not in STATUSES:
+            raise InputError(f"status {self.status!r}: choose {', '.join(STATUSES)}")
+        filters = ExportFilters(
+            status="accepted" if self.status == "accepted" else "submitted",
+            annotators=list(self.annotators),
+            date_from=self.since,
+            date_to=self.until,
+            final=self.status == "final",
+        )
+        filters.check()
+        return filters
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "annotators": list(self.annotators),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def last_change(*, session: Session, dataset_id: int) -> tuple[Any, ...]:
+    """A key that changes whenever the dataset's report could: its annotations' count and latest change,
+    and its item count (one query)."""
+    annotations = select(func.count(Annotation.id), func.max(Annotation.updated_at)).where(
+        Annotation.dataset_id == dataset_id
+    )
+    count, latest = session.execute(annotations).one()
+    items = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
+    return (int(count), str(latest), int(items))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _ontology(session: Session, dataset_id: int) -> tuple[list[dict], list[dict]]:
+    """Classes and classifications as core/report reads them (dicts with their ids; deleted ones kept, so
+    answers given with them still have a name)."""
+    classes = [
+        {**class_to_dict(c), "id": c.id}
+        for c in list_classes(session=session, dataset_id=dataset_id, include_deleted=True)
+    ]
+    questions = [
+        {**classification_to_dict(q), "id": q.id}
+        for q in list_classifications(session=session, dataset_id=dataset_id, include_deleted=True)
+    ]
+    return classes, questions
+
+
+def _loads(raw: Any) -> Any:
+    if raw is None:
+        return None
+    return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
+def _works(
+    session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]
+) -> dict[int, dict[str, dict]]:
+    """item id → {annotator: work} for the selected annotations: two queries (annotations, their results),
+    the JSON columns read as text and decoded by orjson."""
+    where = _annotation_filter(dataset_id, filters, _user_ids(session, filters))
+    conn = session.connection()
+    rows = conn.execute(
+        select(
+            Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.validity,
+            cast(Annotation.classifications, Text),
+        ).where(*where)
+    ).all()  # fmt: skip
+    by_id: dict[int, dict] = {}
+    works: dict[int, dict[str, dict]] = defaultdict(dict)
+    for aid, item_id, user_id, validity, answers in rows:
+        work = {"validity": validity, "classifications": _loads(answers) or {}, "results": []}
+        by_id[aid] = work
+        works[item_id][names.get(user_id, f"user {user_id}")] = work
+    results = conn.execute(
+        select(
+            Result.annotation_id, Result.class_id, Result.message_index, Result.candidate_index,
+            cast(Result.values, Text),
+        )
+        .join(Annotation, Annotation.id == Result.annotation_id)
+        .where(*where, Result.slot != "r")  # a written reply has no figure here
+    )  # fmt: skip
+    for aid, class_id, message, candidate, values in results:
+        by_id[aid]["results"].append(
+            {"class_id": class_id, "message": message, "candidate": candidate, "values": _loads(values) or {}}
+        )
+    return works
+
+
+def _models(session: Session, dataset_id: int, wanted: set[int]) -> dict[int, list[str | None]]:
+    """item id → its candidates' model names (None where a candidate names none), for the `wanted` items."""
+    out: dict[int, list[str | None]] = {}
+    rows = session.connection().execute(
+        select(Item.id, cast(Item.candidates, Text)).where(Item.dataset_id == dataset_id)
+    )
+    for item_id, raw in rows:
+        if item_id not in wanted or raw is None:
+            continue
+        candidates = _loads(raw) or []
+        models = [str(c["model"]) if isinstance(c, dict) and c.get("model") else None for c in candidates]
+        if any(m is not None for m in models):
+            out[item_id] = models
+    return out
+
+
+def _judges(
+    session: Session, dataset_id: int, questions: list[dict], wanted: set[int]
+) -> dict[str, dict[int, dict]]:
+    """agent → {item id: work} from the item-level suggestions that answer a classification (by its name,
+    or "preference" / "ranking" for the only pairwise / ranking question)."""
+    qid_of = {str(q["name"]): str(q["id"]) for q in questions if not q.get("deleted")}
+    for kind, key in (("pairwise", "preference"), ("ranking", "ranking")):
+        of_kind = [q for q in questions if q.get("type") == kind and not q.get("deleted")]
+        if len(of_kind) == 1:
+            qid_of.setdefault(key, str(of_kind[0]["id"]))
+    if not qid_of:
+        return {}
+    rows = session.connection().execute(
+        select(Suggestion.item_id, Suggestion.kind, cast(Suggestion.value, Text), Suggestion.agent)
+        .join(Item, Item.id == Suggestion.item_id)
+        .where(Item.dataset_id == dataset_id, Suggestion.target.is_(None), Suggestion.kind.in_(list(qid_of)))
+    )
+    out: dict[str, dict[int, dict]] = defaultdict(dict)
+    for item_id, kind, value, agent in rows:
+        if item_id in wanted:
+            work = out[agent or "judge"].setdefault(item_id, {"classifications": {}, "results": []})
+            work["classifications"][qid_of[kind]] = _loads(value)
+    return out
+
+
+# ---------------------------------------------------------------- progress and annotators
+
+
+def _progress(session: Session, dataset_id: int, overlap: int) -> dict[str, Any]:
+    """Items by how far they got (the furthest status any of their annotations reached), the submissions
+    still needed for the overlap, and the finish at the recent pace."""
+    done = Annotation.status.in_(("submitted", "accepted"))
+    per_item = (
+        select(
+            func.max(case((Annotation.final, 1), else_=0)).label("final"),
+            func.max(case((Annotation.status == "accepted", 1), else_=0)).label("accepted"),
+            func.sum(case((done & (Annotation.final == false()), 1), else_=0)).label("submitted"),
+        )
+        .where(Annotation.dataset_id == dataset_id)
+        .group_by(Annotation.item_id)
+    )
+    total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
+    counts = dict.fromkeys(PROGRESS, 0)
+    short = 0  # submissions the touched items still need
+    for final, accepted, submitted in session.execute(per_item):
+        submitted = int(submitted or 0)
+        state = "final" if final else "accepted" if accepted else "submitted" if submitted else "in progress"
+        counts[state] += 1
+        short += max(0, overlap - submitted)
+    counts["untouched"] = total - sum(counts.values())
+    needed = short + counts["untouched"] * overlap
+    return {"items": total, "overlap": overlap, **counts, "submissions_needed": needed}
+
+
+def _day(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.date().isoformat()
+    return str(value)[:10]  # SQLite's stored text, "YYYY-MM-DD HH:MM:SS…", always UTC
+
+
+def _annotators(
+    session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Per annotator (their own work, never final answers; the annotator and date filters apply):
+    submissions, accepted and rejected shares, active seconds, pace; and the team's submissions per day."""
+    where = [
+        Annotation.dataset_id == dataset_id,
+        Annotation.final == false(),
+        Annotation.submitted_at.isnot(None),
+    ]
+    user_ids = _user_ids(session, filters)
+    if user_ids is not None:
+        where.append(Annotation.annotator_id.in_(user_ids))
+    if filters.date_from:
+        where.append(Annotation.updated_at >= datetime.combine(filters.date_from, time.min, UTC))
+    if filters.date_to:
+        where.append(
+            Annotation.updated_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
+        )
+    stamp = cast(Annotation.submitted_at, Text) if session.get_bind().dialect.name == "sqlite" else (
+        Annotation.submitted_at
+    )  # fmt: skip
+    rows = session.connection().execute(
+        select(Annotation.annotator_id, Annotation.status, Annotation.active_seconds, stamp).where(
+            *where, Annotation.status.in_(("submitted", "accepted", "rejected"))
+        )
+    )
+    seconds: dict[int, list[float]] = defaultdict(list)
+    statuses: dict[int, Counter] = defaultdict(Counter)
+    days: dict[int, Counter] = defaultdict(Counter)
+    team: Counter = Counter()
+    for user_id, status, active, submitted in rows:
+        statuses[user_id][status] += 1
+        seconds[user_id].append(float(active or 0.0))
+        day = _day(submitted)
+        days[user_id][day] += 1
+        team[day] += 1
+    out = []
+    for user_id in sorted(statuses, key=lambda u: names.get(u, "")):
+        n = sum(statuses[user_id].values())
+        active = seconds[user_id]
+        total = sum(active)
+        out.append({
+            "annotator": names.get(user_id, f"user {user_id}"),
+            "submitted": n,
+            "accepted": statuses[user_id]["accepted"] / n,
+            "rejected": statuses[user_id]["rejected"] / n,
+            "median_seconds": float(np.median(active)) if active else None,
+            "items_per_hour": n / (total / 3600) if total > 0 else None,
+            "active_hours": total / 3600,
+            "per_day": n / len(days[user_id]),
+            "days": dict(sorted(days[user_id].items())),
+        })  # fmt: skip
+    return out, dict(sorted(team.items()))
+
+
+def _finish(needed: int, per_day: dict[str, int], today: date) -> dict[str, Any]:
+    """The finish at the pace of the last PACE_DAYS days that saw submissions (ending on the latest)."""
+    if not per_day:
+        return {"pace_per_day": None, "days_left": None, "finish": None}
+    last = date.fromisoformat(max(per_day))
+    start = last - timedelta(days=PACE_DAYS - 1)
+    first = max(start, date.fromisoformat(min(per_day)))
+    recent = sum(n for day, n in per_day.items() if date.fromisoformat(day) >= start)
+    pace = recent / ((last - first).days + 1)
+    if needed <= 0:
+        return {"pace_per_day": pace, "days_left": 0.0, "finish": today.isoformat()}
+    days_left = needed / pace
+    return {
+        "pace_per_day": pace,
+        "days_left": days_left,
+        "finish": (today + timedelta(days=math.ceil(days_left))).isoformat(),
+    }
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: tuples as lists, numpy numbers as Python's, nan as None, keys as text."""
+    if isinstance(value, dict):
+        return {("(none)" if k is None else str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def report_data(
+    *, session: Session, user: User, dataset_id: int, filters: ReportFilters, today: date | None = None
+) -> dict[str, Any]:
+    """The report of one dataset (admins and reviewers who may see it): see the module docstring."""
+    require_reviewer(user)
+    dataset = visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    selection = filters.export_filters()
+    today = today or datetime.now(UTC).date()
+    names = dict(session.execute(select(User.id, User.username)).all())
+    classes, questions = _ontology(session, dataset_id)
+
+    progress = _progress(session, dataset_id, overlap_of(session=session, dataset=dataset))
+    annotators, per_day = _annotators(session, dataset_id, selection, names)
+    progress["per_day"] = per_day
+    progress.update(_finish(progress["submissions_needed"], per_day, today))
+
+    works = _works(session, dataset_id, selection, names)
+    rows = [
+        agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in criteria_from_works(works, classes, questions)
+    ]
+    agreement_rows = [
+        {"criterion": r.criterion, "key": r.key, "level": r.level, "alpha": r.alpha, "ci": r.ci,
+         "items": r.items, "percent": r.percent, "tau": r.tau, "per_annotator": r.per_annotator}
+        for r in rows if r.items
+    ]  # fmt: skip
+    _agreement_per_annotator(annotators, agreement_rows)
+
+    models = _models(session, dataset_id, set(works))
+    items = [(item_id, models[item_id], works[item_id]) for item_id in sorted(models)]
+    comps = comparisons(items, classes, questions)
+    by = {
+        str(q["name"]): _by_answer(comps, works, str(q["id"]))
+        for q in questions
+        if q.get("type") == "radio" and not q.get("deleted")
+    }
+    judge = []
+    for agent, judged in sorted(_judges(session, dataset_id, questions, set(works)).items()):
+        for row in judge_agreement(works, judged, classes=classes, questions=questions):
+            judge.append({"judge": agent, **row})
+    return _clean({
+        "dataset": dataset.name,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "filters": filters.as_dict(),
+        "progress": progress,
+        "agreement": agreement_rows,
+        "models": {
+            "pairs": pair_table(comps),
+            "leaderboard": leaderboard(comps, bootstrap=LEADERBOARD_BOOTSTRAP),
+            "scores": _mean_scores(items, classes),
+            "by": {name: split for name, split in by.items() if any(split.values())},
+            "judge": judge,
+        },
+        "annotators": annotators,
+    })  # fmt: skip
+
+
+def _by_answer(comps: list[Comparison], works: dict[int, dict[str, dict]], qid: str) -> dict[Any, list[dict]]:
+    """The leaderboard per answer to a radio classification, each item under its annotators' majority
+    answer (core.report.models.by_classification's grouping, on comparisons already made: making them again
+    per group would take most of the report's time)."""
+    answer_of: dict[int, Any] = {}
+    for item_id, by_annotator in works.items():
+        picked = [
+            str(a) for w in by_annotator.values()
+            if (a := (w.get("classifications") or {}).get(qid)) not in (None, "")
+        ]  # fmt: skip
+        answer_of[item_id] = majority(picked)
+    groups: dict[Any, list[Comparison]] = defaultdict(list)
+    for c in comps:
+        groups[answer_of.get(c.item)].append(c)
+    return {
+        answer: leaderboard(groups[answer], bootstrap=LEADERBOARD_BOOTSTRAP)
+        for answer in sorted(groups, key=lambda a: (a is None, str(a)))
+    }
+
+
+def _mean_scores(
+    items: list[tuple[int, list[str | None], dict[str, dict]]], classes: list[dict]
+) -> list[dict]:
+    """core.report.models.mean_scores with the spread computed by numpy (statistics.stdev sums exact
+    fractions: seconds on 300,000 scores); the same rows."""
+    attrs = {(int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in numeric_attributes(classes)}
+    found: dict[tuple[tuple[int, str], str], list[float]] = defaultdict(list)
+    for _, models, works in items:
+        for work in works.values():
+            for result in work["results"]:
+                k = result.get("candidate")
+                if k is None or not 0 <= int(k) < len(models) or models[int(k)] is None:
+                    continue
+                for name, value in (result.get("values") or {}).items():
+                    ref = (int(result["class_id"]), str(name))
+                    if ref in attrs and (number := as_number(value)) is not None:
+                        found[(ref, str(models[int(k)]))].append(number)
+    out = []
+    for (ref, model), values in found.items():
+        array = np.asarray(values)
+        n, mean = len(array), float(array.mean())
+        ci = None
+        if n > 1:
+            sem = float(array.std(ddof=1)) / math.sqrt(n)
+            ci = (
+                tuple(map(float, t_dist.interval(0.95, n - 1, loc=mean, scale=sem)))
+                if sem > 0
+                else (mean, mean)
+            )
+        out.append({"criterion": attrs[ref], "key": f"r:{ref[0]}:{ref[1]}", "model": model, "mean": mean,
+                    "n": n, "ci": ci})  # fmt: skip
+    return sorted(out, key=lambda r: (r["criterion"], -r["mean"], r["model"]))
+
+
+def _agreement_per_annotator(annotators: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Each annotator's mean agreement with the others over the criteria (leave one out: the outlier shows)."""
+    for person in annotators:
+        shares = [
+            r["per_annotator"][person["annotator"]]["agreement"]
+            for r in rows
+            if person["annotator"] in r["per_annotator"]
+            and r["per_annotator"][person["annotator"]]["agreement"] is not None
+        ]
+        person["agreement"] = statistics.fmean(shares) if shares else None

@@ -1,0 +1,175 @@
+"""store/report.py on both databases: a hand-made dataset whose answers give known progress counts, pair
+table, leaderboard order, agreement and annotator figures; the filters; who may see the report."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from store.errors import Forbidden, InputError, NotFound
+from store.models import Annotation, Item, Result, User
+from store.ontology import import_ontology, list_classes, list_classifications
+from store.report import ReportFilters, last_change, report_data
+from store.team.settings import configure_dataset
+from tests.utils import make_dataset, make_user
+
+ONTOLOGY: dict[str, Any] = {
+    "classes": [{"name": "quality", "alias": "Quality", "tool": "dialog_evaluation", "targets": ["bot"],
+                 "attributes": [{"name": "score", "type": "radio", "options": ["1", "2", "3", "4", "5"]}]}],
+    "classifications": [{"name": "preference", "type": "pairwise"},
+                        {"name": "topic", "type": "radio", "options": ["code", "chat"]}],
+}  # fmt: skip
+TODAY = date(2026, 1, 7)
+KEYS = {"progress", "agreement", "models", "annotators"}
+
+
+def build(session: Session) -> dict[str, Any]:
+    """Admin boss, reviewer rv, annotators alice, bob, carol (password1); dataset "pilot", overlap 2, six
+    items with candidates [X, Y]:
+    i1 alice X>Y (scores 5/3), bob X>Y (4/4), topic code · i2 alice (accepted) X>Y, bob Y>X, topic chat ·
+    i3 alice X>Y and rv's final X>Y · i4 bob saved · i5 carol rejected · i6 untouched."""
+    users = {n: make_user(session, n) for n in ("alice", "bob", "carol")}
+    users["boss"] = make_user(session, "boss", role="admin")
+    users["rv"] = make_user(session, "rv", role="reviewer")
+    ds = make_dataset(session, "pilot")
+    import_ontology(session=session, user=users["boss"], dataset_id=ds.id, data=ONTOLOGY)
+    configure_dataset(session=session, user=users["boss"], dataset_id=ds.id, overlap=2)
+    session.commit()
+    cls = list_classes(session=session, dataset_id=ds.id)[0].id
+    q = {c.name: str(c.id) for c in list_classifications(session=session, dataset_id=ds.id)}
+    items = {}
+    for i in range(1, 7):
+        item = Item(dataset_id=ds.id, external_id=f"i{i}", position=i, messages=[{"role": "user", "text": "hi"}],
+                    candidates=[{"text": "a", "model": "X"}, {"text": "b", "model": "Y"}])  # fmt: skip
+        session.add(item)
+        session.flush()
+        items[f"i{i}"] = item.id
+
+    def add(ext: str, who: str, status: str, chosen: int | None, topic: str | None = None,
+            scores: tuple[int, int] | None = None, seconds: float = 60.0, day: int = 5,
+            final: bool = False) -> None:  # fmt: skip
+        answers: dict[str, Any] = {}
+        if chosen is not None:
+            answers[q["preference"]] = {"chosen": chosen, "rejected": 1 - chosen, "strength": 1}
+        if topic:
+            answers[q["topic"]] = topic
+        when = datetime(2026, 1, day, 12, tzinfo=UTC)
+        submitted = status in ("submitted", "accepted", "rejected")
+        ann = Annotation(item_id=items[ext], dataset_id=ds.id, annotator_id=users[who].id, status=status,
+                         classifications=answers, updated_at=when, submitted_at=when if submitted else None,
+                         active_seconds=seconds, final=final)  # fmt: skip
+        session.add(ann)
+        session.flush()
+        for k, s in enumerate(scores or ()):
+            session.add(Result(annotation_id=ann.id, class_id=cls, slot=f"c{k}", candidate_index=k,
+                               values={"score": str(s)}))  # fmt: skip
+
+    add("i1", "alice", "submitted", 0, "code", (5, 3), seconds=60)
+    add("i1", "bob", "submitted", 0, "code", (4, 4), seconds=100, day=6)
+    add("i2", "alice", "accepted", 0, "chat", seconds=120)
+    add("i2", "bob", "submitted", 1, "chat", seconds=80, day=6)
+    add("i3", "alice", "submitted", 0, seconds=30, day=6)
+    add("i3", "rv", "accepted", 0, final=True, day=6)
+    add("i4", "bob", "saved", 1)
+    add("i5", "carol", "rejected", 1, seconds=90, day=6)
+    session.commit()
+    return {"users": users, "dataset": ds, "items": items}
+
+
+def report(session: Session, data: dict, who: str = "boss", **filters: Any) -> dict[str, Any]:
+    return report_data(session=session, user=data["users"][who], dataset_id=data["dataset"].id,
+                       filters=ReportFilters(**filters), today=TODAY)  # fmt: skip
+
+
+@pytest.fixture
+def data(session: Session) -> dict[str, Any]:
+    return build(session)
+
+
+def test_progress_counts_needed_submissions_and_finish(session, data):
+    got = report(session, data)
+    assert set(got) >= KEYS
+    p = got["progress"]
+    assert {k: p[k] for k in ("items", "untouched", "in progress", "submitted", "accepted", "final")} == {
+        "items": 6, "untouched": 1, "in progress": 2, "submitted": 1, "accepted": 1, "final": 1,
+    }  # fmt: skip
+    # overlap 2: i3 needs 1 more, i4 and i5 (saved, rejected) 2 each, the untouched i6 2
+    assert p["submissions_needed"] == 7
+    assert p["per_day"] == {"2026-01-05": 2, "2026-01-06": 4}
+    assert p["pace_per_day"] == 3.0 and p["finish"] == "2026-01-10"  # 7 / 3 per day → 3 days
+
+
+def test_pairs_and_leaderboard(session, data):
+    models = report(session, data)["models"]
+    # pairwise: X wins 4 (i1 ×2, i2 alice, i3 alice), loses 1 (i2 bob); scores: alice 5>3, bob 4=4
+    [pair] = models["pairs"]
+    assert (pair["a"], pair["b"], pair["wins"], pair["ties"], pair["losses"]) == ("X", "Y", 5, 1, 1)
+    assert pair["ci"][0] < pair["win_rate"] < pair["ci"][1]
+    board = models["leaderboard"]
+    assert [r["model"] for r in board] == ["X", "Y"] and board[0]["comparisons"] == 7
+    assert board[0]["ci"][0] <= board[0]["strength"] <= board[0]["ci"][1]
+    scores = {r["model"]: (r["mean"], r["n"]) for r in models["scores"]}
+    assert scores == {"X": (4.5, 2), "Y": (3.5, 2)}
+    assert set(models["by"]["topic"]) == {"code", "chat", "(none)"}  # i3 has no topic
+
+
+def test_agreement(session, data):
+    rows = {r["criterion"]: r for r in report(session, data)["agreement"]}
+    assert rows["preference"]["items"] == 2 and rows["preference"]["percent"] == 0.5
+    assert (
+        rows["topic"]["items"] == 2
+        and rows["topic"]["percent"] == 1.0
+        and rows["topic"]["level"] == "nominal"
+    )
+    assert rows["Quality · score"]["items"] == 2 and rows["Quality · score"]["level"] == "ordinal"
+    assert set(rows["preference"]) >= {"criterion", "level", "alpha", "ci", "items", "percent", "tau"}
+
+
+def test_annotators(session, data):
+    people = {a["annotator"]: a for a in report(session, data)["annotators"]}
+    assert set(people) == {"alice", "bob", "carol"}  # rv's final answer is not annotator work
+    alice = people["alice"]
+    assert alice["submitted"] == 3 and alice["accepted"] == pytest.approx(1 / 3) and alice["rejected"] == 0
+    assert alice["median_seconds"] == 60 and alice["items_per_hour"] == pytest.approx(3 / (210 / 3600))
+    assert alice["per_day"] == 1.5 and alice["days"] == {"2026-01-05": 2, "2026-01-06": 1}
+    assert people["carol"]["rejected"] == 1.0 and people["bob"]["submitted"] == 2
+    assert people["alice"]["agreement"] is not None
+
+
+def test_filters(session, data):
+    bob = report(session, data, annotators=("bob",))
+    [pair] = bob["models"]["pairs"]
+    assert (pair["wins"], pair["ties"], pair["losses"]) == (1, 1, 1)
+    assert [a["annotator"] for a in bob["annotators"]] == ["bob"]
+    final = report(session, data, status="final")
+    [pair] = final["models"]["pairs"]
+    assert (pair["wins"], pair["ties"], pair["losses"]) == (1, 0, 0) and final["agreement"] == []
+    accepted = report(session, data, status="accepted")
+    assert accepted["models"]["pairs"][0]["wins"] == 1  # alice's accepted i2
+    late = report(session, data, since=date(2026, 1, 6))
+    assert late["models"]["pairs"][0]["wins"] == 2  # bob i1, alice i3 (+ bob's score tie)
+    with pytest.raises(InputError):
+        report(session, data, status="saved")
+    with pytest.raises(InputError):
+        report(session, data, annotators=("nobody",))
+
+
+def test_who_may_see_it(session, data):
+    assert report(session, data, who="rv")["progress"]["items"] == 6
+    with pytest.raises(Forbidden):
+        report(session, data, who="alice")
+    with pytest.raises(NotFound):
+        report_data(session=session, user=data["users"]["boss"], dataset_id=999, filters=ReportFilters())
+
+
+def test_last_change_moves_with_the_annotations(session, data):
+    before = last_change(session=session, dataset_id=data["dataset"].id)
+    ann = session.get(Annotation, 1)
+    assert isinstance(ann, Annotation)
+    ann.updated_at = datetime(2026, 2, 1, tzinfo=UTC)
+    session.commit()
+    assert last_change(session=session, dataset_id=data["dataset"].id) != before
+    assert isinstance(data["users"]["boss"], User)
