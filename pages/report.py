@@ -32,7 +32,9 @@ if not datasets:
 
 names = [d.name for d in datasets]
 wanted = st.query_params.get("dataset")
-name = st.selectbox("Dataset", names, index=names.index(wanted) if wanted in names else 0, key="report.dataset")
+name = st.selectbox(
+    "Dataset", names, index=names.index(wanted) if wanted in names else 0, key="report.dataset"
+)
 dataset = next(d for d in datasets if d.name == name)
 with db.read_session() as session:
     people = dataset_annotators(session=session, dataset_id=dataset.id)

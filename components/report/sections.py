@@ -28,8 +28,12 @@ def filters_ui(people: list[str]) -> ReportFilters:
 
 
 def _chart(made: dict[str, Any], name: str) -> None:
-    if name in made:
-        st.altair_chart(made[name], key=f"report.chart.{name}")
+    chart = made.get(name)
+    if chart is None:
+        return
+    # a fixed element height: with "content" the charts were drawn a few pixels high (Streamlit 1.67)
+    height = chart.height if isinstance(chart.height, int) else 200
+    st.altair_chart(chart, height=height + 110, key=f"report.chart.{name}")
 
 
 def progress_ui(report: dict[str, Any], made: dict[str, Any]) -> None:

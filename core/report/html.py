@@ -53,7 +53,7 @@ def agreement_table(report: dict[str, Any]) -> pd.DataFrame:
         {"criterion": r["criterion"], "level": r["level"], "alpha": r["alpha"],
          "alpha 95% CI": _ci(r["ci"]) if r["level"] != "ranking" else "–",
          "tau-b": r["tau"], "tau 95% CI": _ci(r["ci"]) if r["level"] == "ranking" else "–",
-         "% agreement": None if r["percent"] is None else 100 * r["percent"], "items": r["items"]}
+         "% agreement": None if r["percent"] is None else round(100 * r["percent"], 1), "items": r["items"]}
         for r in report["agreement"]
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=["criterion", "level", "alpha", "alpha 95% CI", "tau-b", "tau 95% CI",
@@ -91,10 +91,10 @@ def scores_table(report: dict[str, Any]) -> pd.DataFrame:
 
 def annotators_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"annotator": a["annotator"], "submitted": a["submitted"], "accepted %": 100 * a["accepted"],
-         "rejected %": 100 * a["rejected"], "median active s / item": a["median_seconds"],
+        {"annotator": a["annotator"], "submitted": a["submitted"], "accepted %": round(100 * a["accepted"], 1),
+         "rejected %": round(100 * a["rejected"], 1), "median active s / item": a["median_seconds"],
          "items / hour": a["items_per_hour"], "submissions / day": a["per_day"],
-         "agreement with others %": None if a.get("agreement") is None else 100 * a["agreement"]}
+         "agreement with others %": None if a.get("agreement") is None else round(100 * a["agreement"], 1)}
         for a in report["annotators"]
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=["annotator", "submitted", "accepted %", "rejected %",
@@ -113,7 +113,7 @@ def progress_chart(report: dict[str, Any]) -> alt.Chart | None:
         alt.Chart(data, title="Items by progress")
         .mark_bar()
         .encode(
-            x=alt.X("items:Q", title="items"),
+            x=alt.X("items:Q", title="items", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("state:N", sort=list(PROGRESS), title=None),
             color=alt.Color(
                 "state:N", scale=alt.Scale(domain=list(PROGRESS), range=list(PROGRESS_COLORS)), legend=None
@@ -132,7 +132,11 @@ def submissions_chart(report: dict[str, Any]) -> alt.Chart | None:
     return (
         alt.Chart(data, title="Submissions per day")
         .mark_bar(color="#4c6ef5")
-        .encode(x=alt.X("day:T", title=None), y=alt.Y("submissions:Q"), tooltip=["day", "submissions"])
+        .encode(
+            x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y("submissions:Q", axis=alt.Axis(format="d", tickMinStep=1)),
+            tooltip=["day", "submissions"],
+        )
         .properties(width=WIDTH, height=180)
     )
 
@@ -172,7 +176,7 @@ def winrate_chart(report: dict[str, Any]) -> alt.Chart | None:
         rows.append({"model": r["b"], "opponent": r["a"], "win rate": 1 - r["win_rate"], "n": r["n"]})
     data = pd.DataFrame(rows)
     order = [r["model"] for r in report["models"]["leaderboard"]]
-    base = alt.Chart(data, title="Win rate of the row's model against the column's (ties count half)")
+    base = alt.Chart(data, title=alt.Title("Win rate, row vs column", subtitle="ties count half"))
     cells = base.mark_rect().encode(
         x=alt.X("opponent:N", sort=order, title="opponent"),
         y=alt.Y("model:N", sort=order, title="model"),
@@ -198,12 +202,12 @@ def agreement_chart(report: dict[str, Any]) -> alt.Chart | None:
     if not rows:
         return None
     data = pd.DataFrame(rows)
+    # the axis starts at the lowest value or interval end shown (α can be negative), at 0 at the most
+    low = min([0.0, *(float(v) for v in data[["value", "low"]].min() if v == v)])
     base = alt.Chart(data, title="Agreement per criterion, 95 % bootstrap interval")
     y = alt.Y("criterion:N", sort=None, title=None)
     bars = base.mark_bar(color="#74c0fc").encode(
-        x=alt.X(
-            "value:Q", scale=alt.Scale(domain=[min(0.0, float(data["value"].min())), 1]), title="α / τ-b"
-        ),
+        x=alt.X("value:Q", scale=alt.Scale(domain=[low, 1], clamp=True), title="α / τ-b"),
         y=y,
         tooltip=["criterion", "measure", alt.Tooltip("value:Q", format=".3f"), "low", "high"],
     )
@@ -246,7 +250,7 @@ def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:,.1f}"
     return _fmt(value)
 
 
@@ -265,12 +269,9 @@ def progress_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
     done = p["items"] - p["untouched"] - p["in progress"]
     return [
         ("Items", _fmt(p["items"])),
-        ("Submitted or further", f"{_fmt(done)} ({_pct(done / p['items'] if p['items'] else None)})"),
-        ("Submissions still needed", f"{_fmt(p['submissions_needed'])} (overlap {p['overlap']})"),
-        (
-            "Recent pace",
-            "–" if p.get("pace_per_day") is None else f"{p['pace_per_day']:,.1f} submissions / day",
-        ),
+        ("Items submitted", f"{_fmt(done)} · {_pct(done / p['items'] if p['items'] else None)}"),
+        (f"Submissions needed (overlap {p['overlap']})", _fmt(p["submissions_needed"])),
+        ("Pace", "–" if p.get("pace_per_day") is None else f"{p['pace_per_day']:,.1f} / day"),
         ("Estimated finish", p.get("finish") or "–"),
     ]
 
