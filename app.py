@@ -29,6 +29,7 @@ if __name__ != "__main__":
     from streamlit.runtime.pages_manager import PagesManager
 
     from components import startup
+    from components.activity import activity_routes
     from components.media import media_routes
 
     # Streamlit guesses "pages/ directory app" until the first st.navigation call, so the very first
@@ -42,7 +43,7 @@ if __name__ != "__main__":
 
     app = st.App(
         "app.py",
-        routes=[*auth.auth_routes(), *media_routes()],
+        routes=[*auth.auth_routes(), *media_routes(), *activity_routes()],
         lifespan=startup.lifespan,
         middleware=[Middleware(SecurityHeaders)],
     )

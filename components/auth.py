@@ -208,7 +208,7 @@ def sidebar_ui(user: User) -> None:
 # ---------------------------------------------------------------- the routes (Starlette, under st.App)
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """A POST from our own page: the custom header forces a CORS preflight cross-site, and Origin must match."""
     if request.headers.get("x-parley") != "1":
         return False
@@ -231,7 +231,7 @@ def _end(token: str) -> None:
 
 
 async def _session_route(request: Request) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         return Response("forbidden", status_code=403, media_type="text/plain")
     try:
         body = json.loads(await request.body() or b"{}")
@@ -255,7 +255,7 @@ async def _session_route(request: Request) -> Response:
 
 
 async def _signout_route(request: Request) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         return Response("forbidden", status_code=403, media_type="text/plain")
     token = request.cookies.get(COOKIE)
     if token:

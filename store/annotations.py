@@ -258,3 +258,23 @@ def stored_form(work: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
             for r in rows
         ],
     }
+
+
+MAX_ACTIVE_REPORT = 120.0  # seconds one report may add (the page reports every 15 s; more is not one tab)
+
+
+def add_active_time(*, session: Session, user: User, item_id: int, seconds: float) -> bool:
+    """Add `seconds` of active work (the tab visible, a key or pointer event in the last 60 s) to the
+    user's annotation of the item; False when they have none yet (the page keeps the time and tries again).
+    Not a change of the work: `version` stays, so it never conflicts with a save."""
+    if not 0 < seconds <= MAX_ACTIVE_REPORT:
+        raise InputError(f"active seconds {seconds!r}: more than 0, at most {MAX_ACTIVE_REPORT:g}")
+    visible_item(session=session, user=user, item_id=item_id)
+    done = session.execute(
+        update(Annotation)
+        .where(Annotation.item_id == item_id, Annotation.annotator_id == user.id, Annotation.final == false())
+        .values(active_seconds=Annotation.active_seconds + seconds),
+        execution_options={"synchronize_session": False},
+    )
+    session.commit()
+    return done.rowcount == 1

@@ -160,6 +160,7 @@ def dialogue_canvas(
     ack: int = 0,
     save_button: str | None = None,
     first_paint: bool = False,
+    activity: bool = False,
     on_selected: Callable[[], None] | None = None,
     on_key: Callable[[], None] | None = None,
     on_expand: Callable[[], None] | None = None,
@@ -176,6 +177,7 @@ def dialogue_canvas(
     the item it moved to instead of an older rerun's).
     first_paint: the canvas is drawn alone (a session's first run, see components/toolpage): once its bubbles
     are painted it sends the key "painted", whose rerun draws the page around it.
+    activity: report the annotator's active seconds on the item to /activity (the tool pages).
     save_button: the `key` of a Streamlit button that Ctrl+S clicks (so the save reruns only that button's
     fragment); without it, or while that button is not on the page or disabled, Ctrl+S is sent as "save".
     Callbacks (no arguments) run before the script like any widget callback; read the values with
@@ -201,6 +203,7 @@ def dialogue_canvas(
         "ack": ack,
         "save_button": save_button,
         "first_paint": first_paint,
+        "activity": activity,
     }
     noop = _noop
     result = _COMPONENT(

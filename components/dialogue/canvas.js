@@ -78,8 +78,68 @@ class Canvas {
     this.digitChain = false;
     this.onPointer = () => {
       this.digitChain = false;
+      this.lastInput = performance.now();
     };
     window.addEventListener("pointerdown", this.onPointer, true);
+    // Active time (the pilot report): seconds with the tab visible and a key or pointer event in the last
+    // 60 s, per item, sent to /activity every 15 s and when the tab is hidden. What the server could not
+    // store yet (no annotation of the item so far) is kept and sent again.
+    this.lastInput = performance.now();
+    this.lastTick = performance.now();
+    this.sinceReport = 0;
+    this.unreported = {}; // item id → seconds
+    this.onInput = () => {
+      this.lastInput = performance.now();
+    };
+    window.addEventListener("pointermove", this.onInput, { capture: true, passive: true });
+    window.addEventListener("wheel", this.onInput, { capture: true, passive: true });
+    this.activityTimer = setInterval(() => this.tickActivity(false), 1000);
+    this.onHide = () => {
+      if (document.visibilityState === "hidden") this.tickActivity(true);
+    };
+    document.addEventListener("visibilitychange", this.onHide);
+  }
+
+  activeItem() {
+    if (!this.data || !this.data.activity || !this.root.isConnected || !this.itemKey) return null;
+    const id = Number(String(this.itemKey).split(":")[1]);
+    return Number.isInteger(id) ? String(id) : null;
+  }
+
+  tickActivity(flush) {
+    const now = performance.now();
+    const item = this.activeItem();
+    if (item && document.visibilityState === "visible" && now - this.lastInput < 60000) {
+      this.unreported[item] = Math.min(3600, (this.unreported[item] || 0) + (now - this.lastTick) / 1000);
+    }
+    this.lastTick = now;
+    this.sinceReport += 1;
+    if (flush || this.sinceReport >= 15) {
+      this.sinceReport = 0;
+      this.reportActivity();
+    }
+  }
+
+  reportActivity() {
+    for (const [item, seconds] of Object.entries(this.unreported)) {
+      if (seconds < 1) continue;
+      const sent = Math.min(seconds, 120);
+      this.unreported[item] = seconds - sent;
+      const keep = () => {
+        this.unreported[item] = Math.min(3600, (this.unreported[item] || 0) + sent);
+      };
+      fetch("/activity", {
+        method: "POST",
+        keepalive: true,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-Parley": "1" },
+        body: JSON.stringify({ item: Number(item), seconds: sent }),
+      })
+        .then((r) => {
+          if (r.status === 404) keep(); // no annotation yet: the first save makes one
+        })
+        .catch(keep);
+    }
   }
 
   build() {
@@ -225,6 +285,7 @@ class Canvas {
   }
 
   enterItem(itemKey) {
+    if (this.itemKey && this.itemKey !== itemKey) this.tickActivity(true); // the time on the item left
     this.itemKey = itemKey;
     this.rankFor = null;
     this.pins = readStore("session", `parley.pins.${itemKey}`, []);
@@ -626,6 +687,7 @@ class Canvas {
   }
 
   handleKey(e) {
+    this.lastInput = performance.now();
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
     if (!/^[0-9]$/.test(e.key)) this.digitChain = false;
     if (this.rankFor && !/^[0-9]$/.test(e.key) && !["Shift", "r", "R"].includes(e.key)) this.disarmRank();
@@ -705,6 +767,11 @@ class Canvas {
   }
 
   destroy() {
+    this.tickActivity(true);
+    clearInterval(this.activityTimer);
+    window.removeEventListener("pointermove", this.onInput, { capture: true });
+    window.removeEventListener("wheel", this.onInput, { capture: true });
+    document.removeEventListener("visibilitychange", this.onHide);
     window.removeEventListener("keydown", this.onKey, true);
     window.removeEventListener("pointerdown", this.onPointer, true);
     clearTimeout(this.pendingTimer);

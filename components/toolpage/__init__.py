@@ -294,6 +294,7 @@ class ToolContext:
                 badges=self.badges or None,
                 ahead=None if first_paint else _ahead(kind, self.user, self.dataset, self.item),
                 first_paint=first_paint,
+                activity=True,
                 ack=int(st.session_state.get(_k(kind, "ack"), 0)),
                 save_button=_k(kind, "save"),
                 on_selected=lambda: _on_canvas_state(kind),
