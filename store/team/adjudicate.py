@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false, func, true
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from core.adjudication import Criterion, agree, compare, compose
@@ -16,7 +16,7 @@ from store.errors import InputError
 from store.models import Annotation, Item, OntologyClass, User, utcnow
 from store.team import history
 from store.team.history import require_reviewer
-from store.team.review import submitted_works, write_results
+from store.team.review import multi_submitted, submitted_works, write_results
 
 
 @dataclass
@@ -65,17 +65,7 @@ def items_to_adjudicate(
     """Items with two or more submitted annotations, by position, whether they agree and have a final."""
     require_reviewer(user)
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    counts = (
-        select(Annotation.item_id, func.count(Annotation.id).label("n"))
-        .where(
-            Annotation.dataset_id == dataset_id,
-            Annotation.final == false(),
-            Annotation.status.in_(("submitted", "accepted")),
-        )
-        .group_by(Annotation.item_id)
-        .having(func.count(Annotation.id) >= 2)
-        .subquery()
-    )
+    counts = multi_submitted(dataset_id).subquery()
     finals = set(
         session.exec(
             select(Annotation.item_id).where(Annotation.dataset_id == dataset_id, Annotation.final == true())

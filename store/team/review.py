@@ -34,26 +34,26 @@ class ReviewRow:
     submitted_at: datetime | None
 
 
-def _disagreeing_items(session: Session, dataset_id: int) -> set[int]:
-    """Items with two or more submitted annotations whose answers differ (core/adjudication)."""
-    from core.adjudication import agree
-
-    multi = (
-        select(Annotation.item_id)
+def multi_submitted(dataset_id: int) -> Any:
+    """(item_id, n) of the dataset's items with two or more submitted (or accepted) annotations."""
+    return (
+        select(Annotation.item_id, func.count(Annotation.id).label("n"))
         .where(
             Annotation.dataset_id == dataset_id,
             Annotation.final == false(),
             Annotation.status.in_(("submitted", "accepted")),
-        )
+        )  # fmt: skip
         .group_by(Annotation.item_id)
         .having(func.count(Annotation.id) >= 2)
     )
-    found = set()
-    for item_id in session.exec(multi).all():
-        works = submitted_works(session, item_id)
-        if not agree(works):
-            found.add(item_id)
-    return found
+
+
+def _disagreeing_items(session: Session, dataset_id: int) -> set[int]:
+    """Items with two or more submitted annotations whose answers differ (core/adjudication)."""
+    from core.adjudication import agree
+
+    rows = session.execute(multi_submitted(dataset_id)).all()
+    return {item_id for item_id, _n in rows if not agree(submitted_works(session, item_id))}
 
 
 def submitted_works(session: Session, item_id: int) -> dict[str, dict[str, Any]]:
@@ -205,35 +205,21 @@ def _set(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
     return old + 1
 
 
-def accept(*, session: Session, user: User, annotation_id: int, version: int) -> int:
-    """Accept a submitted annotation; returns its new version."""
+def _verdict(session: Session, user: User, annotation_id: int, version: int, status: str, reason: str) -> int:
+    """Accept or reject: the review state, one round more, and its history entry, in one commit."""
     ann, author = _judge(session, user, annotation_id, version)
     rounds = ann.review_rounds + 1  # (read before _set: the update refreshes `ann` in the session)
-    new = _set(
-        session,
-        ann,
-        {
-            "status": "accepted",
-            "needs_review": False,
-            "reviewer_id": user.id,
-            "review_reason": "",
-            "review_rounds": rounds,
-            "reviewed_at": utcnow(),
-        },
-    )
-    history.record(
-        session,
-        action="accepted",
-        user_id=user.id,
-        dataset_id=ann.dataset_id,
-        item_id=ann.item_id,
-        annotation=ann,
-        annotator=author,
-        status="accepted",
-        rounds=rounds,
-    )
+    new = _set(session, ann, {"status": status, "needs_review": False, "reviewer_id": user.id,
+                              "review_reason": reason, "review_rounds": rounds, "reviewed_at": utcnow()})  # fmt: skip
+    history.record(session, action=status, user_id=user.id, dataset_id=ann.dataset_id, item_id=ann.item_id,
+                   annotation=ann, annotator=author, status=status, reason=reason or None, rounds=rounds)  # fmt: skip
     session.commit()
     return new
+
+
+def accept(*, session: Session, user: User, annotation_id: int, version: int) -> int:
+    """Accept a submitted annotation; returns its new version."""
+    return _verdict(session, user, annotation_id, version, "accepted", "")
 
 
 def reject(*, session: Session, user: User, annotation_id: int, version: int, reason: str) -> int:
@@ -243,34 +229,7 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
         raise InputError("Give a reason: the annotator sees it on the item.")
     if len(reason) > 2000:
         raise InputError("reason: at most 2,000 characters")
-    ann, author = _judge(session, user, annotation_id, version)
-    rounds = ann.review_rounds + 1  # (read before _set: the update refreshes `ann` in the session)
-    new = _set(
-        session,
-        ann,
-        {
-            "status": "rejected",
-            "needs_review": False,
-            "reviewer_id": user.id,
-            "review_reason": reason,
-            "review_rounds": rounds,
-            "reviewed_at": utcnow(),
-        },
-    )
-    history.record(
-        session,
-        action="rejected",
-        user_id=user.id,
-        dataset_id=ann.dataset_id,
-        item_id=ann.item_id,
-        annotation=ann,
-        annotator=author,
-        status="rejected",
-        reason=reason,
-        rounds=rounds,
-    )
-    session.commit()
-    return new
+    return _verdict(session, user, annotation_id, version, "rejected", reason)
 
 
 def write_results(session: Session, ann: Annotation, work: dict[str, Any]) -> list[dict[str, Any]]:
