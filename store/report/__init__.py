@@ -16,27 +16,17 @@ from typing import Any
 
 import numpy as np
 import orjson
-from scipy.stats import t as t_dist
 from sqlalchemy import Text, case, cast, false, func, select
 from sqlmodel import Session
 
-from core.report.agreement import agreement, as_number, criteria_from_works, criterion_name
-from core.report.models import (
-    Comparison,
-    comparisons,
-    judge_agreement,
-    leaderboard,
-    majority,
-    pair_table,
-)
-from core.report.models import (
-    _numeric_attributes as numeric_attributes,
-)
+from core.report.agreement import agreement
+from core.report.models import judge_agreement
 from store.access import visible_dataset
 from store.errors import InputError
 from store.export import ExportFilters, _annotation_filter, _user_ids
-from store.models import Annotation, Item, Result, Suggestion, User
+from store.models import Annotation, AuditEvent, Item, Result, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
+from store.report.tally import by_answer, cells, leaderboard, pair_table, tally
 from store.team.history import require_reviewer
 from store.team.settings import overlap_of
 
@@ -81,14 +71,18 @@ class ReportFilters:
 
 
 def last_change(*, session: Session, dataset_id: int) -> tuple[Any, ...]:
-    """A key that changes whenever the dataset's report could: its annotations' count and latest change,
-    and its item count (one query)."""
-    annotations = select(func.count(Annotation.id), func.max(Annotation.updated_at)).where(
-        Annotation.dataset_id == dataset_id
+    """A key that changes whenever the dataset's report could: its latest history entry (every change to
+    an annotation appends one: store/team/history.py), its annotation and item counts (imports and deletes).
+    One statement over indexes: max(updated_at) would read every annotation row (300 ms on 300,000)."""
+    latest = select(func.max(AuditEvent.id)).where(AuditEvent.dataset_id == dataset_id).scalar_subquery()
+    annotations = (
+        select(func.count())
+        .select_from(Annotation)
+        .where(Annotation.dataset_id == dataset_id)
+        .scalar_subquery()
     )
-    count, latest = session.execute(annotations).one()
-    items = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
-    return (int(count), str(latest), int(items))
+    items = select(func.count()).select_from(Item).where(Item.dataset_id == dataset_id).scalar_subquery()
+    return tuple(session.execute(select(latest, annotations, items)).one())
 
 
 # ---------------------------------------------------------------- reading
@@ -114,36 +108,63 @@ def _loads(raw: Any) -> Any:
     return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
 
 
-def _works(
+class _Decoded(dict):
+    """JSON text → its value, each distinct text decoded once: answers repeat (a 1–5 score has five forms),
+    so 900,000 results hold a handful of texts. The values are shared: read them, never change them."""
+
+    def __missing__(self, raw: Any) -> Any:
+        value = self[raw] = _loads(raw) or {}
+        return value
+
+
+def _read(
     session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]
-) -> dict[int, dict[str, dict]]:
-    """item id → {annotator: work} for the selected annotations: two queries (annotations, their results),
-    the JSON columns read as text and decoded by orjson."""
+) -> tuple[list[tuple[int, int, str, dict]], list[tuple[int, int, str, int | None, dict]]]:
+    """The selected annotations (id, item, annotator, classification answers) and their results (annotation
+    id, class id, slot, candidate index, values): two column-only queries, JSON read as text and decoded by
+    orjson. A written reply (slot "r") has no figure here. Rows come straight from the driver's cursor:
+    SQLAlchemy's Row per result took as long as the query itself."""
     where = _annotation_filter(dataset_id, filters, _user_ids(session, filters))
     conn = session.connection()
     rows = conn.execute(
+        select(Annotation.id, Annotation.item_id, Annotation.annotator_id, cast(Annotation.classifications, Text))
+        .where(*where)
+    ).cursor.fetchall()  # fmt: skip
+    decoded = _Decoded()
+    annotations = [
+        (aid, item_id, names.get(user_id) or f"user {user_id}", decoded[answers])
+        for aid, item_id, user_id, answers in rows
+    ]
+    del rows
+    rows = conn.execute(
         select(
-            Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.validity,
-            cast(Annotation.classifications, Text),
-        ).where(*where)
-    ).all()  # fmt: skip
-    by_id: dict[int, dict] = {}
-    works: dict[int, dict[str, dict]] = defaultdict(dict)
-    for aid, item_id, user_id, validity, answers in rows:
-        work = {"validity": validity, "classifications": _loads(answers) or {}, "results": []}
-        by_id[aid] = work
-        works[item_id][names.get(user_id, f"user {user_id}")] = work
-    results = conn.execute(
-        select(
-            Result.annotation_id, Result.class_id, Result.message_index, Result.candidate_index,
+            Result.annotation_id,
+            Result.class_id,
+            Result.slot,
+            Result.candidate_index,
             cast(Result.values, Text),
         )
         .join(Annotation, Annotation.id == Result.annotation_id)
-        .where(*where, Result.slot != "r")  # a written reply has no figure here
-    )  # fmt: skip
-    for aid, class_id, message, candidate, values in results:
+        .where(*where, Result.slot != "r")
+    ).cursor.fetchall()  # the driver's tuples: no Row per result (text and numbers need no conversion)
+    results = [
+        (aid, class_id, slot, candidate, decoded[values]) for aid, class_id, slot, candidate, values in rows
+    ]
+    return annotations, results
+
+
+def _works(
+    annotations: list[tuple[int, int, str, dict]], results: list[tuple[int, int, str, int | None, dict]]
+) -> dict[int, dict[str, dict]]:
+    """item → {annotator: work} (core.report's input shape), for the judge's agreement only."""
+    works: dict[int, dict[str, dict]] = defaultdict(dict)
+    by_id = {}
+    for aid, item, annotator, answers in annotations:
+        by_id[aid] = works[item][annotator] = {"validity": "valid", "classifications": answers, "results": []}
+    for aid, class_id, slot, candidate, values in results:
+        message = int(slot[1:]) if slot.startswith("m") else None
         by_id[aid]["results"].append(
-            {"class_id": class_id, "message": message, "candidate": candidate, "values": _loads(values) or {}}
+            {"class_id": class_id, "message": message, "candidate": candidate, "values": values}
         )
     return works
 
@@ -247,24 +268,26 @@ def _annotators(
         where.append(
             Annotation.updated_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
         )
-    stamp = cast(Annotation.submitted_at, Text) if session.get_bind().dialect.name == "sqlite" else (
-        Annotation.submitted_at
-    )  # fmt: skip
-    rows = session.connection().execute(
-        select(Annotation.annotator_id, Annotation.status, Annotation.active_seconds, stamp).where(
-            *where, Annotation.status.in_(("submitted", "accepted", "rejected"))
-        )
-    )
-    seconds: dict[int, list[float]] = defaultdict(list)
+    where.append(Annotation.status.in_(("submitted", "accepted", "rejected")))
+    conn = session.connection()
+    # counts per annotator, status and day in the database (a few rows), the active seconds as one column
+    day = func.date(Annotation.submitted_at)
+    grouped = conn.execute(
+        select(Annotation.annotator_id, Annotation.status, day, func.count(Annotation.id))
+        .where(*where)
+        .group_by(Annotation.annotator_id, Annotation.status, day)
+    ).all()
     statuses: dict[int, Counter] = defaultdict(Counter)
     days: dict[int, Counter] = defaultdict(Counter)
     team: Counter = Counter()
-    for user_id, status, active, submitted in rows:
-        statuses[user_id][status] += 1
-        seconds[user_id].append(float(active or 0.0))
-        day = _day(submitted)
-        days[user_id][day] += 1
-        team[day] += 1
+    for user_id, status, when, n in grouped:
+        statuses[user_id][status] += n
+        days[user_id][_day(when)] += n
+        team[_day(when)] += n
+    timed = conn.execute(select(Annotation.annotator_id, Annotation.active_seconds).where(*where)).all()
+    seconds: dict[int, list[float]] = defaultdict(list)
+    for user_id, active in timed:
+        seconds[user_id].append(active or 0.0)
     out = []
     for user_id in sorted(statuses, key=lambda u: names.get(u, "")):
         n = sum(statuses[user_id].values())
@@ -335,29 +358,25 @@ def report_data(
     progress["per_day"] = per_day
     progress.update(_finish(progress["submissions_needed"], per_day, today))
 
-    works = _works(session, dataset_id, selection, names)
-    rows = [
-        agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in criteria_from_works(works, classes, questions)
-    ]
+    annotations, results = _read(session, dataset_id, selection, names)
+    wanted = {item for _, item, _, _ in annotations}
+    t = tally(annotations, results, _models(session, dataset_id, wanted), classes, questions)
+    rows = [agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria]
     agreement_rows = [
         {"criterion": r.criterion, "key": r.key, "level": r.level, "alpha": r.alpha, "ci": r.ci,
          "items": r.items, "percent": r.percent, "tau": r.tau, "per_annotator": r.per_annotator}
         for r in rows if r.items
     ]  # fmt: skip
     _agreement_per_annotator(annotators, agreement_rows)
-
-    models = _models(session, dataset_id, set(works))
-    items = [(item_id, models[item_id], works[item_id]) for item_id in sorted(models)]
-    comps = comparisons(items, classes, questions)
-    by = {
-        str(q["name"]): _by_answer(comps, works, str(q["id"]))
-        for q in questions
-        if q.get("type") == "radio" and not q.get("deleted")
-    }
+    counted = cells(t)
+    by = by_answer(t, bootstrap=LEADERBOARD_BOOTSTRAP)
     judge = []
-    for agent, judged in sorted(_judges(session, dataset_id, questions, set(works)).items()):
-        for row in judge_agreement(works, judged, classes=classes, questions=questions):
-            judge.append({"judge": agent, **row})
+    judges = _judges(session, dataset_id, questions, wanted)
+    if judges:
+        works = _works(annotations, results)
+        for agent, judged in sorted(judges.items()):
+            for row in judge_agreement(works, judged, classes=classes, questions=questions):
+                judge.append({"judge": agent, **row})
     return _clean({
         "dataset": dataset.name,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -365,68 +384,14 @@ def report_data(
         "progress": progress,
         "agreement": agreement_rows,
         "models": {
-            "pairs": pair_table(comps),
-            "leaderboard": leaderboard(comps, bootstrap=LEADERBOARD_BOOTSTRAP),
-            "scores": _mean_scores(items, classes),
+            "pairs": pair_table(counted),
+            "leaderboard": leaderboard(counted, bootstrap=LEADERBOARD_BOOTSTRAP),
+            "scores": t.scores,
             "by": {name: split for name, split in by.items() if any(split.values())},
             "judge": judge,
         },
         "annotators": annotators,
     })  # fmt: skip
-
-
-def _by_answer(comps: list[Comparison], works: dict[int, dict[str, dict]], qid: str) -> dict[Any, list[dict]]:
-    """The leaderboard per answer to a radio classification, each item under its annotators' majority
-    answer (core.report.models.by_classification's grouping, on comparisons already made: making them again
-    per group would take most of the report's time)."""
-    answer_of: dict[int, Any] = {}
-    for item_id, by_annotator in works.items():
-        picked = [
-            str(a) for w in by_annotator.values()
-            if (a := (w.get("classifications") or {}).get(qid)) not in (None, "")
-        ]  # fmt: skip
-        answer_of[item_id] = majority(picked)
-    groups: dict[Any, list[Comparison]] = defaultdict(list)
-    for c in comps:
-        groups[answer_of.get(c.item)].append(c)
-    return {
-        answer: leaderboard(groups[answer], bootstrap=LEADERBOARD_BOOTSTRAP)
-        for answer in sorted(groups, key=lambda a: (a is None, str(a)))
-    }
-
-
-def _mean_scores(
-    items: list[tuple[int, list[str | None], dict[str, dict]]], classes: list[dict]
-) -> list[dict]:
-    """core.report.models.mean_scores with the spread computed by numpy (statistics.stdev sums exact
-    fractions: seconds on 300,000 scores); the same rows."""
-    attrs = {(int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in numeric_attributes(classes)}
-    found: dict[tuple[tuple[int, str], str], list[float]] = defaultdict(list)
-    for _, models, works in items:
-        for work in works.values():
-            for result in work["results"]:
-                k = result.get("candidate")
-                if k is None or not 0 <= int(k) < len(models) or models[int(k)] is None:
-                    continue
-                for name, value in (result.get("values") or {}).items():
-                    ref = (int(result["class_id"]), str(name))
-                    if ref in attrs and (number := as_number(value)) is not None:
-                        found[(ref, str(models[int(k)]))].append(number)
-    out = []
-    for (ref, model), values in found.items():
-        array = np.asarray(values)
-        n, mean = len(array), float(array.mean())
-        ci = None
-        if n > 1:
-            sem = float(array.std(ddof=1)) / math.sqrt(n)
-            ci = (
-                tuple(map(float, t_dist.interval(0.95, n - 1, loc=mean, scale=sem)))
-                if sem > 0
-                else (mean, mean)
-            )
-        out.append({"criterion": attrs[ref], "key": f"r:{ref[0]}:{ref[1]}", "model": model, "mean": mean,
-                    "n": n, "ci": ci})  # fmt: skip
-    return sorted(out, key=lambda r: (r["criterion"], -r["mean"], r["model"]))
 
 
 def _agreement_per_annotator(annotators: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:

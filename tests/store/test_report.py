@@ -165,11 +165,92 @@ def test_who_may_see_it(session, data):
         report_data(session=session, user=data["users"]["boss"], dataset_id=999, filters=ReportFilters())
 
 
-def test_last_change_moves_with_the_annotations(session, data):
-    before = last_change(session=session, dataset_id=data["dataset"].id)
-    ann = session.get(Annotation, 1)
-    assert isinstance(ann, Annotation)
-    ann.updated_at = datetime(2026, 2, 1, tzinfo=UTC)
+def test_last_change_moves_with_every_recorded_change(session, data):
+    from store.team import history
+
+    ds = data["dataset"].id
+    before = last_change(session=session, dataset_id=ds)
+    assert last_change(session=session, dataset_id=ds) == before
+    # a save, a review, an adjudication: each appends a history entry in its transaction
+    history.record(session, action="saved", user_id=data["users"]["bob"].id, dataset_id=ds,
+                   item_id=data["items"]["i4"], annotator="bob")  # fmt: skip
     session.commit()
-    assert last_change(session=session, dataset_id=data["dataset"].id) != before
+    after = last_change(session=session, dataset_id=ds)
+    assert after != before
+    session.add(
+        Annotation(item_id=data["items"]["i6"], dataset_id=ds, annotator_id=data["users"]["carol"].id)
+    )
+    session.commit()
+    assert last_change(session=session, dataset_id=ds) != after
     assert isinstance(data["users"]["boss"], User)
+
+
+def test_columnar_figures_equal_core_reports(session, data):
+    """store/report/tally.py against core/report's own functions on the same answers."""
+    from core.report import models as core
+    from core.report.agreement import agreement, criteria_from_works
+    from store.export import ExportFilters
+    from store.report import _models, _ontology, _read, _works
+    from store.report.tally import by_answer, cells, leaderboard, pair_table, tally
+
+    ds = data["dataset"].id
+    names = {u.id: u.username for u in data["users"].values()}
+    annotations, results = _read(session, ds, ExportFilters(), names)
+    classes, questions = _ontology(session, ds)
+    models = _models(session, ds, {item for _, item, _, _ in annotations})
+    works = _works(annotations, results)
+    items = [(i, models[i], works[i]) for i in sorted(models)]
+    t = tally(annotations, results, models, classes, questions)
+    comps = core.comparisons(items, classes, questions)
+    assert pair_table(cells(t)) == core.pair_table(comps)
+    mine, theirs = leaderboard(cells(t), bootstrap=0), core.leaderboard(comps, bootstrap=0)
+    assert [(r["model"], r["comparisons"]) for r in mine] == [(r["model"], r["comparisons"]) for r in theirs]
+    assert [r["strength"] for r in mine] == pytest.approx([r["strength"] for r in theirs])
+    want_scores = core.mean_scores(items, classes)
+    assert [{**r, "ci": None} for r in t.scores] == [{**r, "ci": None} for r in want_scores]
+    assert [r["ci"] for r in t.scores] == [pytest.approx(r["ci"]) for r in want_scores]
+    topic = next(q for q in questions if q["name"] == "topic")
+    split = by_answer(t, bootstrap=0)["topic"]
+    core_split = core.by_classification(items, classes, questions, topic["id"], bootstrap=0)
+    assert list(split) == list(core_split)
+    for answer, board in split.items():
+        assert [r["strength"] for r in board] == pytest.approx([r["strength"] for r in core_split[answer]])
+    got = {c.key: agreement(c, bootstrap=0) for c in t.criteria}
+    for c in criteria_from_works(works, classes, questions):
+        want = agreement(c, bootstrap=0)
+        assert (got[c.key].alpha, got[c.key].percent, got[c.key].items) == (
+            want.alpha,
+            want.percent,
+            want.items,
+        )
+
+
+def test_columnar_rankings_ties_and_unknown_models_equal_core():
+    from core.report import models as core
+    from store.report.tally import cells, pair_table, tally
+
+    classes = [{"id": 1, "name": "q", "tool": "dialog_evaluation",
+                "attributes": [{"name": "score", "type": "rating"}]}]  # fmt: skip
+    questions = [{"id": 7, "name": "pref", "type": "pairwise"}, {"id": 8, "name": "rank", "type": "ranking"}]
+    models = {1: ["A", "B", "C"], 2: ["B", None, "A"], 3: ["C", "A"]}
+    answers = {
+        1: {"x": {"8": [2, 0, 1], "7": {"chosen": 2, "rejected": 1}}, "y": {"8": [[0, 1], 2]}},
+        2: {"x": {"8": [1, 0, 2], "7": {"tie": True}}, "y": {"7": {"chosen": 0, "rejected": 2}}},
+        3: {"x": {"7": {"tie": True}}, "y": {"8": [1, 0]}},
+    }
+    annotations, results, aid = [], [], 0
+    for item, by in answers.items():
+        for who, answer in by.items():
+            aid += 1
+            annotations.append((aid, item, who, answer))
+            results += [(aid, 1, f"c{k}", k, {"score": 5 - k}) for k in range(len(models[item]))]
+    works: dict = {}
+    for aid, item, who, answer in annotations:
+        works.setdefault(item, {})[who] = {"classifications": answer, "results": [
+            {"class_id": 1, "candidate": k, "values": v} for a, _, _, k, v in results if a == aid]}  # fmt: skip
+    items = [(i, models[i], works[i]) for i in sorted(models)]
+    t = tally(annotations, results, models, classes, questions)
+    assert pair_table(cells(t)) == core.pair_table(core.comparisons(items, classes, questions))
+    assert [{**r, "ci": None} for r in t.scores] == [
+        {**r, "ci": None} for r in core.mean_scores(items, classes)
+    ]
