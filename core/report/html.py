@@ -105,6 +105,13 @@ def annotators_table(report: dict[str, Any]) -> pd.DataFrame:
 # ---------------------------------------------------------------- charts
 
 
+def _count_axis(top: int) -> alt.Axis:
+    """An axis of counts: whole numbers only (with a few items Vega would put ticks at 0.5 and print 0, 1, 1)."""
+    if top <= 10:
+        return alt.Axis(format="d", values=list(range(top + 1)))
+    return alt.Axis(format="~s", tickMinStep=1)
+
+
 def progress_chart(report: dict[str, Any]) -> alt.Chart | None:
     data = progress_table(report)
     if not data["items"].sum():
@@ -113,7 +120,7 @@ def progress_chart(report: dict[str, Any]) -> alt.Chart | None:
         alt.Chart(data, title="Items by progress")
         .mark_bar()
         .encode(
-            x=alt.X("items:Q", title="items", axis=alt.Axis(format="d", tickMinStep=1)),
+            x=alt.X("items:Q", title="items", axis=_count_axis(int(data["items"].max()))),
             y=alt.Y("state:N", sort=list(PROGRESS), title=None),
             color=alt.Color(
                 "state:N", scale=alt.Scale(domain=list(PROGRESS), range=list(PROGRESS_COLORS)), legend=None
@@ -134,7 +141,7 @@ def submissions_chart(report: dict[str, Any]) -> alt.Chart | None:
         .mark_bar(color="#4c6ef5")
         .encode(
             x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=-45)),
-            y=alt.Y("submissions:Q", axis=alt.Axis(format="d", tickMinStep=1)),
+            y=alt.Y("submissions:Q", axis=_count_axis(max(per_day.values()))),
             tooltip=["day", "submissions"],
         )
         .properties(width=WIDTH, height=180)
