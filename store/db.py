@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -88,12 +90,28 @@ def read_session(engine: Engine | None = None) -> Iterator[Session]:
         yield session
 
 
+_WRITERS: dict[int, threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(id(engine), threading.RLock())
+
+
 @contextmanager
 def write_session(engine: Engine | None = None) -> Iterator[Session]:
-    """A session whose transaction holds the write lock from its start (SQLite) and commits on exit."""
+    """A session whose transaction holds the write lock from its start (SQLite) and commits on exit.
+
+    On SQLite the writers of this process also queue on a lock of their own before BEGIN IMMEDIATE: the
+    next one starts as soon as the last one commits. Left to SQLite's busy handler, a waiting writer sleeps
+    and polls (1, 2, 5 … up to 100 ms a nap), so under many annotators the unlucky ones waited seconds
+    (bench/load.py). Other processes (the CLI, another replica) still meet at SQLite's own lock.
+    """
     engine = engine or get_engine()
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
+    sqlite = engine.dialect.name == "sqlite"
+    with _writer_lock(engine) if sqlite else contextlib.nullcontext(), engine.connect() as conn:
+        if sqlite:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with committing(conn) as session:
             yield session
