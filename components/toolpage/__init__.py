@@ -340,6 +340,7 @@ class ToolContext:
                     self.select(first)
                 # (The list is drawn at the top of the page, which this run has drawn already.)
                 st.rerun()
+        was = _stored(kind).status
         if not _write(kind, submit=submit):
             if st.session_state.get(_k(kind, "conflict")):
                 st.rerun()  # the conflict message is drawn at the top of the page
@@ -347,7 +348,7 @@ class ToolContext:
         self.status = _stored(kind).status
         if submit:
             if team.in_queue(kind):
-                team.forget_counts(kind)
+                team.count_submit(kind, resubmit=was in ("submitted", "accepted"))
                 nxt = team.next_item(self.user, self.dataset.id, self.item)
             else:
                 with db.read_session() as session:
@@ -762,7 +763,6 @@ def _skip(kind: str) -> None:
     ):
         return
     found = team.skip_item(user, item_id, dataset_id)
-    team.forget_counts(kind)
     st.session_state[_k(kind, "epoch")] = st.session_state.get(_k(kind, "epoch"), 0) + 1
     st.session_state[_k(kind, "note")] = "Skipped." + ("" if found else " Your queue is empty.")
     _open_item(kind, found.id if found else None)
