@@ -2,7 +2,7 @@
 
 from starlette.requests import Request
 
-from components.auth import _same_origin, _secure
+from components.auth import same_origin, _secure
 from components.media import SAFE_IMAGE_TYPES, asset_url, serve_asset
 
 
@@ -23,11 +23,11 @@ def _request(headers: dict[str, str], scheme: str = "http", path: str = "/auth/s
 
 def test_only_our_own_page_may_post():
     host = {"host": "parley.internal"}
-    assert _same_origin(_request({**host, "x-parley": "1"}))
-    assert _same_origin(_request({**host, "x-parley": "1", "origin": "https://parley.internal"}))
-    assert not _same_origin(_request(host))  # a plain cross-site form cannot add the header
-    assert not _same_origin(_request({**host, "x-parley": "1", "origin": "https://evil.example"}))
-    assert not _same_origin(
+    assert same_origin(_request({**host, "x-parley": "1"}))
+    assert same_origin(_request({**host, "x-parley": "1", "origin": "https://parley.internal"}))
+    assert not same_origin(_request(host))  # a plain cross-site form cannot add the header
+    assert not same_origin(_request({**host, "x-parley": "1", "origin": "https://evil.example"}))
+    assert not same_origin(
         _request({**host, "x-parley": "1", "origin": "https://parley.internal.evil.example"})
     )
 
