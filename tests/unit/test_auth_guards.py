@@ -2,7 +2,7 @@
 
 from starlette.requests import Request
 
-from components.auth import same_origin, _secure
+from components.auth import _secure, same_origin
 from components.media import SAFE_IMAGE_TYPES, asset_url, serve_asset
 
 
