@@ -299,3 +299,54 @@ class QueueCursor(SQLModel, table=True):
     dataset_id: int = Field(foreign_key="dataset.id", primary_key=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
     position: int = Field(default=0)
+
+
+class ModelEndpoint(SQLModel, table=True):
+    """An OpenAI-compatible endpoint (store/llm): the *name* of the environment variable with its key, never the key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    base_url: str = Field(sa_column=Column(Text, nullable=False))
+    model: str = Field(max_length=200)
+    api_key_env: str = Field(default="", max_length=128)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    concurrency: int = Field(default=4)
+    # Images go to the model as data URLs only when it reads them.
+    vision: bool = Field(default=False)
+    created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GenerationJob(SQLModel, table=True):
+    """A resumable background job (store/llm/jobs.py): candidates from models, or judge suggestions.
+
+    The runner owns the counters and writes a heartbeat; a running job whose heartbeat stopped (its process
+    ended) is taken up again by the next process that looks. Cancel is only a request the runner reads.
+    """
+
+    __table_args__ = (Index("ix_generationjob_status", "status", "heartbeat_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    kind: str = Field(default="generate", max_length=16)  # generate | judge
+    models: list[str] | None = _json()
+    # The selection: item ids from their source (None: every item), and at most item_limit of them.
+    items: list[str] | None = _json()
+    item_limit: int | None = None
+    params: dict[str, Any] | None = _json()  # judge: the prompt template
+    status: str = Field(default="running", max_length=16)  # running | done | cancelled | failed
+    cancel_requested: bool = Field(default=False)
+    total: int = Field(default=0)
+    done: int = Field(default=0)
+    skipped: int = Field(default=0)
+    failed: int = Field(default=0)
+    tokens: int = Field(default=0)
+    seconds: float = Field(default=0.0)  # time spent running, over every resume
+    # [{"item": external id, "model": name, "message": text}], one per permanently failed request.
+    errors: list[dict[str, Any]] | None = _json()
+    owner: str = Field(default="", max_length=128)
+    heartbeat_at: datetime | None = None
+    created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
