@@ -57,6 +57,7 @@ def count_items(*, session: Session, user: User, dataset_id: int, status: str = 
 
 def rank_of(*, session: Session, user: User, item: Item, status: str = "all") -> int:
     """The 1-based place of `item` among the filtered items (as in "12 / 300"); 0 if it is filtered out."""
+    visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
     before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
     query = _filtered(
         select(func.count(Item.id)).where(Item.dataset_id == item.dataset_id, before), user, status
@@ -92,6 +93,7 @@ def following(
     limit: int = 1,
 ) -> list[Item]:
     """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status)
     if step > 0:
         if item is not None:
@@ -121,6 +123,7 @@ def next_todo(*, session: Session, user: User, dataset_id: int, after: Item | No
 
 def item_at(*, session: Session, user: User, dataset_id: int, rank: int, status: str = "all") -> Item | None:
     """The item at 1-based place `rank` under the filter (for "go to #")."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
     if rank < 1:
         return None
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status)
