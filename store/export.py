@@ -1239,7 +1239,10 @@ def export_bytes(
     """
     from store import db
     from store.datasets import get_dataset
+    from store.team.history import require_reviewer
 
+    if user is not None:  # None: the operator (CLI); annotators never export the team's work
+        require_reviewer(user)
     if image_mode not in IMAGE_MODES:
         raise InputError(f"images {image_mode!r}: choose zip or urls")
     if not as_zip:

@@ -151,6 +151,7 @@ def update_dataset_settings(
 
 def deletion_impact(*, session: Session, user: User, dataset_id: int) -> dict[str, int]:
     """What deleting the dataset would lose: items, annotations, results, suggestions, comments."""
+    require_admin(user)
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     item_ids = select(Item.id).where(Item.dataset_id == dataset_id)
     annotation_ids = select(Annotation.id).where(Annotation.dataset_id == dataset_id)
@@ -198,6 +199,8 @@ def delete_dataset(*, session: Session, user: User, dataset_id: int) -> dict[str
 
 
 def import_jobs(*, session: Session, user: User, dataset_id: int, limit: int = 10) -> list[ImportJob]:
+    """The dataset's latest imports (sources, counts, errors): for admins, as the Datasets page is."""
+    require_admin(user)
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     query = (
         select(ImportJob).where(ImportJob.dataset_id == dataset_id).order_by(ImportJob.id.desc()).limit(limit)
