@@ -262,9 +262,11 @@ class Canvas {
       this.view = data;
       this.paintSelection(false);
     }
-    if (data.first_paint && !this.painted && this.api) {
-      // Drawn alone so the dialogue shows first: once painted, ask for the page around it.
-      this.painted = true;
+    if (data.first_paint && this.painted !== data && this.api) {
+      // Drawn alone so the dialogue shows first: once painted, ask for the page around it. Once per first
+      // paint, not once per canvas: after a server restart the page reconnects to a new session, whose
+      // first run draws this same canvas alone again (it would stay so until a key or a click).
+      this.painted = data;
       const api = this.api;
       requestAnimationFrame(() => setTimeout(() => api.setTriggerValue("key", { k: "painted" }), 0));
     }

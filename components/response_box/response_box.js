@@ -8,6 +8,11 @@
 
 const instances = new WeakMap();
 const DEBOUNCE_MS = 300;
+// Typing without a 300 ms pause must not hold the draft back: it goes at least this often (a server
+// killed mid-typing then loses at most this plus one rerun; the bound is 2 s).
+const MAX_WAIT_MS = 1000;
+// How often the box looks at the page's connection (see watchConnection).
+const CONNECTION_MS = 500;
 
 // Same rule as core/response.py: Han, Hiragana, Katakana count one word a character.
 const CJK = "\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f" +
@@ -63,6 +68,8 @@ function build(parentElement) {
     data: {},
     last: "",
     timer: null,
+    firstUnsent: 0,
+    offline: false,
     composing: false,
     nonce: "",
     api: null,
@@ -90,12 +97,29 @@ function showMessage(inst, text) {
   inst.message.hidden = !text;
 }
 
-function sendDraft(inst) {
+function sendDraft(inst, again = false) {
   clearTimeout(inst.timer);
   inst.timer = null;
   if (inst.data.disabled) return;
   inst.sent = inst.textarea.value;
-  inst.api.setStateValue("draft", { seed: inst.seed, text: inst.sent });
+  const draft = { seed: inst.seed, text: inst.sent };
+  // The same state twice is no change to Streamlit (no rerun): a resend carries its own mark.
+  if (again) draft.again = Date.now();
+  inst.api.setStateValue("draft", draft);
+}
+
+// Sends made while the page had lost its server (restarted, or killed and started again) went nowhere, and
+// the page's new session has only the draft the old server stored. Once the page is connected again, the
+// text it shows goes again if the server's text (as of the last render) differs.
+function watchConnection(inst) {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app ? app.getAttribute("data-test-connection-state") : null;
+  if (state && state !== "CONNECTED") {
+    inst.offline = true;
+  } else if (state === "CONNECTED" && inst.offline) {
+    inst.offline = false;
+    if (!inst.data.disabled && inst.textarea.value !== inst.base) sendDraft(inst, true);
+  }
 }
 
 // A copy of unsent typing in localStorage, so a reload (or a closed tab) within the debounce window loses
@@ -142,8 +166,10 @@ function onInput(inst) {
   inst.last = textarea.value;
   updateCounter(inst);
   backupWrite(inst);
+  if (!inst.timer) inst.firstUnsent = Date.now();
   clearTimeout(inst.timer);
-  inst.timer = setTimeout(() => sendDraft(inst), DEBOUNCE_MS);
+  const wait = Math.min(DEBOUNCE_MS, Math.max(0, inst.firstUnsent + MAX_WAIT_MS - Date.now()));
+  inst.timer = setTimeout(() => sendDraft(inst), wait);
 }
 
 function shortcut(event) {
@@ -195,10 +221,12 @@ export default function (component) {
     textarea.addEventListener("blur", () => { if (inst.timer) sendDraft(inst); });
     inst.onHide = () => { if (inst.timer) sendDraft(inst); };
     inst.onWindowKey = (e) => onWindowKey(inst, e);
+    inst.watch = setInterval(() => watchConnection(inst), CONNECTION_MS);
     window.addEventListener("pagehide", inst.onHide);
     window.addEventListener("keydown", inst.onWindowKey, true);
     inst.cleanup = () => {
       if (inst.timer) sendDraft(inst);
+      clearInterval(inst.watch);
       window.removeEventListener("pagehide", inst.onHide);
       window.removeEventListener("keydown", inst.onWindowKey, true);
       instances.delete(parentElement);
