@@ -281,9 +281,14 @@ class AppServer:
 
 
 def start_app(
-    tmp: Path, *, extra_env: dict[str, str] | None = None, database_url: str | None = None
+    tmp: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    database_url: str | None = None,
+    port: int | None = None,
 ) -> AppServer:
-    port = free_port()
+    """`streamlit run app.py` on `port` (default: a free one), ready once its health check answers."""
+    port = port or free_port()
     database_url = database_url or f"sqlite:///{tmp}/parley.db"
     env = {
         **os.environ,

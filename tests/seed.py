@@ -1,0 +1,47 @@
+"""Users, a dataset, its items and ontology written straight through the store (no CLI start per step) into
+a running app's database, for the crash, replica and many-browser tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from store import db
+from store.blobs import LocalBlobStore
+from store.datasets import get_dataset
+from store.importer import import_source
+from store.ontology import import_ontology
+from store.team.settings import configure_dataset
+from store.users import create_user
+
+
+def seed(
+    database_url: str,
+    blobs: str,
+    tmp: Path,
+    *,
+    users: dict[str, str],
+    dataset: str,
+    items: list[dict[str, Any]],
+    ontology: dict[str, Any],
+    password: str,
+    overlap: int | None = None,
+) -> None:
+    """`users` maps username → role, all with `password`; `items` in the native format."""
+    engine = db.get_engine(database_url)
+    with db.write_session(engine) as session:
+        made = {name: create_user(session=session, username=name, password=password, role=role)
+                for name, role in users.items()}  # fmt: skip
+    source = tmp / f"{dataset}.jsonl"
+    source.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    import_source(
+        user=None, dataset_name=dataset, source=str(source), engine=engine, create=True,
+        blobs=LocalBlobStore(Path(blobs)),
+    )  # fmt: skip
+    with db.write_session(engine) as session:
+        ds = get_dataset(session=session, name=dataset)
+        import_ontology(session=session, user=None, dataset_id=ds.id, data=ontology)
+        if overlap is not None:  # (as an admin among `users`)
+            admin = next(u for u in made.values() if u.role == "admin")
+            configure_dataset(session=session, user=admin, dataset_id=ds.id, overlap=overlap)
