@@ -17,6 +17,7 @@ PAGES = [
     ("Manage", "pages/review.py", "Review", ":material/fact_check:", "review", ("admin", "reviewer")),
     ("Manage", "pages/report.py", "Report", ":material/monitoring:", "report", ("admin", "reviewer")),
     ("Manage", "pages/team.py", "Team", ":material/group:", "team", ("admin",)),
+    ("Manage", "pages/models.py", "Models", ":material/smart_toy:", "models", ("admin",)),
     # "Open in New Tab" from the canvas: one message, full width; reached only by its deep link.
     ("Annotate", "pages/message.py", "Message", ":material/chat:", "message", ANY),
 ]

@@ -38,7 +38,17 @@ def warm_up(modules: tuple[str, ...] = WARM_UP) -> list[str]:
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """auth's start (schema, setup code), then the warm-up, which the server does not wait for."""
+    """auth's start (schema, setup code), then the warm-up and the generation jobs' watcher, which the
+    server does not wait for."""
     async with auth.lifespan(app):
         threading.Thread(target=warm_up, name="parley-warm-up", daemon=True).start()
+        threading.Thread(target=_resume_jobs, name="parley-job-watch", daemon=True).start()
         yield None
+
+
+def _resume_jobs() -> None:
+    """Take up generation jobs left running by a server that stopped, now and every few seconds (#16)."""
+    from store.db import get_engine
+    from store.llm.jobs import watch
+
+    watch(engine=get_engine())

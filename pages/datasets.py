@@ -7,6 +7,7 @@ import dataclasses
 import streamlit as st
 
 from components.auth import require_role
+from components.llm_jobs import generate_ui
 from components.preview import dialogue_ui, mapping_ui
 from components.team_settings import team_settings_ui
 from core.errors import FormatError
@@ -231,10 +232,12 @@ if report is not None:
     for note in report.notes:
         st.info(note)
 ds = table_ui(stats)
-browse, load, manage = st.tabs(["Items", "Import", "Settings / delete"])
+browse, load, generate, manage = st.tabs(["Items", "Import", "Generate", "Settings / delete"])
 with browse:
     items_ui(ds)
 with load:
     import_ui(ds)
+with generate:
+    generate_ui(user, ds.id)
 with manage:
     manage_ui(ds)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components.auth import require_role
+from components.llm_draft import draft_ui
 from components.response_box.panel import response_panel_ui
 from components.toolpage import tool_page
 from core.response import limit_problems
@@ -28,3 +29,5 @@ with tool_page(kind="respond", user=user) as ctx:
                 load_key=ctx.wkey("respond"),
                 user_id=ctx.user.id,
             )
+            draft_ui(item=ctx.item, classes=classes, work=ctx.work, editable=ctx.editable, user=ctx.user,
+                     changed=ctx.changed)  # fmt: skip
