@@ -331,6 +331,33 @@ def app_server(tmp_path: Path) -> Iterator[AppServer]:
     server.stop()
 
 
+@pytest.fixture
+def replicas(tmp_path: Path, pg_server: PostgresServer) -> Iterator[tuple[AppServer, AppServer]]:
+    """Two `streamlit run` replicas of the app, as behind a load balancer: one PostgreSQL database, one blob
+    folder, nothing else shared (each has its own folder and log); started at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = pg_server.new_database()
+    blobs = tmp_path / "blobs"
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(start_app, d, database_url=url, extra_env={"PARLEY_BLOBS": str(blobs)}) for d in dirs
+        ]
+    servers = [f.result() for f in futures if f.exception() is None]
+    try:
+        for f in futures:
+            f.result()  # re-raises a failed start (the started one is stopped below)
+        for server in servers:
+            server.blobs = str(blobs)
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            server.stop()
+
+
 # ---------------------------------------------------------------- the browser
 
 
