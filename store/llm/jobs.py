@@ -202,9 +202,12 @@ def claim_orphans(*, engine: Engine, stale: float | None = None) -> list[int]:
         rows = session.exec(select(GenerationJob.id, GenerationJob.owner, GenerationJob.heartbeat_at).where(
             GenerationJob.status == "running")).all()  # fmt: skip
         for job_id, owner, beat in rows:
-            if owner == OWNER and job_id in _threads:
-                continue
-            if beat is not None and _aware(beat) >= cutoff and not _gone(owner) and owner != OWNER:
+            fresh = beat is not None and _aware(beat) >= cutoff
+            if owner == OWNER:  # this process's: running, or just created and about to run
+                thread = _threads.get(job_id)
+                if fresh or (thread is not None and thread.is_alive()):
+                    continue
+            elif fresh and not _gone(owner):
                 continue
             won = session.execute(
                 update(GenerationJob)
