@@ -20,7 +20,7 @@ STATUS_ICON = {"running": "⏳", "done": "✅", "cancelled": "⏹️", "failed":
 
 
 def _start(user: Any, dataset_id: int, kind: str, models: list[str], **kw: Any) -> str | None:
-    """Create the job and run it in a thread of this server; the error to show, or None."""
+    """Create the job and hand it to a worker process; the error to show, or None."""
     try:
         with db.write_session() as session:
             if kw.get("items"):
@@ -30,7 +30,7 @@ def _start(user: Any, dataset_id: int, kind: str, models: list[str], **kw: Any) 
             )
     except (InputError, NotFound) as exc:
         return str(exc)
-    jobs.start_thread(engine=db.get_engine(), job_id=job.id)
+    jobs.start_runner(job_id=job.id)
     return None
 
 
@@ -108,7 +108,7 @@ def job_ui(user: Any, job: GenerationJob, names: dict[int, str] | None = None) -
             try:
                 with db.write_session() as session:
                     jobs.resume_job(session=session, user=user, job_id=job.id)
-                jobs.start_thread(engine=db.get_engine(), job_id=job.id)
+                jobs.start_runner(job_id=job.id)
             except InputError as exc:
                 st.error(str(exc))
             st.rerun()

@@ -1,6 +1,7 @@
-"""Generation jobs: start, cancel, resume, and the process-wide runner threads (store/llm/runner.py runs one).
+"""Generation jobs: start, cancel, resume, and the worker processes that run them (store/llm/worker.py).
 
-A job is a row (GenerationJob) first: the page or the CLI creates it owned by its own process, then runs it.
+A job is a row (GenerationJob) first: the CLI creates and runs it itself; the app creates it, then hands it to
+a worker process.
 Its runner writes a heartbeat; a running job whose heartbeat stopped, or whose owner was a process of this
 machine that is gone, is taken up again by the next process that looks (`claim_orphans`): the app does at
 start and every few seconds after, so a job survives a page reload and a server restart.
@@ -11,10 +12,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, update
@@ -54,7 +56,7 @@ def start_job(
     limit: int | None = None,
     prompt: str | None = None,
 ) -> GenerationJob:
-    """A new running job owned by this process (admins only); run it with runner.run_job or start_thread.
+    """A new running job owned by this process (admins only); run it with runner.run_job or start_runner.
 
     generate: each model answers each selected item (skipping items that have that model's candidate);
     judge: one model judges each selected item with `prompt` (DEFAULT_PROMPT when None), its answer kept
@@ -203,9 +205,9 @@ def claim_orphans(*, engine: Engine, stale: float | None = None) -> list[int]:
             GenerationJob.status == "running")).all()  # fmt: skip
         for job_id, owner, beat in rows:
             fresh = beat is not None and _aware(beat) >= cutoff
-            if owner == OWNER:  # this process's: running, or just created and about to run
-                thread = _threads.get(job_id)
-                if fresh or (thread is not None and thread.is_alive()):
+            if owner == OWNER:  # this process's: just created or claimed, about to be handed to a worker
+                runner = _runners.get(job_id)
+                if fresh or (runner is not None and runner.poll() is None):
                     continue
             elif fresh and not _gone(owner):
                 continue
@@ -223,33 +225,27 @@ def claim_orphans(*, engine: Engine, stale: float | None = None) -> list[int]:
     return claimed
 
 
-# ---------------------------------------------------------------- runner threads of this process
+# ---------------------------------------------------------------- runner processes started by this one
 
-_threads: dict[int, threading.Thread] = {}
-_threads_lock = threading.Lock()
+_runners: dict[int, subprocess.Popen] = {}
+_runners_lock = threading.Lock()
 
 
-def start_thread(*, engine: Engine, job_id: int) -> threading.Thread:
-    """Run the job in a daemon thread of this process (once: a second call returns the running thread)."""
-    from store.llm.runner import run_job
-
-    def run() -> None:
-        try:
-            run_job(engine=engine, job_id=job_id)
-        except Exception as exc:  # noqa: BLE001  (recorded on the job by run_job; printed for the operator)
-            print(f"parley: generation job {job_id} stopped: {exc!r}", file=sys.stderr, flush=True)
-        finally:
-            with _threads_lock:
-                _threads.pop(job_id, None)
-
-    with _threads_lock:
-        thread = _threads.get(job_id)
-        if thread is not None and thread.is_alive():
-            return thread
-        thread = threading.Thread(target=run, name=f"parley-job-{job_id}", daemon=True)
-        _threads[job_id] = thread
-        thread.start()
-    return thread
+def start_runner(*, job_id: int) -> subprocess.Popen:
+    """Run the job (owned by this process) in a worker process (store/llm/worker.py), once: a second call
+    while it runs returns the same process. The worker inherits this environment (database, keys)."""
+    with _runners_lock:
+        for done in [j for j, p in _runners.items() if p.poll() is not None]:
+            del _runners[done]  # reaped
+        proc = _runners.get(job_id)
+        if proc is None:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "store.llm.worker", str(job_id), OWNER],
+                cwd=Path(__file__).resolve().parent.parent.parent,
+                stdin=subprocess.DEVNULL,
+            )
+            _runners[job_id] = proc
+    return proc
 
 
 def watch(*, engine: Engine, every: float | None = None, stop: threading.Event | None = None) -> None:
@@ -259,16 +255,9 @@ def watch(*, engine: Engine, every: float | None = None, stop: threading.Event |
         try:
             for job_id in claim_orphans(engine=engine):
                 print(f"parley: resuming generation job {job_id}", file=sys.stderr, flush=True)
-                start_thread(engine=engine, job_id=job_id)
+                start_runner(job_id=job_id)
         except Exception as exc:  # noqa: BLE001  (a database that is not there yet: try again later)
             print(
                 f"parley: could not look for generation jobs to resume: {exc!r}", file=sys.stderr, flush=True
             )
         stop.wait(every if every is not None else max(1.0, stale_seconds() / 3))
-
-
-def wait_threads(timeout: float = 10.0) -> None:
-    """Wait for this process's runner threads (tests)."""
-    deadline = time.monotonic() + timeout
-    for thread in list(_threads.values()):
-        thread.join(max(0.0, deadline - time.monotonic()))

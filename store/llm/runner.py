@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlmodel import Session, select
 
 from core.dialogue import search_text
@@ -236,28 +236,36 @@ def _write(engine: Engine, state: _State, seconds: float) -> bool:
 
 
 def _write_candidates(session: Session, answers: list[tuple[_Pair, str, int]]) -> None:
+    if not answers:
+        return
     by_item: dict[int, list[tuple[str, str]]] = {}
     for pair, text, _ in answers:
         by_item.setdefault(pair.item_id, []).append((pair.model, text))
-    for item_id, replies in sorted(by_item.items()):
-        # Locked while read and written (PostgreSQL; SQLite's writer lock is held already): two jobs or
-        # models answering the same item never lose each other's candidate.
-        row = session.execute(
-            select(Item.messages, Item.candidates).where(Item.id == item_id).with_for_update()
-        ).first()
-        if row is None:  # the item was deleted meanwhile
-            continue
-        messages, candidates = row[0] or [], list(row[1] or [])
+    # Locked while read and written (PostgreSQL; SQLite's writer lock is held already): two jobs or models
+    # answering the same item never lose each other's candidate.
+    rows = session.execute(
+        select(Item.id, Item.messages, Item.candidates)
+        .where(Item.id.in_(sorted(by_item)))
+        .order_by(Item.id)
+        .with_for_update()
+    ).all()
+    changes = []
+    for item_id, messages, stored in rows:  # an item deleted meanwhile is simply not there
+        candidates = list(stored or [])
         have = {c.get("model") for c in candidates if isinstance(c, dict)}
-        for model, text in replies:
+        for model, text in by_item[item_id]:
             if model not in have:
                 candidates.append({"text": text, "model": model})
                 have.add(model)
-        session.execute(
-            update(Item)
-            .where(Item.id == item_id)
-            .values(candidates=candidates, search_text=search_text(messages, candidates))
-        )
+        changes.append({"b_id": item_id, "b_candidates": candidates,
+                        "b_search": search_text(messages or [], candidates)})  # fmt: skip
+    table = Item.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(candidates=bindparam("b_candidates"), search_text=bindparam("b_search")),
+        changes,
+    )
 
 
 def _write_suggestions(session: Session, answers: list[tuple[_Pair, str, int]]) -> None:
