@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from store.llm.draft import draft_reply
 from store.llm.endpoints import add_model, describe, list_models, remove_model
 from store.llm.jobs import cancel_job, resume_job, start_job
 from store.llm.runner import run_job
-from store.models import Annotation, GenerationJob, Item, Suggestion, User
+from store.models import Annotation, Asset, GenerationJob, Item, Suggestion, User
 from store.ontology import import_ontology, list_classifications
 from store.report import ReportFilters, report_data
 from tests.fake_openai import FakeServer
@@ -259,3 +260,44 @@ def test_draft_streams_the_reply(session: Session, fake: FakeServer) -> None:
     item = session.exec(select(Item)).one()
     pieces = list(draft_reply(session=session, user=ann, item_id=item.id, model="m1"))
     assert len(pieces) > 1 and "".join(pieces) == "Reply from alpha: Write a haiku"
+
+
+def test_images_go_to_vision_models_and_names_or_replies_cannot_inject(
+    engine: Engine, session: Session, fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from store.blobs import get_blob_store
+    from store.export import write_export
+
+    monkeypatch.setenv("PARLEY_BLOBS", str(tmp_path / "blobs"))
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(png, format="PNG")
+    sha = hashlib.sha256(png.getvalue()).hexdigest()
+    get_blob_store().put(sha, png.getvalue())
+    session.add(Asset(id=sha, mime="image/png", width=4, height=4, bytes=len(png.getvalue())))
+    where = session.bind.dialect.name
+    boss, ds = _setup(session, [f'<script>alert(1)</script> =1+1 ", "x": "y ({where})'])
+    item = session.exec(select(Item)).one()
+    item.messages = [{**item.messages[0], "images": [sha]}]
+    session.add(item)
+    session.commit()
+    evil = '=HYPERLINK("http://x","y") </script>'
+    _model(session, boss, "sees", fake, "alpha", vision=True)
+    _model(session, boss, "text-only", fake, "beta")
+    _model(session, boss, evil, fake, "gamma")
+    seen = len(fake.log())
+    assert _run(session, engine, boss, ds, ["sees", "text-only", evil]).done == 3
+    images = {e["model"]: e["images"] for e in fake.log()[seen:]}
+    assert images == {"alpha": 1, "beta": 0, "gamma": 0}, "only the vision model gets the image (a data URL)"
+
+    out = tmp_path / "native.jsonl"
+    write_export(session=session, dataset=ds, fmt="native", out=out)
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 2  # the header and the one item: nothing split or added
+    responses = {r["model"]: r["content"] for r in records[1]["responses"]}
+    assert set(responses) == {"sees", "text-only", evil}
+    assert responses[evil] == f"Reply from gamma: {item.messages[0]['text']}"
