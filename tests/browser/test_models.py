@@ -95,11 +95,6 @@ def _flow(server, page, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped
     page.screenshot(path=str(ARTIFACTS / "models_generate_done.png"), full_page=True)
     pages.append(page.content())
 
-    page.goto(server.url + "/models")
-    expect(page.get_by_text("LLM_KEY").first).to_be_attached()  # in the table (a canvas)
-    page.screenshot(path=str(ARTIFACTS / "models_page.png"), full_page=True)
-    pages.append(page.content())
-
     # Evaluate, blind: both models' replies, no model names.
     page.goto(server.url + "/evaluate?dataset=pilot&item=p2")
     cands = page.locator(".pc-cand")

@@ -100,6 +100,9 @@ def test_models_registry(session: Session, fake: FakeServer) -> None:
     assert [m.name for m in list_models(session=session)] == ["gpt-x", "lan"]
     shown = describe(list_models(session=session)[0])
     assert shown["api_key_env"] == "GPT_KEY" and shown["concurrency"] == 2 and shown["temperature"] == 0.2
+    ds = make_dataset(session, "pilot")
+    with pytest.raises(Forbidden):  # only admins start jobs
+        start_job(session=session, user=ann, dataset_id=ds.id, kind="generate", models=["gpt-x"])
     remove_model(session=session, user=boss, name="lan")
     session.commit()
     assert [m.name for m in list_models(session=session)] == ["gpt-x"]
