@@ -115,8 +115,11 @@ def test_a_killed_generate_is_resumed_by_the_next_process(
         with Session(db) as session:
             ds = make_dataset(session, "many")
             for i in range(20):
+                # The CLI's one request at a time meets an answer that takes 30 s at q5: it is killed
+                # while waiting (the next process is answered at once: the fault is for the first ask).
+                text = f"question {i}" + (" [fault:slowx1:30]" if i == 5 else "")
                 session.add(Item(dataset_id=ds.id, external_id=f"q{i}", position=i,
-                                 messages=[{"role": "user", "text": f"question {i}"}]))  # fmt: skip
+                                 messages=[{"role": "user", "text": text}]))  # fmt: skip
             session.commit()
             many = ds.id
         env = {**os.environ}
@@ -127,12 +130,12 @@ def test_a_killed_generate_is_resumed_by_the_next_process(
             with Session(db) as s:
                 return s.exec(select(GenerationJob.done)).first() or 0
 
-        eventually(lambda: answered() >= 3, timeout=60, what="the CLI's first answers")
+        eventually(lambda: answered() == 5, timeout=60, what="the CLI's answers before q5")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         with Session(db) as s:
             job = s.exec(select(GenerationJob)).one()
-            assert job.status == "running" and 3 <= job.done < 20
+            assert (job.status, job.done) == ("running", 5)
         time.sleep(0.05)
         # The owner is a process of this machine that is gone: taken up at once, no heartbeat wait.
         assert claim_orphans(engine=db) == [job.id]
