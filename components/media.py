@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from store import db
+from store.access import can_see_asset
 from store.blobs import get_blob_store
 from store.models import Asset
 from store.sessions import COOKIE, verify_session
@@ -42,8 +43,9 @@ def serve_asset(request: Request) -> Response:
     if not _SHA256.match(asset_id):
         return _not_found()
     with db.read_session() as session:
-        if verify_session(session=session, token=request.cookies.get(COOKIE)) is None:
-            return _not_found()
+        found = verify_session(session=session, token=request.cookies.get(COOKIE))
+        if found is None or not can_see_asset(session=session, user=found[0], asset_id=asset_id):
+            return _not_found()  # an image only a restricted dataset shows: not to others (same answer)
         asset = session.get(Asset, asset_id)
     if asset is None or asset.mime not in SAFE_IMAGE_TYPES:
         return _not_found()

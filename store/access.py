@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Text, cast, exists, or_
 from sqlmodel import Session, select
 
 from store.errors import Forbidden, NotFound
@@ -32,6 +33,26 @@ def visible_item(*, session: Session, user: User, item_id: int) -> Item:
         raise NotFound(f"item {item_id}: not found")
     visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
     return item
+
+
+def can_see_asset(*, session: Session, user: User, asset_id: str) -> bool:
+    """Whether `user` may see an image: unless it is shown by an item of a restricted dataset they are not a
+    member of and by no item of a dataset they may see. Only the hidden datasets' items are searched (by
+    their dataset index) in the usual case, so a user who may see every dataset costs one query."""
+    if user.role == "admin":
+        return True
+    member = exists().where(DatasetMember.dataset_id == Dataset.id, DatasetMember.user_id == user.id)
+    hidden = list(session.exec(select(Dataset.id).where(Dataset.restricted == True, ~member)).all())  # noqa: E712
+    if not hidden:
+        return True
+
+    def shown_in(where) -> bool:  # type: ignore[no-untyped-def]
+        texts = or_(
+            cast(Item.messages, Text).contains(asset_id), cast(Item.candidates, Text).contains(asset_id)
+        )
+        return session.exec(select(Item.id).where(where, texts).limit(1)).first() is not None
+
+    return not shown_in(Item.dataset_id.in_(hidden)) or shown_in(Item.dataset_id.not_in(hidden))
 
 
 def require_admin(user: User) -> None:
