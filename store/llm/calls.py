@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from core.llm.chat import RETRY_STATUSES, RetryPolicy, redact, retry_after
 from store.errors import InputError
@@ -102,7 +103,14 @@ async def complete(
     what = "no attempt made"
     for attempt in range(policy.attempts):
         try:
-            response = await client.chat.completions.create(messages=messages, **request_args(endpoint))
+            # The package's own POST of the chat completion: `chat.completions.create` would first walk the
+            # whole request through its TypedDict transform (~2.5 ms of CPU a call, a third of a job's CPU)
+            # for messages that are plain JSON already.
+            response = await client.post(
+                "/chat/completions",
+                body={"messages": messages, **request_args(endpoint)},
+                cast_to=ChatCompletion,
+            )
             if not response.choices:
                 raise CallFailed("the server sent no choices")
             text = response.choices[0].message.content or ""
