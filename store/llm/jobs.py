@@ -196,10 +196,14 @@ def _gone(owner: str) -> bool:
 def claim_orphans(*, engine: Engine, stale: float | None = None) -> list[int]:
     """Take over running jobs whose runner stopped (heartbeat older than `stale` s, or owner gone); returns
     their ids, now owned by this process. Two processes never both win a job (a conditional update)."""
-    from store.db import write_session
+    from store.db import read_session, write_session
 
     cutoff = utcnow() - timedelta(seconds=stale_seconds() if stale is None else stale)
-    claimed = []
+    claimed: list[int] = []
+    running = select(GenerationJob.id).where(GenerationJob.status == "running").limit(1)
+    with read_session(engine) as session:
+        if session.exec(running).first() is None:
+            return claimed  # the usual answer, without taking SQLite's write lock
     with write_session(engine) as session:
         rows = session.exec(select(GenerationJob.id, GenerationJob.owner, GenerationJob.heartbeat_at).where(
             GenerationJob.status == "running")).all()  # fmt: skip

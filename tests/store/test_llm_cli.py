@@ -1,7 +1,7 @@
 """`python -m store models …`, `generate` and `judge` against the fake OpenAI-compatible server: exit 0 when
 every item got its reply, 1 when some failed (named on stderr), 2 with one line on bad input and nothing
 written; and a generate whose process is killed mid-way is taken up by the next process and finishes with
-each item answered once."""
+each item answered once, in a worker process as the app starts them."""
 
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from core.llm.chat import RetryPolicy
 from store.cli import main
 from store.db import get_engine, upgrade
-from store.llm.jobs import claim_orphans
-from store.llm.runner import run_job
+from store.llm.jobs import claim_orphans, start_runner
 from store.models import GenerationJob, Item
 from tests.conftest import ROOT, eventually
 from tests.fake_openai import FakeServer
@@ -140,8 +138,12 @@ def test_a_killed_generate_is_resumed_by_the_next_process(
         # The owner is a process of this machine that is gone: taken up at once, no heartbeat wait.
         assert claim_orphans(engine=db) == [job.id]
         assert claim_orphans(engine=db) == [], "claimed once"
-        ended = run_job(engine=db, job_id=job.id, policy=RetryPolicy(attempts=2, backoff=0.01, timeout=5))
+        # As the app's watcher does: a worker process takes the job over and runs it to its end.
+        assert start_runner(job_id=job.id).wait(60) == 0
+    with Session(db) as s:
+        ended = s.get(GenerationJob, job.id)
     assert (ended.status, ended.done, ended.failed) == ("done", 20, 0)
+    assert ended.owner != job.owner and str(os.getpid()) not in ended.owner.split(":")[1]
     with Session(db) as s:
         counts = [len(i.candidates or []) for i in s.exec(select(Item).where(Item.dataset_id == many))]
     assert counts == [1] * 20, "each item answered once"
