@@ -200,7 +200,7 @@ def export_schema(*, session: Session, dataset_id: int) -> tuple[dict[str, Any],
     return ontology, Schema.from_ontology(ontology)
 
 
-def _annotation_filter(dataset_id: int, filters: ExportFilters, user_ids: list[int] | None) -> list[Any]:
+def annotation_filter(dataset_id: int, filters: ExportFilters, user_ids: list[int] | None) -> list[Any]:
     where = [
         Annotation.dataset_id == dataset_id,
         Annotation.status.in_(STATUS_FILTERS[filters.status]),
@@ -220,7 +220,7 @@ def _annotation_filter(dataset_id: int, filters: ExportFilters, user_ids: list[i
 
 
 def _annotation_check(filters: ExportFilters, user_ids: list[int] | None) -> Callable[..., bool]:
-    """The same filters as _annotation_filter, as a test on one row (status, validity, annotator, updated)."""
+    """The same filters as annotation_filter, as a test on one row (status, validity, annotator, updated)."""
     statuses = set(STATUS_FILTERS[filters.status])
     users = set(user_ids) if user_ids is not None else None
     validity = None if filters.validity == "all" else filters.validity
@@ -243,7 +243,7 @@ def _annotation_check(filters: ExportFilters, user_ids: list[int] | None) -> Cal
     return keep
 
 
-def _user_ids(session: Session, filters: ExportFilters) -> list[int] | None:
+def user_ids(session: Session, filters: ExportFilters) -> list[int] | None:
     if not filters.annotators:
         return None
     rows = session.execute(select(User.id, User.username).where(User.username.in_(filters.annotators))).all()
@@ -255,7 +255,7 @@ def _user_ids(session: Session, filters: ExportFilters) -> list[int] | None:
 
 def count_selection(*, session: Session, dataset_id: int, filters: ExportFilters) -> dict[str, int]:
     """How many annotations and items the filters select (before format rules and agreement)."""
-    where = _annotation_filter(dataset_id, filters, _user_ids(session, filters))
+    where = annotation_filter(dataset_id, filters, user_ids(session, filters))
     annotations, items = session.execute(
         select(func.count(Annotation.id), func.count(func.distinct(Annotation.item_id))).where(*where)
     ).one()
@@ -540,10 +540,10 @@ def iter_export_items(
     """
     stats = stats if stats is not None else {}
     names = _Names(session, dataset_id)
-    user_ids = _user_ids(session, filters)
+    selected = user_ids(session, filters)
     statuses = set(STATUS_FILTERS[filters.status])
-    plain = filters.validity == "all" and user_ids is None and not (filters.date_from or filters.date_to)
-    keep = None if plain else _annotation_check(filters, user_ids)  # None: the status is the only filter
+    plain = filters.validity == "all" and selected is None and not (filters.date_from or filters.date_to)
+    keep = None if plain else _annotation_check(filters, selected)  # None: the status is the only filter
     users, questions = names.users, names.questions
     loads = orjson.loads
     agree_only = filters.agree_only

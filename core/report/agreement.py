@@ -1,7 +1,9 @@
 """Agreement between annotators per criterion: Krippendorff's α with a bootstrap interval, raw % agreement,
 Kendall's τ-b for rankings, and each annotator's agreement with the others and the α without them.
 
-α comes from `krippendorff.alpha`, τ-b from `scipy.stats.kendalltau`.
+α comes from `krippendorff.alpha` (over 20,000 units from the same coincidences summed by pattern, below),
+τ-b from `scipy.stats.kendalltau`. Votes arrive as dicts (CriterionData) or as columns (Votes, the report's
+fast path from the database).
 
 A unit enters α only through its value counts (how many coders gave each value), so units are grouped by
 their count pattern (P distinct patterns: 50 for 3 coders on a 5-point scale) and α is also computable
@@ -35,6 +37,8 @@ LEVELS = ("nominal", "ordinal", "interval", "ratio", "ranking")
 # Above this many numbers in a units × values × values array, stay off the dense per-unit coincidences.
 _DENSE_LIMIT = 20_000_000
 _BOOTSTRAP_SAMPLE = 2_000
+# Above this many units, α from the pattern sums (tested equal to the package's) rather than the package.
+_PACKAGE_UNITS = 20_000
 _NO_LEVEL = ("text",)
 
 
@@ -82,7 +86,7 @@ class CriterionData:
     units: dict[Any, dict[str, Any]] = field(default_factory=dict)  # unit → {annotator: value}
 
 
-def _value(answer: Any, level: str, kind: str) -> Any:
+def answer_value(answer: Any, level: str, kind: str) -> Any:
     """An answer as the value agreement compares (None: not comparable, left out)."""
     if kind == "pairwise":
         if not isinstance(answer, dict):
@@ -100,15 +104,13 @@ def _value(answer: Any, level: str, kind: str) -> Any:
     return str(answer)
 
 
-def criteria_from_works(
-    works: dict[Any, dict[str, dict]], classes: list[dict], questions: list[dict]
-) -> list[CriterionData]:
-    """Every comparable criterion of the ontology with its units' values.
+def criteria_of(classes: list[dict], questions: list[dict]) -> dict[str, tuple[str, str, str]]:
+    """Every comparable criterion of the ontology: key → (name, level, answer kind).
 
     A class attribute is pooled over the bubbles it sits on (key "r:<class id>:<attribute>", one unit per
     (item, slot)); a classification is keyed "q:<id>", one unit per item. Text answers are left out.
     """
-    found: dict[str, tuple[CriterionData, str]] = {}  # key → (data, answer kind)
+    found: dict[str, tuple[str, str, str]] = {}
     for cls in classes:
         if (cls.get("tool") or EVALUATION_TOOL) != EVALUATION_TOOL:
             continue
@@ -120,8 +122,11 @@ def criteria_from_works(
                 level = level_of(kind, attribute.get("options"))
             except ValueError:
                 continue
-            key = f"r:{int(cls['id'])}:{attribute.get('name')}"
-            found[key] = (CriterionData(key, criterion_name(cls, attribute), level), kind)
+            found[f"r:{int(cls['id'])}:{attribute.get('name')}"] = (
+                criterion_name(cls, attribute),
+                level,
+                kind,
+            )
     for question in questions:
         kind = str(question.get("type", ""))
         if kind in _NO_LEVEL:
@@ -130,9 +135,18 @@ def criteria_from_works(
             level = level_of(kind, question.get("options"))
         except ValueError:
             continue
-        key = f"q:{question['id']}"
-        found[key] = (CriterionData(key, question_name(question), level), kind)
+        found[f"q:{question['id']}"] = (question_name(question), level, kind)
+    return found
 
+
+def criteria_from_works(
+    works: dict[Any, dict[str, dict]], classes: list[dict], questions: list[dict]
+) -> list[CriterionData]:
+    """Every comparable criterion of the ontology (criteria_of) with its units' values."""
+    found = {
+        key: (CriterionData(key, name, level), kind)
+        for key, (name, level, kind) in criteria_of(classes, questions).items()
+    }
     # answer key → (criterion entry, whether its unit is per bubble, slot), parsed once: keys repeat
     parsed: dict[str, tuple[tuple[CriterionData, str], str | None] | None] = {}
     for item, by_annotator in works.items():
@@ -144,7 +158,7 @@ def criteria_from_works(
                 if target is None:
                     continue
                 (data, kind), slot = target
-                value = _value(answer, data.level, kind)
+                value = answer_value(answer, data.level, kind)
                 if value is not None:
                     unit = item if slot is None else (item, slot)
                     data.units.setdefault(unit, {})[annotator] = value
@@ -178,13 +192,75 @@ class AgreementRow:
     per_annotator: dict[str, dict[str, float | None]]
 
 
-def agreement(data: CriterionData, *, bootstrap: int = 1000, seed: int = 0) -> AgreementRow:
+@dataclass
+class Votes:
+    """One criterion's votes as columns, what CriterionData.units says as dicts (the report reads these
+    straight from the database): per vote its unit (any integer key), its coder (an index into `coders`)
+    and its value, a number at the ordinal, interval and ratio levels, an index into `forms` (the distinct
+    answers) at the nominal and ranking levels. A coder's later vote on a unit replaces the earlier one."""
+
+    key: str
+    name: str
+    level: str
+    unit: np.ndarray
+    coder: np.ndarray
+    value: np.ndarray
+    coders: list[str]
+    forms: list[Any] = field(default_factory=list)
+
+
+def votes_of(data: CriterionData) -> Votes:
+    """CriterionData's units as Votes."""
+    units = list(data.units.values())
+    sizes = np.fromiter((len(votes) for votes in units), dtype=np.int64, count=len(units))
+    unit = np.repeat(np.arange(len(units), dtype=np.int64), sizes)
+    names = [a for votes in units for a in votes]
+    values = [v for votes in units for v in votes.values()]
+    coders = list(dict.fromkeys(names))
+    coder_of = {a: i for i, a in enumerate(coders)}
+    coder = np.fromiter((coder_of[a] for a in names), dtype=np.int64, count=len(names))
+    forms: list[Any] = []
+    if data.level in ("ordinal", "interval", "ratio"):
+        value = np.asarray(values, dtype=np.float64)
+    elif data.level == "ranking":  # rankings are lists: one form per vote (the ranking code finds equal ones)
+        forms = values
+        value = np.arange(len(values), dtype=np.int64)
+    else:
+        code_of = {v: i for i, v in enumerate(dict.fromkeys(values))}
+        forms = list(code_of)
+        value = np.fromiter((code_of[v] for v in values), dtype=np.int64, count=len(values))
+    return Votes(data.key, data.name, data.level, unit, coder, value, coders, forms)
+
+
+def agreement(data: CriterionData | Votes, *, bootstrap: int = 1000, seed: int = 0) -> AgreementRow:
     """Agreement on one criterion over its units with at least two values (see the module docstring for
     how the 95 % percentile bootstrap interval is computed)."""
-    units = [votes for votes in data.units.values() if len(votes) >= 2]
-    if data.level == "ranking":
-        return _ranking_agreement(data, units, bootstrap, seed)
-    return _alpha_agreement(data, units, bootstrap, seed)
+    votes = votes_of(data) if isinstance(data, CriterionData) else data
+    unit, coder, value, n_units = _pairable(votes)
+    if votes.level == "ranking":
+        return _ranking_agreement(votes, unit, coder, value, n_units, bootstrap, seed)
+    return _alpha_agreement(votes, _coded(unit, coder, value, n_units, votes), bootstrap, seed)
+
+
+def _pairable(votes: Votes) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The votes of units with two or more coders, one vote per coder and unit (the last), units numbered
+    0..n-1 in the order of their keys."""
+    unit, coder, value = votes.unit, votes.coder, votes.value
+    if not len(unit):
+        return unit, coder, value, 0
+    keys, unit = np.unique(unit, return_inverse=True)
+    unit = unit.reshape(-1)
+    pair = unit * max(len(votes.coders), 1) + coder
+    _, last = np.unique(pair[::-1], return_index=True)  # the last vote of each (unit, coder)
+    if len(last) < len(pair):
+        keep = np.sort(len(pair) - 1 - last)
+        unit, coder, value = unit[keep], coder[keep], value[keep]
+    sizes = np.bincount(unit, minlength=len(keys))
+    keep = sizes[unit] >= 2
+    paired = np.flatnonzero(sizes >= 2)
+    renumber = np.full(len(keys), -1, dtype=np.int64)
+    renumber[paired] = np.arange(len(paired))
+    return renumber[unit[keep]], coder[keep], value[keep], len(paired)
 
 
 # ---------------------------------------------------------------- α for nominal, ordinal, interval, ratio
@@ -202,25 +278,23 @@ class _Coded:
     coders: list[str]
 
 
-def _encode(units: list[dict[str, Any]], level: str) -> _Coded:
-    # comprehensions and dict lookups rather than an append loop: this runs over every vote (300k+)
-    sizes = np.fromiter((len(votes) for votes in units), dtype=np.int64, count=len(units))
-    unit = np.repeat(np.arange(len(units), dtype=np.int64), sizes)
-    names = [a for votes in units for a in votes]
-    values = [v for votes in units for v in votes.values()]
-    coders = list(dict.fromkeys(names))
-    coder_of = {a: i for i, a in enumerate(coders)}
-    coder = np.fromiter((coder_of[a] for a in names), dtype=np.int64, count=len(names))
-    if level == "nominal":
-        code_of = {v: i for i, v in enumerate(dict.fromkeys(values))}
-        code = np.fromiter((code_of[v] for v in values), dtype=np.int64, count=len(values))
-        domain = np.arange(len(code_of), dtype=np.float64)
-    else:  # ordinal distances follow the order of the domain, interval and ratio its numbers
-        domain, code = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
-        code = code.astype(np.int64).reshape(-1)
+def _coded(unit: np.ndarray, coder: np.ndarray, value: np.ndarray, n_units: int, votes: Votes) -> _Coded:
+    # ordinal distances follow the order of the domain, interval and ratio its numbers; nominal codes are
+    # renumbered to the values present
+    domain, code = np.unique(value, return_inverse=True)
+    code = code.astype(np.int64).reshape(-1)
+    domain = (
+        np.arange(len(domain), dtype=np.float64) if votes.level == "nominal" else domain.astype(np.float64)
+    )
     width = max(len(domain), 1)
-    counts = np.bincount(unit * width + code, minlength=len(units) * width).reshape(len(units), width)
-    return _Coded(counts, domain, unit, coder, code, coders)
+    counts = np.bincount(unit * width + code, minlength=n_units * width).reshape(n_units, width)
+    return _Coded(counts, domain, unit, coder, code, votes.coders)
+
+
+def _encode(units: list[dict[str, Any]], level: str) -> _Coded:
+    """Units given as {coder: value} dicts, coded (every unit kept)."""
+    votes = votes_of(CriterionData("", "", level, dict(enumerate(units))))
+    return _coded(votes.unit, votes.coder, votes.value, len(units), votes)
 
 
 def _coincidences_per_unit(counts: np.ndarray) -> np.ndarray:
@@ -258,7 +332,7 @@ def _alpha(counts: np.ndarray, domain: np.ndarray, level: str) -> float | None:
     counts = counts[counts.sum(axis=1) >= 2]
     if not len(counts) or len(domain) < 2:
         return None
-    if counts.size * counts.shape[1] > _DENSE_LIMIT:  # the package holds units × V × V at once
+    if len(counts) > _PACKAGE_UNITS:  # the package holds units × V × V at once: the pattern sums instead
         return _alpha_by_patterns(counts, domain, level)
     with np.errstate(divide="ignore", invalid="ignore"):
         try:
@@ -327,15 +401,13 @@ def _pair_share(agreeing: float, pairs: float) -> float | None:
     return float(agreeing / pairs) if pairs > 0 else None
 
 
-def _alpha_agreement(
-    data: CriterionData, units: list[dict[str, Any]], rounds: int, seed: int
-) -> AgreementRow:
-    coded = _encode(units, data.level)
+def _alpha_agreement(votes: Votes, coded: _Coded, rounds: int, seed: int) -> AgreementRow:
     counts, domain = coded.counts, coded.domain
     m = counts.sum(axis=1)
     percent = _pair_share(float((counts * (counts - 1)).sum()), float((m * (m - 1)).sum()))
     per: dict[str, dict[str, float | None]] = {}
-    for c, annotator in sorted(enumerate(coded.coders), key=lambda pair: pair[1]):
+    present = np.unique(coded.coder).tolist()
+    for c in sorted(present, key=lambda c: coded.coders[c]):
         mine = coded.coder == c
         unit, code = coded.unit[mine], coded.code[mine]
         # the coder's votes agreeing with the others' on the same unit, out of all their pairs
@@ -343,19 +415,19 @@ def _alpha_agreement(
         without = counts.copy()
         np.subtract.at(without, (unit, code), 1)
         # leave-one-out through the pattern sums: one package call per coder would double the time
-        per[annotator] = {
+        per[coded.coders[c]] = {
             "agreement": share,
-            "alpha_without": _alpha_by_patterns(without, domain, data.level),
+            "alpha_without": _alpha_by_patterns(without, domain, votes.level),
         }
     return AgreementRow(
-        key=data.key,
-        criterion=data.name,
-        level=data.level,
-        alpha=_alpha(counts, domain, data.level),
-        ci=_bootstrap_alpha(counts, domain, data.level, rounds, np.random.default_rng(seed)),
+        key=votes.key,
+        criterion=votes.name,
+        level=votes.level,
+        alpha=_alpha(counts, domain, votes.level),
+        ci=_bootstrap_alpha(counts, domain, votes.level, rounds, np.random.default_rng(seed)),
         percent=percent,
         tau=None,
-        items=len(units),
+        items=len(counts),
         per_annotator=per,
     )
 
@@ -379,30 +451,24 @@ def _tau(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> floa
 
 
 def _ranking_agreement(
-    data: CriterionData, units: list[dict[str, Any]], rounds: int, seed: int
+    data: Votes, unit: np.ndarray, coder: np.ndarray, value: np.ndarray, n_units: int, rounds: int, seed: int
 ) -> AgreementRow:
     # Rankings become ids of their distinct forms (a dataset holds few), votes a units × coders matrix of
     # ids; τ-b is computed by scipy once per distinct pair of rankings and looked up for every unit.
-    names = [a for votes in units for a in votes]
-    texts = [str(r) for votes in units for r in votes.values()]
+    used, value = np.unique(value, return_inverse=True)
     forms: dict[tuple, int] = {}
-    id_of_text: dict[str, int] = {}
-    raw = dict(zip(texts, (r for votes in units for r in votes.values()), strict=True))
-    for text, ranking in raw.items():
-        id_of_text[text] = forms.setdefault(_ranks(ranking), len(forms))
+    form_id = np.array([forms.setdefault(_ranks(data.forms[f]), len(forms)) for f in used.tolist()])
     canon = list(forms)
-    coders = sorted(set(names))
-    coder_of = {a: i for i, a in enumerate(coders)}
-    sizes = np.fromiter((len(v) for v in units), dtype=np.int64, count=len(units))
-    unit = np.repeat(np.arange(len(units), dtype=np.int64), sizes)
-    votes = np.full((len(units), len(coders)), -1, dtype=np.int64)
-    votes[unit, np.fromiter((coder_of[a] for a in names), dtype=np.int64, count=len(names))] = np.fromiter(
-        (id_of_text[t] for t in texts), dtype=np.int64, count=len(texts)
-    )
+    present = np.unique(coder)
+    coders = sorted(present.tolist(), key=lambda c: data.coders[c])
+    column = np.full(len(data.coders), -1, dtype=np.int64)
+    column[coders] = np.arange(len(coders))
+    votes = np.full((n_units, len(coders)), -1, dtype=np.int64)
+    votes[unit, column[coder]] = form_id[value.reshape(-1)] if len(value) else value
     d = len(canon)
     table: dict[int, float] = {}
-    tau_sum = np.zeros(len(units))
-    tau_n = np.zeros(len(units))
+    tau_sum = np.zeros(n_units)
+    tau_n = np.zeros(n_units)
     pairs = identical = 0
     mine = np.zeros((len(coders), 4))  # per coder: identical pairs, pairs, τ sum, defined τ pairs
     for i, j in combinations(range(len(coders)), 2):
@@ -427,10 +493,10 @@ def _ranking_agreement(
         mine[j] += stats
     total_sum, total_n = float(tau_sum.sum()), float(tau_n.sum())
     per: dict[str, dict[str, float | None]] = {}
-    for c, annotator in enumerate(coders):
-        same, n, s, k = mine[c].tolist()
-        rest_n = total_n - k
-        per[annotator] = {
+    for k, c in enumerate(coders):
+        same, n, s, defined_n = mine[k].tolist()
+        rest_n = total_n - defined_n
+        per[data.coders[c]] = {
             "agreement": _pair_share(same, n),
             "alpha_without": None,
             "tau_without": (total_sum - s) / rest_n if rest_n > 0 else None,
@@ -443,7 +509,7 @@ def _ranking_agreement(
         ci=_bootstrap_ratio(tau_sum, tau_n, rounds, np.random.default_rng(seed)),
         percent=_pair_share(identical, pairs),
         tau=total_sum / total_n if total_n else None,
-        items=len(units),
+        items=n_units,
         per_annotator=per,
     )
 

@@ -46,7 +46,7 @@ class Comparison:
     source: str  # "pairwise" | "ranking" | "score:<criterion name>"
 
 
-def _numeric_attributes(classes: list[dict]) -> list[tuple[dict, dict]]:
+def score_attributes(classes: list[dict]) -> list[tuple[dict, dict]]:
     """(class, attribute) pairs of evaluation classes whose attribute is a score."""
     found = []
     for cls in classes:
@@ -90,7 +90,7 @@ def comparisons(items: Iterable[Item], classes: list[dict], questions: list[dict
     kinds = {str(q["id"]): str(q.get("type", "")) for q in questions}
     score_source = {
         (int(c["id"]), str(a.get("name"))): f"score:{criterion_name(c, a)}"
-        for c, a in _numeric_attributes(classes)
+        for c, a in score_attributes(classes)
     }
     out: list[Comparison] = []
     ranked_pairs: dict[str, list[tuple[int, int, str]]] = {}
@@ -150,13 +150,20 @@ def wilson(successes: float, n: int) -> tuple[float, float]:
 
 def pair_table(comps: Iterable[Comparison]) -> list[dict]:
     """Per pair of models: a's wins, ties, losses, the win rate (ties count half) and its Wilson interval."""
+    return pair_table_of_cells(Counter((c.a, c.b, c.outcome) for c in comps))
+
+
+def pair_table_of_cells(cells: Counter) -> list[dict]:
+    """pair_table from counted cells: (a, b, outcome) → how many comparisons ended so."""
     tally: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for c in comps:
-        tally[(c.a, c.b)][c.outcome] += 1
+    for (a, b, outcome), n in cells.items():
+        tally[(a, b)][outcome] += n
     rows = []
     for (a, b), count in sorted(tally.items()):
         wins, ties, losses = count["a"], count["tie"], count["b"]
         n = wins + ties + losses
+        if not n:
+            continue
         rate = (wins + ties / 2) / n
         rows.append({"a": a, "b": b, "wins": wins, "ties": ties, "losses": losses, "n": n, "win_rate": rate,
                      "ci": wilson(wins + ties / 2, n)})  # fmt: skip
@@ -178,12 +185,20 @@ def leaderboard(comps: Iterable[Comparison], *, bootstrap: int = 200, seed: int 
     resample of all comparisons with replacement is one multinomial draw over the cells: exact, and as
     fast for a million comparisons as for a hundred.
     """
-    cells: Counter = Counter((c.a, c.b, c.outcome) for c in comps)
+    return leaderboard_of_cells(Counter((c.a, c.b, c.outcome) for c in comps), bootstrap=bootstrap, seed=seed)
+
+
+_OUTCOMES = ("a", "b", "tie")
+
+
+def leaderboard_of_cells(cells: Counter, *, bootstrap: int = 200, seed: int = 0) -> list[dict]:
+    """leaderboard from counted cells: (a, b, outcome) → how many comparisons ended so."""
+    cells = Counter({k: v for k, v in cells.items() if v})
     models = sorted({m for a, b, _ in cells for m in (a, b)})
     if not models:
         return []
     index = {m: i for i, m in enumerate(models)}
-    keys = list(cells)
+    keys = sorted(cells, key=lambda c: (c[0], c[1], _OUTCOMES.index(c[2])))
     counts = np.array([cells[k] for k in keys], dtype=np.float64)
     # each cell's contribution to the wins matrix, flattened: a win is 1 to the winner, a tie ½ each way
     k = len(models)
@@ -197,7 +212,7 @@ def leaderboard(comps: Iterable[Comparison], *, bootstrap: int = 200, seed: int 
         else:
             unit[row, i * k + j] = unit[row, j * k + i] = 0.5
     theta = _strengths((counts @ unit).reshape(k, k))
-    played = Counter()
+    played: Counter = Counter()
     for (a, b, _), n in cells.items():
         played[a] += n
         played[b] += n
@@ -219,9 +234,7 @@ def leaderboard(comps: Iterable[Comparison], *, bootstrap: int = 200, seed: int 
 def mean_scores(items: Iterable[Item], classes: list[dict]) -> list[dict]:
     """Per score criterion on candidates and per model: the mean over every annotator's score, n, and a
     95 % t-interval (None for a single score)."""
-    attrs = {
-        (int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in _numeric_attributes(classes)
-    }
+    attrs = {(int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in score_attributes(classes)}
     found: dict[tuple[tuple[int, str], str], list[float]] = defaultdict(list)
     for _, models, works in items:
         for work in works.values():

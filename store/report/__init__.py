@@ -20,13 +20,14 @@ from sqlalchemy import Text, case, cast, false, func, select
 from sqlmodel import Session
 
 from core.report.agreement import agreement
-from core.report.models import judge_agreement
+from core.report.models import judge_agreement, leaderboard_of_cells, pair_table_of_cells
 from store.access import visible_dataset
 from store.errors import InputError
-from store.export import ExportFilters, _annotation_filter, _user_ids
-from store.models import Annotation, AuditEvent, Item, Result, Suggestion, User
+from store.export import ExportFilters, user_ids
+from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
-from store.report.tally import by_answer, cells, leaderboard, pair_table, tally
+from store.report.read import item_models, read_columns
+from store.report.tally import Columns, by_answer, cells, tally
 from store.team.history import require_reviewer
 from store.team.settings import overlap_of
 
@@ -102,87 +103,35 @@ def _ontology(session: Session, dataset_id: int) -> tuple[list[dict], list[dict]
     return classes, questions
 
 
-def _loads(raw: Any) -> Any:
-    if raw is None:
-        return None
-    return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-
-
-class _Decoded(dict):
-    """JSON text → its value, each distinct text decoded once: answers repeat (a 1–5 score has five forms),
-    so 900,000 results hold a handful of texts. The values are shared: read them, never change them."""
-
-    def __missing__(self, raw: Any) -> Any:
-        value = self[raw] = _loads(raw) or {}
-        return value
-
-
-def _read(
-    session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]
-) -> tuple[list[tuple[int, int, str, dict]], list[tuple[int, int, str, int | None, dict]]]:
-    """The selected annotations (id, item, annotator, classification answers) and their results (annotation
-    id, class id, slot, candidate index, values): two column-only queries, JSON read as text and decoded by
-    orjson. A written reply (slot "r") has no figure here. Rows come straight from the driver's cursor:
-    SQLAlchemy's Row per result took as long as the query itself."""
-    where = _annotation_filter(dataset_id, filters, _user_ids(session, filters))
-    conn = session.connection()
-    rows = conn.execute(
-        select(Annotation.id, Annotation.item_id, Annotation.annotator_id, cast(Annotation.classifications, Text))
-        .where(*where)
-    ).cursor.fetchall()  # fmt: skip
-    decoded = _Decoded()
-    annotations = [
-        (aid, item_id, names.get(user_id) or f"user {user_id}", decoded[answers])
-        for aid, item_id, user_id, answers in rows
-    ]
-    del rows
-    rows = conn.execute(
-        select(
-            Result.annotation_id,
-            Result.class_id,
-            Result.slot,
-            Result.candidate_index,
-            cast(Result.values, Text),
-        )
-        .join(Annotation, Annotation.id == Result.annotation_id)
-        .where(*where, Result.slot != "r")
-    ).cursor.fetchall()  # the driver's tuples: no Row per result (text and numbers need no conversion)
-    results = [
-        (aid, class_id, slot, candidate, decoded[values]) for aid, class_id, slot, candidate, values in rows
-    ]
-    return annotations, results
-
-
-def _works(
-    annotations: list[tuple[int, int, str, dict]], results: list[tuple[int, int, str, int | None, dict]]
-) -> dict[int, dict[str, dict]]:
+def _works(cols: Columns) -> dict[int, dict[str, dict]]:
     """item → {annotator: work} (core.report's input shape), for the judge's agreement only."""
     works: dict[int, dict[str, dict]] = defaultdict(dict)
-    by_id = {}
-    for aid, item, annotator, answers in annotations:
-        by_id[aid] = works[item][annotator] = {"validity": "valid", "classifications": answers, "results": []}
-    for aid, class_id, slot, candidate, values in results:
-        message = int(slot[1:]) if slot.startswith("m") else None
-        by_id[aid]["results"].append(
-            {"class_id": class_id, "message": message, "candidate": candidate, "values": values}
-        )
+    by_row = []
+    for item, coder, answers in zip(
+        cols.ann_item.tolist(), cols.ann_coder.tolist(), cols.ann_answers.tolist(), strict=True
+    ):
+        work = works[item][cols.coders[coder]] = {
+            "validity": "valid",
+            "classifications": cols.answers[answers],
+            "results": [],
+        }
+        by_row.append(work)
+    for row, class_id, slot, candidate, values in zip(
+        cols.res_ann.tolist(),
+        cols.res_class.tolist(),
+        cols.res_slot.tolist(),
+        cols.res_cand.tolist(),
+        cols.res_values.tolist(),
+        strict=True,
+    ):
+        name = cols.slots[slot]
+        by_row[row]["results"].append({
+            "class_id": class_id,
+            "message": int(name[1:]) if name.startswith("m") else None,
+            "candidate": None if candidate < 0 else candidate,
+            "values": cols.values[values],
+        })  # fmt: skip
     return works
-
-
-def _models(session: Session, dataset_id: int, wanted: set[int]) -> dict[int, list[str | None]]:
-    """item id → its candidates' model names (None where a candidate names none), for the `wanted` items."""
-    out: dict[int, list[str | None]] = {}
-    rows = session.connection().execute(
-        select(Item.id, cast(Item.candidates, Text)).where(Item.dataset_id == dataset_id)
-    )
-    for item_id, raw in rows:
-        if item_id not in wanted or raw is None:
-            continue
-        candidates = _loads(raw) or []
-        models = [str(c["model"]) if isinstance(c, dict) and c.get("model") else None for c in candidates]
-        if any(m is not None for m in models):
-            out[item_id] = models
-    return out
 
 
 def _judges(
@@ -206,16 +155,32 @@ def _judges(
     for item_id, kind, value, agent in rows:
         if item_id in wanted:
             work = out[agent or "judge"].setdefault(item_id, {"classifications": {}, "results": []})
-            work["classifications"][qid_of[kind]] = _loads(value)
+            work["classifications"][qid_of[kind]] = orjson.loads(value) if value is not None else None
     return out
 
 
 # ---------------------------------------------------------------- progress and annotators
 
 
-def _progress(session: Session, dataset_id: int, overlap: int) -> dict[str, Any]:
-    """Items by how far they got (the furthest status any of their annotations reached), the submissions
-    still needed for the overlap, and the finish at the recent pace."""
+def _who_and_when(session: Session, filters: ExportFilters) -> list[Any]:
+    """The annotator and date filters as conditions on annotations (the status filter is the caller's)."""
+    where = []
+    selected = user_ids(session, filters)
+    if selected is not None:
+        where.append(Annotation.annotator_id.in_(selected))
+    if filters.date_from:
+        where.append(Annotation.updated_at >= datetime.combine(filters.date_from, time.min, UTC))
+    if filters.date_to:
+        where.append(
+            Annotation.updated_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
+        )
+    return where
+
+
+def _progress(session: Session, dataset_id: int, overlap: int, filters: ExportFilters) -> dict[str, Any]:
+    """Items by how far they got (the furthest status any of their annotations reached; with annotator or
+    date filters, only those annotations count), the submissions still needed for the overlap, and the
+    finish at the recent pace. Counted in the database: one row per state comes back."""
     done = Annotation.status.in_(("submitted", "accepted"))
     per_item = (
         select(
@@ -223,19 +188,25 @@ def _progress(session: Session, dataset_id: int, overlap: int) -> dict[str, Any]
             func.max(case((Annotation.status == "accepted", 1), else_=0)).label("accepted"),
             func.sum(case((done & (Annotation.final == false()), 1), else_=0)).label("submitted"),
         )
-        .where(Annotation.dataset_id == dataset_id)
+        .where(Annotation.dataset_id == dataset_id, *_who_and_when(session, filters))
         .group_by(Annotation.item_id)
+        .subquery()
     )
+    state = case(
+        (per_item.c.final == 1, "final"),
+        (per_item.c.accepted == 1, "accepted"),
+        (per_item.c.submitted > 0, "submitted"),
+        else_="in progress",
+    )
+    short = case((per_item.c.submitted < overlap, overlap - per_item.c.submitted), else_=0)
     total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
     counts = dict.fromkeys(PROGRESS, 0)
-    short = 0  # submissions the touched items still need
-    for final, accepted, submitted in session.execute(per_item):
-        submitted = int(submitted or 0)
-        state = "final" if final else "accepted" if accepted else "submitted" if submitted else "in progress"
-        counts[state] += 1
-        short += max(0, overlap - submitted)
+    needed = 0  # submissions the touched items still need
+    for name, n, missing in session.execute(select(state, func.count(), func.sum(short)).group_by(state)):
+        counts[name] = int(n)
+        needed += int(missing or 0)
     counts["untouched"] = total - sum(counts.values())
-    needed = short + counts["untouched"] * overlap
+    needed += counts["untouched"] * overlap
     return {"items": total, "overlap": overlap, **counts, "submissions_needed": needed}
 
 
@@ -258,16 +229,8 @@ def _annotators(
         Annotation.dataset_id == dataset_id,
         Annotation.final == false(),
         Annotation.submitted_at.isnot(None),
+        *_who_and_when(session, filters),
     ]
-    user_ids = _user_ids(session, filters)
-    if user_ids is not None:
-        where.append(Annotation.annotator_id.in_(user_ids))
-    if filters.date_from:
-        where.append(Annotation.updated_at >= datetime.combine(filters.date_from, time.min, UTC))
-    if filters.date_to:
-        where.append(
-            Annotation.updated_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
-        )
     where.append(Annotation.status.in_(("submitted", "accepted", "rejected")))
     conn = session.connection()
     # counts per annotator, status and day in the database (a few rows), the active seconds as one column
@@ -284,21 +247,24 @@ def _annotators(
         statuses[user_id][status] += n
         days[user_id][_day(when)] += n
         team[_day(when)] += n
-    timed = conn.execute(select(Annotation.annotator_id, Annotation.active_seconds).where(*where)).all()
-    seconds: dict[int, list[float]] = defaultdict(list)
-    for user_id, active in timed:
-        seconds[user_id].append(active or 0.0)
+    timed = conn.execute(
+        select(Annotation.annotator_id, func.coalesce(Annotation.active_seconds, 0.0)).where(*where)
+    ).cursor.fetchall()
+    who = np.array([u for u, _ in timed], dtype=np.int64)
+    spent = np.array([a for _, a in timed], dtype=np.float64)
+    del timed
+    seconds = {u: spent[who == u] for u in np.unique(who).tolist()}
     out = []
     for user_id in sorted(statuses, key=lambda u: names.get(u, "")):
         n = sum(statuses[user_id].values())
-        active = seconds[user_id]
-        total = sum(active)
+        active = seconds.get(user_id, np.zeros(0))
+        total = float(active.sum())
         out.append({
             "annotator": names.get(user_id, f"user {user_id}"),
             "submitted": n,
             "accepted": statuses[user_id]["accepted"] / n,
             "rejected": statuses[user_id]["rejected"] / n,
-            "median_seconds": float(np.median(active)) if active else None,
+            "median_seconds": float(np.median(active)) if len(active) else None,
             "items_per_hour": n / (total / 3600) if total > 0 else None,
             "active_hours": total / 3600,
             "per_day": n / len(days[user_id]),
@@ -353,14 +319,14 @@ def report_data(
     names = dict(session.execute(select(User.id, User.username)).all())
     classes, questions = _ontology(session, dataset_id)
 
-    progress = _progress(session, dataset_id, overlap_of(session=session, dataset=dataset))
+    progress = _progress(session, dataset_id, overlap_of(session=session, dataset=dataset), selection)
     annotators, per_day = _annotators(session, dataset_id, selection, names)
     progress["per_day"] = per_day
     progress.update(_finish(progress["submissions_needed"], per_day, today))
 
-    annotations, results = _read(session, dataset_id, selection, names)
-    wanted = {item for _, item, _, _ in annotations}
-    t = tally(annotations, results, _models(session, dataset_id, wanted), classes, questions)
+    cols = read_columns(session, dataset_id, selection, names)
+    wanted = set(np.unique(cols.ann_item).tolist())
+    t = tally(cols, item_models(session, dataset_id, wanted), classes, questions)
     rows = [agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria]
     agreement_rows = [
         {"criterion": r.criterion, "key": r.key, "level": r.level, "alpha": r.alpha, "ci": r.ci,
@@ -373,7 +339,7 @@ def report_data(
     judge = []
     judges = _judges(session, dataset_id, questions, wanted)
     if judges:
-        works = _works(annotations, results)
+        works = _works(cols)
         for agent, judged in sorted(judges.items()):
             for row in judge_agreement(works, judged, classes=classes, questions=questions):
                 judge.append({"judge": agent, **row})
@@ -384,8 +350,8 @@ def report_data(
         "progress": progress,
         "agreement": agreement_rows,
         "models": {
-            "pairs": pair_table(counted),
-            "leaderboard": leaderboard(counted, bootstrap=LEADERBOARD_BOOTSTRAP),
+            "pairs": pair_table_of_cells(counted),
+            "leaderboard": leaderboard_of_cells(counted, bootstrap=LEADERBOARD_BOOTSTRAP),
             "scores": t.scores,
             "by": {name: split for name, split in by.items() if any(split.values())},
             "judge": judge,

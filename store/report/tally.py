@@ -1,6 +1,7 @@
-"""The report's figures from columns, not from per-annotation dicts: one pass over the selected annotations
-and results fills core/report's CriterionData and flat arrays of head-to-head results, which numpy counts
-into cells (pair × outcome × the item's majority answers to the radio questions).
+"""The report's figures from columns: the selected annotations and results as numpy arrays (read.py fills
+them from the database in chunks), each distinct answer decoded once. One vectorised pass gives every
+criterion's votes (core.report.agreement.Votes) and flat arrays of head-to-head results, which numpy
+counts into cells (pair × outcome × the item's majority answers to the radio questions).
 
 It gives what core.report's criteria_from_works, comparisons, pair_table, leaderboard, mean_scores and
 by_classification give on the same data (tests/store/test_report.py checks them equal) at a fraction of
@@ -18,22 +19,85 @@ from typing import Any
 import numpy as np
 from scipy.stats import t as t_dist
 
-from core.evaluation import EVALUATION_TOOL, ranking_to_ranks
-from core.report.agreement import CriterionData, as_number, criterion_name, level_of, question_name
-from core.report.agreement import _value as agreement_value
-from core.report.models import ELO_BASE, ELO_SCALE, majority, wilson
-from core.report.models import _numeric_attributes as numeric_attributes
-from core.report.models import _strengths as bt_strengths
+from core.evaluation import ranking_to_ranks
+from core.report.agreement import Votes, as_number, criteria_of, criterion_name
+from core.report.agreement import answer_value as agreement_value
+from core.report.models import leaderboard_of_cells, score_attributes
 
 OUTCOMES = ("a", "b", "tie")
 _FLIP = np.array([1, 0, 2])  # a ↔ b, a tie stays a tie
+_EMPTY = (None, "", [], {})  # an answer that says nothing
+
+
+@dataclass
+class Columns:
+    """The selected annotations and their results, as columns. Texts repeat (a 1–5 score has five forms),
+    so answers and values are indexes into lists of the distinct ones, decoded once."""
+
+    ann_id: np.ndarray  # (A,) annotation ids, ascending
+    ann_item: np.ndarray  # (A,) item ids
+    ann_coder: np.ndarray  # (A,) index into coders
+    ann_answers: np.ndarray  # (A,) index into answers (the classification answers)
+    coders: list[str]
+    answers: list[dict]
+    res_ann: np.ndarray  # (R,) the result's annotation, as its index in the ann_ columns
+    res_class: np.ndarray  # (R,) class id
+    res_slot: np.ndarray  # (R,) index into slots ("m3": message 3, "c1": candidate 1)
+    res_cand: np.ndarray  # (R,) candidate index, -1 for none
+    res_values: np.ndarray  # (R,) index into values
+    slots: list[str]
+    values: list[dict]
+
+    @classmethod
+    def from_rows(
+        cls,
+        annotations: list[tuple[int, int, str, dict]],
+        results: list[tuple[int, int, str, int | None, dict]],
+    ) -> Columns:
+        """From (annotation id, item id, annotator, answers) and (annotation id, class id, slot, candidate
+        index, values) rows."""
+        annotations = sorted(annotations, key=lambda row: row[0])
+        coders: dict[str, int] = {}
+        answers: dict[int, int] = {}
+        answer_list: list[dict] = []
+
+        def code(table: dict, value: Any, out: list) -> int:
+            key = id(value) if isinstance(value, dict) else value
+            if key not in table:
+                table[key] = len(out)
+                out.append(value)
+            return table[key]
+
+        coder_list: list[str] = []
+        ann_id = np.array([a for a, _, _, _ in annotations], dtype=np.int64)
+        slots: dict[str, int] = {}
+        slot_list: list[str] = []
+        values: dict[int, int] = {}
+        value_list: list[dict] = []
+        return cls(
+            ann_id=ann_id,
+            ann_item=np.array([i for _, i, _, _ in annotations], dtype=np.int64),
+            ann_coder=np.array([code(coders, w, coder_list) for _, _, w, _ in annotations], dtype=np.int64),
+            ann_answers=np.array(
+                [code(answers, a or {}, answer_list) for _, _, _, a in annotations], dtype=np.int64
+            ),
+            coders=coder_list,
+            answers=answer_list,
+            res_ann=np.searchsorted(ann_id, np.array([r[0] for r in results], dtype=np.int64)),
+            res_class=np.array([r[1] for r in results], dtype=np.int64),
+            res_slot=np.array([code(slots, r[2], slot_list) for r in results], dtype=np.int64),
+            res_cand=np.array([-1 if r[3] is None else r[3] for r in results], dtype=np.int64),
+            res_values=np.array([code(values, r[4] or {}, value_list) for r in results], dtype=np.int64),
+            slots=slot_list,
+            values=value_list,
+        )
 
 
 @dataclass
 class Tally:
     """What one pass over the answers collected."""
 
-    criteria: list[CriterionData]
+    criteria: list[Votes]
     models: list[str]  # model names, sorted: a code is an index here
     # one row per head-to-head result: codes of a < b, the outcome (0 a, 1 b, 2 tie), the item's group
     a: np.ndarray
@@ -45,208 +109,227 @@ class Tally:
     scores: list[dict] = field(default_factory=list)
 
 
-def _criteria(classes: list[dict], questions: list[dict]) -> dict[str, tuple[CriterionData, str]]:
-    """Every comparable criterion (as core.report.agreement.criteria_from_works names them) and its kind."""
-    found: dict[str, tuple[CriterionData, str]] = {}
-    for cls in classes:
-        if (cls.get("tool") or EVALUATION_TOOL) != EVALUATION_TOOL:
+def _canonical(answers: list[Any], level: str, kind: str) -> tuple[np.ndarray, list[Any]]:
+    """Each distinct answer as agreement compares it: a number (nan: none) at the ordinal, interval and
+    ratio levels, else an index (-1: none) into the returned forms."""
+    numeric = level in ("ordinal", "interval", "ratio")
+    out = np.full(len(answers), np.nan if numeric else -1, dtype=np.float64 if numeric else np.int64)
+    forms: list[Any] = []
+    index: dict[Any, int] = {}
+    for k, answer in enumerate(answers):
+        if answer in _EMPTY:
             continue
-        for attribute in cls.get("attributes") or ():
-            kind = str(attribute.get("type", ""))
-            try:
-                level = level_of(kind, attribute.get("options"))
-            except ValueError:
-                continue
-            key = f"r:{int(cls['id'])}:{attribute.get('name')}"
-            found[key] = (CriterionData(key, criterion_name(cls, attribute), level), kind)
-    for q in questions:
-        kind = str(q.get("type", ""))
-        try:
-            level = level_of(kind, q.get("options"))
-        except ValueError:
+        value = agreement_value(answer, level, kind)
+        if value is None:
             continue
-        key = f"q:{q['id']}"
-        found[key] = (CriterionData(key, question_name(q), level), kind)
-    return found
+        if numeric:
+            out[k] = value
+            continue
+        key = str(value) if level == "ranking" else value  # a ranking is a list: its text names it
+        if key not in index:
+            index[key] = len(forms)
+            forms.append(value)
+        out[k] = index[key]
+    return out, forms
+
+
+def _majorities(row: np.ndarray, label: np.ndarray, n_rows: int, n_labels: int) -> np.ndarray:
+    """Per row (item), the label most of its votes gave; -1 when none or when the top labels tie."""
+    out = np.full(n_rows, -1, dtype=np.int64)
+    ok = (row >= 0) & (label >= 0)
+    if not ok.any():
+        return out
+    keys, counts = np.unique(row[ok] * n_labels + label[ok], return_counts=True)
+    rows, labels = keys // n_labels, keys % n_labels
+    order = np.lexsort((-counts, rows))
+    rows, labels, counts = rows[order], labels[order], counts[order]
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    tied = np.r_[(rows[1:] == rows[:-1]) & (counts[1:] == counts[:-1]), False]
+    won = first & ~tied
+    out[rows[won]] = labels[won]
+    return out
 
 
 def tally(
-    annotations: list[tuple[int, int, str, dict]],
-    results: list[tuple[int, int, str, int | None, dict]],
+    cols: Columns,
     item_models: dict[int, list[str | None]],
     classes: list[dict],
     questions: list[dict],
 ) -> Tally:
-    """`annotations`: (annotation id, item id, annotator, classification answers); `results`: (annotation
-    id, class id, slot "m3"/"c1", candidate index, values); `item_models`: item → its candidates' models."""
-    found = _criteria(classes, questions)
+    """The criteria's votes, the head-to-head results and the mean scores of the selected answers;
+    `item_models`: item → its candidates' model names (None where a candidate names none)."""
+    found = criteria_of(classes, questions)
     names = sorted({m for models in item_models.values() for m in models if m is not None})
     code_of = {m: i for i, m in enumerate(names)}
     width = max((len(v) for v in item_models.values()), default=0)
-    item_index = {item: i for i, item in enumerate(item_models)}
-    model_codes = np.full((len(item_models) + 1, max(width, 1)), -1, dtype=np.int64)  # last row: no models
-    for item, i in item_index.items():
-        for k, m in enumerate(item_models[item]):
+    # items with models, by ascending id: an item's row here; row n_items stands for "no models"
+    item_ids = np.array(sorted(item_models), dtype=np.int64)
+    n_items = len(item_ids)
+    model_codes = np.full((n_items + 1, max(width, 1)), -1, dtype=np.int64)
+    n_candidates = np.zeros(n_items + 1, dtype=np.int64)
+    for i, item in enumerate(item_ids.tolist()):
+        models = item_models[item]
+        n_candidates[i] = len(models)
+        for k, m in enumerate(models):
             if m is not None:
                 model_codes[i, k] = code_of[m]
+    at = np.searchsorted(item_ids, cols.ann_item)
+    at_clip = np.minimum(at, max(n_items - 1, 0))
+    known = (at < n_items) & (item_ids[at_clip] == cols.ann_item) if n_items else np.zeros(len(at), bool)
+    ann_row = np.where(known, at, n_items)  # each annotation's item row
+
+    criteria: list[Votes] = []
     kinds = {str(q["id"]): str(q.get("type", "")) for q in questions}
+    answers = cols.answers
+
+    # classifications: one unit per item
+    for key, (name, level, kind) in found.items():
+        if not key.startswith("q:"):
+            continue
+        qid = key[2:]
+        value, forms = _canonical([a.get(qid) for a in answers], level, kind)
+        per = value[cols.ann_answers]
+        ok = ~np.isnan(per) if per.dtype.kind == "f" else per >= 0
+        criteria.append(
+            Votes(key, name, level, cols.ann_item[ok], cols.ann_coder[ok], per[ok], cols.coders, forms)
+        )
+
+    # class attributes: one unit per (item, slot)
+    res_item = cols.ann_item[cols.res_ann] if len(cols.res_ann) else np.zeros(0, dtype=np.int64)
+    res_coder = cols.ann_coder[cols.res_ann] if len(cols.res_ann) else np.zeros(0, dtype=np.int64)
+    n_slots = max(len(cols.slots), 1)
+    for key, (name, level, kind) in found.items():
+        if not key.startswith("r:"):
+            continue
+        _, class_id, attribute = key.split(":", 2)
+        value, forms = _canonical([v.get(attribute) for v in cols.values], level, kind)
+        mine = cols.res_class == int(class_id)
+        per = value[cols.res_values[mine]]
+        ok = ~np.isnan(per) if per.dtype.kind == "f" else per >= 0
+        unit = res_item[mine][ok] * n_slots + cols.res_slot[mine][ok]
+        criteria.append(Votes(key, name, level, unit, res_coder[mine][ok], per[ok], cols.coders, forms))
+
+    # the items' groups: their annotators' majority answer to each radio question (-1: none, or a tie)
     radio = [
         (str(q["id"]), str(q["name"])) for q in questions if q.get("type") == "radio" and not q.get("deleted")
     ]
-
-    owner: dict[int, tuple[int, str]] = {}
-    picks: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    pw_item, pw_first, pw_second, pw_tie = [], [], [], []
-    rk_item: dict[str, list[int]] = defaultdict(list)
-    rk_form: dict[str, Any] = {}
-    for aid, item, annotator, answers in annotations:
-        owner[aid] = (item, annotator)
-        for qid, answer in answers.items():
-            if answer in (None, "", [], {}):
-                continue
-            entry = found.get(f"q:{qid}")
-            if entry is not None:
-                data, kind = entry
-                value = agreement_value(answer, data.level, kind)
-                if value is not None:
-                    data.units.setdefault(item, {})[annotator] = value
-            kind = kinds.get(str(qid))
-            if kind == "pairwise" and isinstance(answer, dict):
-                if answer.get("tie") is True:
-                    pw_item.append(item), pw_first.append(0), pw_second.append(1), pw_tie.append(True)
-                elif answer.get("chosen") is not None and answer.get("rejected") is not None:
-                    pw_item.append(item), pw_first.append(int(answer["chosen"]))
-                    pw_second.append(int(answer["rejected"])), pw_tie.append(False)
-            elif kind == "ranking" and isinstance(answer, list):
-                text = str(answer)
-                rk_form.setdefault(text, answer)
-                rk_item[text].append(item)
-            elif kind == "radio":
-                picks[item][str(qid)].append(str(answer))
-
-    score_refs = {
-        (int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in numeric_attributes(classes)
-    }
-    ref_index = {ref: i for i, ref in enumerate(score_refs)}
-    sc_ann, sc_item, sc_ref, sc_cand, sc_value = [], [], [], [], []
-    # what a result's values give, worked out once per distinct (class, values): values are shared objects
-    # (store.report._Decoded), so their id names their text
-    parsed: dict[tuple[int, int], tuple[list[tuple[CriterionData, Any]], list[tuple[int, float]]]] = {}
-    for aid, class_id, slot, candidate, values in results:
-        item, annotator = owner[aid]
-        known = parsed.get((class_id, id(values)))
-        if known is None:
-            votes, numbers = [], []
-            for name, value in values.items():
-                if value in (None, "", []):
-                    continue
-                entry = found.get(f"r:{class_id}:{name}")
-                if entry is not None:
-                    canonical = agreement_value(value, entry[0].level, entry[1])
-                    if canonical is not None:
-                        votes.append((entry[0], canonical))
-                ref = ref_index.get((class_id, str(name)))
-                number = as_number(value)
-                if ref is not None and number is not None:
-                    numbers.append((ref, number))
-            known = parsed[(class_id, id(values))] = (votes, numbers)
-        for data, canonical in known[0]:
-            data.units.setdefault((item, slot), {})[annotator] = canonical
-        if candidate is not None:
-            for ref, number in known[1]:
-                sc_ann.append(aid), sc_item.append(item), sc_ref.append(ref)
-                sc_cand.append(candidate), sc_value.append(number)
-
-    # the items' groups: their annotators' majority answer to each radio question (None: none, or a tie)
-    group_of_item: dict[int, int] = {}
-    groups: dict[tuple[Any, ...], int] = {}
-    for item in item_models:
-        key = tuple(majority(picks[item][qid]) if item in picks else None for qid, _ in radio)
-        group_of_item[item] = groups.setdefault(key, len(groups))
-
-    # item id → its row in model_codes and its group, as arrays indexed by item id
-    top = max(max(item_models, default=0), max((i for i, _ in owner.values()), default=0)) + 1
-    row_of = np.full(top, len(item_models), dtype=np.int64)
-    group_arr = np.zeros(top, dtype=np.int64)
-    for item, i in item_index.items():
-        row_of[item] = i
-        group_arr[item] = group_of_item[item]
-
-    def rows(items: Any, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        at = row_of[np.asarray(items, dtype=np.int64)]
-        ok = (first >= 0) & (first < width) & (second >= 0) & (second < width)
-        at = np.where(ok, at, len(item_models))
-        return model_codes[at, np.where(ok, first, 0)], model_codes[at, np.where(ok, second, 0)]
+    labels: list[list[str]] = []
+    majority = np.full((n_items, len(radio)), -1, dtype=np.int64)
+    for r, (qid, _) in enumerate(radio):
+        index: dict[str, int] = {}
+        label = np.array(
+            [-1 if a.get(qid) in _EMPTY else index.setdefault(str(a.get(qid)), len(index)) for a in answers],
+            dtype=np.int64,
+        )
+        labels.append(list(index))
+        per = label[cols.ann_answers] if len(label) else label
+        majority[:, r] = _majorities(ann_row, per, n_items + 1, max(len(index), 1))[:n_items]
+    if radio and n_items:
+        distinct, group_of_row = np.unique(majority, axis=0, return_inverse=True)
+        group_of_row = group_of_row.reshape(-1)
+        groups = [tuple(None if c < 0 else labels[r][c] for r, c in enumerate(g)) for g in distinct.tolist()]
+    else:
+        group_of_row = np.zeros(n_items, dtype=np.int64)
+        groups = [()] if n_items else []
+    group_of_row = np.r_[group_of_row, 0]  # the "no models" row
 
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def add(
-        items: list[int] | np.ndarray, first: np.ndarray, second: np.ndarray, outcome: np.ndarray
-    ) -> None:
-        items = list(items)
-        if not items:
+    def model_of(rows: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        ok = (candidate >= 0) & (candidate < width)
+        return model_codes[np.where(ok, rows, n_items), np.where(ok, candidate, 0)]
+
+    def add(rows: np.ndarray, first: np.ndarray, second: np.ndarray, outcome: np.ndarray) -> None:
+        if not len(rows):
             return
-        a, b = rows(items, first, second)
+        a, b = model_of(rows, first), model_of(rows, second)
         keep = (a >= 0) & (b >= 0) & (a != b)
         swap = a > b
         a2, b2 = np.where(swap, b, a), np.where(swap, a, b)
         out = np.where(swap, _FLIP[outcome], outcome)
-        grp = group_arr[items]
-        parts.append((a2[keep], b2[keep], out[keep], grp[keep]))
+        parts.append((a2[keep], b2[keep], out[keep], group_of_row[rows][keep]))
 
-    if pw_item:
-        tie = np.array(pw_tie)
-        first, second = np.array(pw_first), np.array(pw_second)
-        n_candidates = np.array([*(len(v) for v in item_models.values()), 0])
-        two = n_candidates[row_of[np.array(pw_item)]] == 2
-        keep = ~tie | two  # a tie names no candidates: only a two-candidate item says which two tied
-        add(np.array(pw_item)[keep], first[keep], second[keep], np.where(tie, 2, 0)[keep])
-    for text, items in rk_item.items():
-        ranks = ranking_to_ranks(rk_form[text])
-        for i, j in combinations(sorted(ranks), 2):
-            outcome = 0 if ranks[i] < ranks[j] else 1 if ranks[i] > ranks[j] else 2
-            n = len(items)
-            add(items, np.full(n, i), np.full(n, j), np.full(n, outcome))
+    for qid, kind in kinds.items():
+        if kind == "pairwise":  # per distinct answer: first, second, tie, valid
+            spec = np.zeros((len(answers), 4), dtype=np.int64)
+            for k, answer in enumerate(answers):
+                answer = answer.get(qid)
+                if not isinstance(answer, dict) or not answer:
+                    continue
+                if answer.get("tie") is True:
+                    spec[k] = (0, 1, 1, 1)
+                elif answer.get("chosen") is not None and answer.get("rejected") is not None:
+                    spec[k] = (int(answer["chosen"]), int(answer["rejected"]), 0, 1)
+            per = spec[cols.ann_answers]
+            # a tie names no candidates: only a two-candidate item says which two tied
+            keep = (per[:, 3] == 1) & ((per[:, 2] == 0) | (n_candidates[ann_row] == 2))
+            add(ann_row[keep], per[keep, 0], per[keep, 1], np.where(per[keep, 2] == 1, 2, 0))
+        elif kind == "ranking":
+            forms: dict[str, tuple[int, list]] = {}  # text → (index, ranking)
+            form = np.full(len(answers), -1, dtype=np.int64)
+            for k, answer in enumerate(answers):
+                answer = answer.get(qid)
+                if isinstance(answer, list) and answer:
+                    form[k] = forms.setdefault(str(answer), (len(forms), answer))[0]
+            per = form[cols.ann_answers] if len(form) else form
+            for f, ranking in forms.values():
+                rows = ann_row[per == f]
+                ranks = ranking_to_ranks(ranking)
+                for i, j in combinations(sorted(ranks), 2):
+                    outcome = 0 if ranks[i] < ranks[j] else 1 if ranks[i] > ranks[j] else 2
+                    n = len(rows)
+                    add(rows, np.full(n, i), np.full(n, j), np.full(n, outcome))
+
+    # scores on candidates: per (class, attribute) that is a score, each result's number
+    score_refs = {
+        (int(c["id"]), str(a.get("name"))): criterion_name(c, a) for c, a in score_attributes(classes)
+    }
+    sc: list[tuple[np.ndarray, ...]] = []
+    on_candidate = cols.res_cand >= 0
+    for r, (class_id, attribute) in enumerate(score_refs):
+        number = np.array(
+            [math.nan if (x := as_number(v.get(attribute))) is None else x for v in cols.values],
+            dtype=np.float64,
+        )
+        mine = np.flatnonzero((cols.res_class == class_id) & on_candidate)
+        value = number[cols.res_values[mine]] if len(number) else np.zeros(0)
+        ok = ~np.isnan(value)
+        mine = mine[ok]
+        sc.append((cols.res_ann[mine], np.full(len(mine), r), cols.res_cand[mine], value[ok]))
     scores: list[dict] = []
-    if sc_ann:
-        order = np.lexsort((np.array(sc_cand), np.array(sc_ref), np.array(sc_ann)))
-        ann = np.array(sc_ann)[order]
-        ref = np.array(sc_ref)[order]
-        cand = np.array(sc_cand)[order]
-        value = np.array(sc_value, dtype=np.float64)[order]
-        item_arr = np.array(sc_item)[order]
+    if sc and sum(len(s[0]) for s in sc):
+        ann, ref, cand, value = (np.concatenate(p) for p in zip(*sc, strict=True))
+        order = np.lexsort((cand, ref, ann))
+        ann, ref, cand, value = ann[order], ref[order], cand[order], value[order]
+        rows = ann_row[ann]
         starts = np.flatnonzero(np.r_[True, (ann[1:] != ann[:-1]) | (ref[1:] != ref[:-1]), True])
         span = int(np.diff(starts).max())  # the most candidates one annotation scored on one criterion
         for d in range(1, span):  # every pair of scored candidates in one annotation and criterion
             same = (ann[:-d] == ann[d:]) & (ref[:-d] == ref[d:])
             x, y = value[:-d][same], value[d:][same]
-            add(
-                item_arr[:-d][same],
-                cand[:-d][same],
-                cand[d:][same],
-                np.where(x > y, 0, np.where(x < y, 1, 2)),
-            )
-        scores = _mean_scores(item_arr, cand, ref, value, list(score_refs.items()), rows, names)
+            add(rows[:-d][same], cand[:-d][same], cand[d:][same], np.where(x > y, 0, np.where(x < y, 1, 2)))
+        scores = _mean_scores(model_of(rows, cand), ref, value, list(score_refs.items()), names)
     if parts:
         a, b, outcome, group = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
         a = b = outcome = group = np.zeros(0, dtype=np.int64)
     return Tally(
-        criteria=[data for data, _ in found.values()],
+        criteria=criteria,
         models=names,
         a=a,
         b=b,
         outcome=outcome,
         group=group,
-        groups=list(groups),
+        groups=groups,
         radio=[name for _, name in radio],
         scores=scores,
     )
 
 
-def _mean_scores(items, cand, ref, value, refs, rows, names) -> list[dict]:  # type: ignore[no-untyped-def]
+def _mean_scores(
+    model: np.ndarray, ref: np.ndarray, value: np.ndarray, refs: list, names: list[str]
+) -> list[dict]:
     """core.report.models.mean_scores' rows: per score criterion and model, the mean, n, 95 % t-interval."""
-    model, _ = rows(items, cand, cand)
     keep = model >= 0
     out = []
     for r, m in sorted(set(zip(ref[keep].tolist(), model[keep].tolist(), strict=True))):
@@ -280,60 +363,6 @@ def cells(t: Tally, groups: np.ndarray | None = None) -> Counter:
     return out
 
 
-def pair_table(counted: Counter) -> list[dict]:
-    """core.report.models.pair_table on counted cells."""
-    tally_: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for (a, b, o), n in counted.items():
-        tally_[(a, b)][o] += n
-    rows = []
-    for (a, b), count in sorted(tally_.items()):
-        wins, ties, losses = count["a"], count["tie"], count["b"]
-        n = wins + ties + losses
-        rows.append({"a": a, "b": b, "wins": wins, "ties": ties, "losses": losses, "n": n,
-                     "win_rate": (wins + ties / 2) / n, "ci": wilson(wins + ties / 2, n)})  # fmt: skip
-    return rows
-
-
-def leaderboard(counted: Counter, *, bootstrap: int = 200, seed: int = 0) -> list[dict]:
-    """core.report.models.leaderboard on counted cells: the same strengths; the bootstrap draws over the
-    cells in sorted order (core's in the order met), so the interval ends can differ in the last digits."""
-    cells_ = Counter({k: v for k, v in counted.items() if v})
-    models = sorted({m for a, b, _ in cells_ for m in (a, b)})
-    if not models:
-        return []
-    index = {m: i for i, m in enumerate(models)}
-    keys = sorted(cells_, key=lambda c: (c[0], c[1], OUTCOMES.index(c[2])))
-    counts = np.array([cells_[c] for c in keys], dtype=np.float64)
-    k = len(models)
-    unit = np.zeros((len(keys), k * k))
-    for row, (a, b, outcome) in enumerate(keys):
-        i, j = index[a], index[b]
-        if outcome == "a":
-            unit[row, i * k + j] = 1
-        elif outcome == "b":
-            unit[row, j * k + i] = 1
-        else:
-            unit[row, i * k + j] = unit[row, j * k + i] = 0.5
-    theta = bt_strengths((counts @ unit).reshape(k, k))
-    played: Counter = Counter()
-    for (a, b, _), n in cells_.items():
-        played[a] += n
-        played[b] += n
-    ci: list[list[float] | None] = [None] * k
-    if bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        total = int(counts.sum())
-        draws = rng.multinomial(total, counts / total, size=bootstrap) @ unit
-        samples = np.stack([bt_strengths(d.reshape(k, k), theta) for d in draws])
-        lo, hi = np.percentile(samples, [2.5, 97.5], axis=0)
-        ci = [[float(ELO_BASE + ELO_SCALE * lo[i]), float(ELO_BASE + ELO_SCALE * hi[i])] for i in range(k)]
-    rows = [
-        {"model": m, "strength": float(ELO_BASE + ELO_SCALE * t), "ci": ci[i], "comparisons": played[m]}
-        for i, (m, t) in enumerate(zip(models, theta, strict=True))
-    ]
-    return sorted(rows, key=lambda r: (-r["strength"], r["model"]))
-
-
 def by_answer(t: Tally, *, bootstrap: int = 200) -> dict[str, dict[Any, list[dict]]]:
     """Per radio question, the leaderboard per majority answer (core.report.models.by_classification)."""
     out: dict[str, dict[Any, list[dict]]] = {}
@@ -344,7 +373,7 @@ def by_answer(t: Tally, *, bootstrap: int = 200) -> dict[str, dict[Any, list[dic
             if code in present:
                 answers[key[q]].append(code)
         out[name] = {
-            answer: leaderboard(cells(t, np.array(answers[answer])), bootstrap=bootstrap)
+            answer: leaderboard_of_cells(cells(t, np.array(answers[answer])), bootstrap=bootstrap)
             for answer in sorted(answers, key=lambda a: (a is None, str(a)))
         }
     return out

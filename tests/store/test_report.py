@@ -186,24 +186,27 @@ def test_last_change_moves_with_every_recorded_change(session, data):
 
 
 def test_columnar_figures_equal_core_reports(session, data):
-    """store/report/tally.py against core/report's own functions on the same answers."""
+    """store/report's columns (read from the database) and tally against core/report's own functions on
+    the same answers."""
     from core.report import models as core
     from core.report.agreement import agreement, criteria_from_works
     from store.export import ExportFilters
-    from store.report import _models, _ontology, _read, _works
-    from store.report.tally import by_answer, cells, leaderboard, pair_table, tally
+    from store.report import _ontology, _works
+    from store.report.read import item_models, read_columns
+    from store.report.tally import by_answer, cells, tally
 
     ds = data["dataset"].id
     names = {u.id: u.username for u in data["users"].values()}
-    annotations, results = _read(session, ds, ExportFilters(), names)
+    cols = read_columns(session, ds, ExportFilters(), names)
     classes, questions = _ontology(session, ds)
-    models = _models(session, ds, {item for _, item, _, _ in annotations})
-    works = _works(annotations, results)
+    models = item_models(session, ds, set(cols.ann_item.tolist()))
+    works = _works(cols)
     items = [(i, models[i], works[i]) for i in sorted(models)]
-    t = tally(annotations, results, models, classes, questions)
+    t = tally(cols, models, classes, questions)
     comps = core.comparisons(items, classes, questions)
-    assert pair_table(cells(t)) == core.pair_table(comps)
-    mine, theirs = leaderboard(cells(t), bootstrap=0), core.leaderboard(comps, bootstrap=0)
+    assert core.pair_table_of_cells(cells(t)) == core.pair_table(comps)
+    mine = core.leaderboard_of_cells(cells(t), bootstrap=0)
+    theirs = core.leaderboard(comps, bootstrap=0)
     assert [(r["model"], r["comparisons"]) for r in mine] == [(r["model"], r["comparisons"]) for r in theirs]
     assert [r["strength"] for r in mine] == pytest.approx([r["strength"] for r in theirs])
     want_scores = core.mean_scores(items, classes)
@@ -216,18 +219,23 @@ def test_columnar_figures_equal_core_reports(session, data):
     for answer, board in split.items():
         assert [r["strength"] for r in board] == pytest.approx([r["strength"] for r in core_split[answer]])
     got = {c.key: agreement(c, bootstrap=0) for c in t.criteria}
-    for c in criteria_from_works(works, classes, questions):
+    wanted = criteria_from_works(works, classes, questions)
+    assert sorted(got) == sorted(c.key for c in wanted)
+    for c in wanted:
         want = agreement(c, bootstrap=0)
         assert (got[c.key].alpha, got[c.key].percent, got[c.key].items) == (
-            want.alpha,
-            want.percent,
+            pytest.approx(want.alpha),
+            pytest.approx(want.percent),
             want.items,
         )
+        assert got[c.key].per_annotator.keys() == want.per_annotator.keys()
+        for who, figures in want.per_annotator.items():
+            assert got[c.key].per_annotator[who] == pytest.approx(figures)
 
 
 def test_columnar_rankings_ties_and_unknown_models_equal_core():
     from core.report import models as core
-    from store.report.tally import cells, pair_table, tally
+    from store.report.tally import Columns, cells, tally
 
     classes = [{"id": 1, "name": "q", "tool": "dialog_evaluation",
                 "attributes": [{"name": "score", "type": "rating"}]}]  # fmt: skip
@@ -249,8 +257,8 @@ def test_columnar_rankings_ties_and_unknown_models_equal_core():
         works.setdefault(item, {})[who] = {"classifications": answer, "results": [
             {"class_id": 1, "candidate": k, "values": v} for a, _, _, k, v in results if a == aid]}  # fmt: skip
     items = [(i, models[i], works[i]) for i in sorted(models)]
-    t = tally(annotations, results, models, classes, questions)
-    assert pair_table(cells(t)) == core.pair_table(core.comparisons(items, classes, questions))
+    t = tally(Columns.from_rows(annotations, results), models, classes, questions)
+    assert core.pair_table_of_cells(cells(t)) == core.pair_table(core.comparisons(items, classes, questions))
     assert [{**r, "ci": None} for r in t.scores] == [
         {**r, "ci": None} for r in core.mean_scores(items, classes)
     ]
