@@ -16,9 +16,10 @@ from sqlmodel import Session, select
 
 from store.cli.operator import cli_admin
 from store.datasets import create_dataset
+from store.export import write_export
 from store.items import update_dataset_settings
 from store.llm.endpoints import add_model
-from store.models import Annotation, Item, Result
+from store.models import Annotation, Dataset, Item, Result
 from store.ontology import import_ontology
 from store.users import create_user
 from tests.conftest import ARTIFACTS, eventually, sign_in, start_app
@@ -33,11 +34,6 @@ ONTOLOGY = {
         {"name": "ideal_reply", "alias": "Ideal reply", "number": 2, "tool": "dialog_response", "role": "bot"},
     ]
 }  # fmt: skip
-
-
-def _cli(server, *args: str) -> None:  # type: ignore[no-untyped-def]
-    done = server.cli(*args)
-    assert done.returncode == 0, done.stderr
 
 
 def _setup(server, base_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -134,7 +130,9 @@ def _flow(server, page, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped
     eventually(lambda: result() == ("submitted", edited, drafted))
     pages.append(page.content())
 
-    _cli(server, "export", "pilot", "--format", "sft", "--out", str(tmp_path / "export.sft.jsonl"))
+    with Session(server.engine()) as session:  # what `export pilot --format sft` writes (no second process)
+        ds = session.exec(select(Dataset).where(Dataset.name == "pilot")).one()
+        write_export(session=session, dataset=ds, fmt="sft", out=tmp_path / "export.sft.jsonl")
     rows = [
         json.loads(x) for x in (tmp_path / "export.sft.jsonl").read_text(encoding="utf-8").splitlines() if x
     ]

@@ -105,41 +105,39 @@ def test_models_and_generate_exit_codes(db: Engine, fake: FakeServer, capsys: py
 def test_a_killed_generate_is_resumed_by_the_next_process(
     db: Engine, tmp_path: Path, fake: FakeServer
 ) -> None:
-    with FakeServer(delay=0.05) as slow:
-        assert (
-            main(["models", "add", "slow", "--base-url", slow.url, "--model", "alpha", "--concurrency", "1"])
-            == 0
-        )
-        with Session(db) as session:
-            ds = make_dataset(session, "many")
-            for i in range(20):
-                # The CLI's one request at a time meets an answer that takes 30 s at q5: it is killed
-                # while waiting (the next process is answered at once: the fault is for the first ask).
-                text = f"question {i}" + (" [fault:slowx1:30]" if i == 5 else "")
-                session.add(Item(dataset_id=ds.id, external_id=f"q{i}", position=i,
-                                 messages=[{"role": "user", "text": text}]))  # fmt: skip
-            session.commit()
-            many = ds.id
-        env = {**os.environ}
-        proc = subprocess.Popen([sys.executable, "-m", "store", "generate", "many", "--model", "slow"],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert (
+        main(["models", "add", "slow", "--base-url", fake.url, "--model", "alpha", "--concurrency", "1"]) == 0
+    )
+    with Session(db) as session:
+        ds = make_dataset(session, "many")
+        for i in range(20):
+            # The CLI's one request at a time meets an answer that takes 30 s at q5: it is killed
+            # while waiting (the next process is answered at once: the fault is for the first ask).
+            text = f"question {i}" + (" [fault:slowx1:30]" if i == 5 else "")
+            session.add(Item(dataset_id=ds.id, external_id=f"q{i}", position=i,
+                             messages=[{"role": "user", "text": text}]))  # fmt: skip
+        session.commit()
+        many = ds.id
+    env = {**os.environ}
+    proc = subprocess.Popen([sys.executable, "-m", "store", "generate", "many", "--model", "slow"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
-        def answered() -> int:
-            with Session(db) as s:
-                return s.exec(select(GenerationJob.done)).first() or 0
-
-        eventually(lambda: answered() == 5, timeout=60, what="the CLI's answers before q5")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+    def answered() -> int:
         with Session(db) as s:
-            job = s.exec(select(GenerationJob)).one()
-            assert (job.status, job.done) == ("running", 5)
-        time.sleep(0.05)
-        # The owner is a process of this machine that is gone: taken up at once, no heartbeat wait.
-        assert claim_orphans(engine=db) == [job.id]
-        assert claim_orphans(engine=db) == [], "claimed once"
-        # As the app's watcher does: a worker process takes the job over and runs it to its end.
-        assert start_runner(job_id=job.id).wait(60) == 0
+            return s.exec(select(GenerationJob.done)).first() or 0
+
+    eventually(lambda: answered() == 5, timeout=60, what="the CLI's answers before q5")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    with Session(db) as s:
+        job = s.exec(select(GenerationJob)).one()
+        assert (job.status, job.done) == ("running", 5)
+    time.sleep(0.05)
+    # The owner is a process of this machine that is gone: taken up at once, no heartbeat wait.
+    assert claim_orphans(engine=db) == [job.id]
+    assert claim_orphans(engine=db) == [], "claimed once"
+    # As the app's watcher does: a worker process takes the job over and runs it to its end.
+    assert start_runner(job_id=job.id).wait(60) == 0
     with Session(db) as s:
         ended = s.get(GenerationJob, job.id)
     assert (ended.status, ended.done, ended.failed) == ("done", 20, 0)
