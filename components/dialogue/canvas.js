@@ -5,6 +5,7 @@
 const PIN_LIMIT = 4;
 // A run of ↑/↓ faster than this reports the selection to Python once it rests (see reportSelection).
 const SEL_REPORT_MS = 150;
+const COMMIT_MS = 1000;
 const TYPING_INPUTS = new Set(["text", "search", "email", "number", "password", "tel", "url", "date", "time"]);
 
 function el(tag, cls, text) {
@@ -75,6 +76,17 @@ class Canvas {
     this.build();
     this.onKey = (e) => this.handleKey(e);
     window.addEventListener("keydown", this.onKey, true);
+    // Streamlit's text boxes (an attribute's text, an invalid reason) send their text only when they lose
+    // the focus: commit what is typed at most COMMIT_MS after the first unsent key (drafts lose <= 2 s).
+    this.commitTimer = null;
+    this.onTyped = (e) => this.typed(e);
+    window.addEventListener("input", this.onTyped, true);
+    this.composing = false;
+    this.onCompose = (e) => {
+      this.composing = e.type === "compositionstart";
+    };
+    window.addEventListener("compositionstart", this.onCompose, true);
+    window.addEventListener("compositionend", this.onCompose, true);
     this.digitChain = false;
     this.onPointer = () => {
       this.digitChain = false;
@@ -688,6 +700,30 @@ class Canvas {
     return true;
   }
 
+  typed(e) {
+    const target = e.composedPath()[0];
+    if (this.commitTimer || !isTyping(target) || target.tagName === "SELECT" || this.root.contains(target)) return;
+    if (target.closest && target.closest("[data-parley-own-keys]")) return; // (sends its own drafts)
+    if (target.hasAttribute && target.hasAttribute("data-parley-own-keys")) return;
+    this.commitTimer = setTimeout(() => this.commitTyping(target), COMMIT_MS);
+  }
+
+  // Blur and focus again at once (as Ctrl+S does): Streamlit commits the text, the caret stays put.
+  commitTyping(box) {
+    this.commitTimer = null;
+    if (!box.isConnected || box.getRootNode().activeElement !== box) return; // left already: committed
+    if (this.composing) {
+      this.commitTimer = setTimeout(() => this.commitTyping(box), 300); // an IME is composing: after it
+      return;
+    }
+    const { selectionStart, selectionEnd, selectionDirection } = box;
+    box.blur();
+    box.focus();
+    try {
+      box.setSelectionRange(selectionStart, selectionEnd, selectionDirection);
+    } catch (_) { /* an input type without a selection (number) */ }
+  }
+
   handleKey(e) {
     this.lastInput = performance.now();
     if (!this.data || this.data.mode === "single" || !this.root.isConnected) return;
@@ -775,6 +811,10 @@ class Canvas {
     window.removeEventListener("wheel", this.onInput, { capture: true });
     document.removeEventListener("visibilitychange", this.onHide);
     window.removeEventListener("keydown", this.onKey, true);
+    window.removeEventListener("input", this.onTyped, true);
+    window.removeEventListener("compositionstart", this.onCompose, true);
+    window.removeEventListener("compositionend", this.onCompose, true);
+    clearTimeout(this.commitTimer);
     window.removeEventListener("pointerdown", this.onPointer, true);
     clearTimeout(this.pendingTimer);
     clearTimeout(this.selTimer);
