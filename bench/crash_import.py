@@ -75,7 +75,10 @@ def write_jsonl(path: Path, mb: float) -> int:
 @dataclass
 class Run:
     killed: bool  # SIGKILL reached a live process
-    phase: str  # starting (no progress yet) | writing | committed (summary printed) | finished (exited)
+    # starting: no progress line yet (the CLI's start, schema check, the dataset row and job made in the
+    # open transaction, the parser child's start, the first batch) | writing: progress lines | committed:
+    # the summary printed, the process not yet gone (background WAL checkpoint) | finished: exited first
+    phase: str
     seconds: float
     stdout: str
     stderr: str

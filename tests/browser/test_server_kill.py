@@ -19,6 +19,8 @@ ITEMS = [{"id": "q1", "messages": [{"role": "user", "content": "How do I boil an
                                    {"role": "assistant", "content": "Put it in water."}]}]  # fmt: skip
 ONTOLOGY = {
     "classes": [
+        {"name": "quality", "alias": "Quality", "number": 2, "tool": "dialog_evaluation", "targets": ["bot"],
+         "attributes": [{"name": "why", "type": "text"}]},
         {"name": "ideal_reply", "alias": "Ideal reply", "number": 1, "tool": "dialog_response", "role": "bot",
          "max_chars": 2000},
     ]
@@ -26,6 +28,27 @@ ONTOLOGY = {
 WORDS = "Boil water then lower the egg in gently and wait nine minutes before cooling it"
 TYPING_S = 4.0  # typing before the kill: longer than the 2 s a draft may lose
 KEY_DELAY_S = 0.05  # ~20 keys a second, no pause: a draft must not wait for one
+
+
+def _why(server) -> str:  # type: ignore[no-untyped-def]
+    """The Evaluate attribute "why" in the stored draft."""
+    with Session(server.engine()) as s:
+        ann = s.exec(select(Annotation)).first()
+        results = (ann.draft or {}).get("results", []) if ann is not None else []
+        return "".join((r.get("values") or {}).get("why") or "" for r in results)
+
+
+def _type_for(page, seconds: float, words: str) -> tuple[str, list[float]]:  # type: ignore[no-untyped-def]
+    """Type `words` again and again, key by key without a pause, for `seconds`; (text, each key's time)."""
+    typed, at = "", []
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        for ch in words + " ":
+            page.keyboard.type(ch)
+            typed += ch
+            at.append(time.monotonic())
+            page.wait_for_timeout(KEY_DELAY_S * 1000)
+    return typed, at
 
 
 def _draft_text(server) -> str:  # type: ignore[no-untyped-def]
@@ -82,5 +105,21 @@ def test_server_killed_mid_typing_keeps_all_but_the_last_2_s(tmp_path, page):  #
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "server_kill_restarted.png"), full_page=True)
         assert page.get_by_test_id("stException").count() == 0
+
+        # Evaluate's text attributes are Streamlit text areas, which send their text on blur: typed on without
+        # a pause, the draft on the server (what a kill would leave) still holds all but the last 2 s.
+        page.goto(server.url + "/evaluate?dataset=eggs&item=q1")
+        page.locator("[data-testid=parley-bubble][data-id=m1]").click()
+        page.get_by_text("Classes · Message 2 (bot)").wait_for()
+        page.keyboard.press("2")
+        why = page.get_by_role("textbox", name="why")
+        why.click()
+        typed, at = _type_for(page, 3.5, "Too short")
+        now = time.monotonic()
+        kept = _why(server)
+        older = typed[: sum(t <= now - 2.0 for t in at)]
+        print(f"Evaluate: typed {len(typed)} chars, the draft holds {len(kept)}, {len(older)} older than 2 s")
+        assert typed.startswith(kept) and len(kept) >= len(older), (kept, typed)
+        page.screenshot(path=str(ARTIFACTS / "server_kill_evaluate_typing.png"), full_page=True)
     finally:
         server.stop()
