@@ -16,7 +16,12 @@ from store.llm.endpoints import list_models
 from store.llm.runner import check_items, fraction, rate
 from store.models import Dataset, GenerationJob
 
-STATUS_ICON = {"running": "⏳", "done": "✅", "cancelled": "⏹️", "failed": "⚠️"}
+STATUS_ICON = {
+    "running": ":material/progress_activity:",
+    "done": ":material/check_circle:",
+    "cancelled": ":material/cancel:",
+    "failed": ":material/error:",
+}
 
 
 def _start(user: Any, dataset_id: int, kind: str, models: list[str], **kw: Any) -> str | None:
@@ -94,8 +99,11 @@ def job_ui(user: Any, job: GenerationJob, names: dict[int, str] | None = None) -
     """One job: progress bar (done / total, completions/s, tokens, errors), Cancel or Resume, its errors."""
     with st.container(border=True, key=f"llm_job_{job.id}"):
         st.markdown(_job_line(job, names or {}))
-        figures = (f"{job.done + job.skipped:,} / {job.total:,} · {job.done:,} new, {job.skipped:,} already there"
-                   f" · {rate(job):.1f} completions/s · {job.tokens:,} tokens · {job.failed:,} errors")  # fmt: skip
+        handled = job.done + job.skipped + job.failed
+        figures = (f"{handled:,} / {job.total:,} · {job.done:,} new, {job.skipped:,} already there, "
+                   f"{job.failed:,} failed · {rate(job):.1f} completions/s · {job.tokens:,} tokens")  # fmt: skip
+        if job.status == "running" and not job.total:
+            figures = "starting…"  # the worker process counts the items when it begins
         st.progress(fraction(job), text=figures)
         if job.status == "running":
             if st.button("Cancel", key=f"llm.cancel.{job.id}", icon=":material/stop:"):

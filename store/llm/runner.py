@@ -356,6 +356,11 @@ def run_job(
             _fail(engine, job_id, str(exc))
             raise
         selection = _selection(session, job)
+    if job.cancel_requested:  # cancelled before a runner began
+        state.stop = "cancelled"
+        _finish(engine, state)
+        with read_session(engine) as session:
+            return session.get(GenerationJob, job_id)
     state.failed_pairs = {(e["item"], e["model"]) for e in job.errors or [] if e.get("item") is not None}
     asyncio.run(_run(engine, state, selection, progress))
     with read_session(engine) as session:

@@ -86,7 +86,9 @@ def _flow(server, page, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped
         page.get_by_role("option", name=name).click()
     page.keyboard.press("Escape")
     page.get_by_role("button", name=re.compile("^(smart_toy)?Generate$")).click()
-    expect(page.get_by_text(re.compile(r"^6 / 6 · 6 new, 0 already there"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"^6 / 6 · 6 new, 0 already there, 0 failed"))).to_be_visible(
+        timeout=30_000
+    )
     expect(page.get_by_text(re.compile(r"Job 1 · Candidates from m-alpha, m-beta · done"))).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "models_generate_done.png"), full_page=True)
     pages.append(page.content())

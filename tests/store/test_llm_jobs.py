@@ -170,6 +170,11 @@ def test_cancel_then_resume_answers_each_item_once(
     monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.1)
     boss, ds = _setup(session, [f"question {i}" for i in range(16)])
     _model(session, boss, "m1", slow_fake, "alpha", concurrency=1)
+    early = start_job(session=session, user=boss, dataset_id=ds.id, kind="generate", models=["m1"])
+    session.commit()
+    with write_session(engine) as s:  # cancelled before any runner began: it never starts
+        cancel_job(session=s, user=boss, job_id=early.id)
+    assert (run_job(engine=engine, job_id=early.id, policy=POLICY).status, early.done) == ("cancelled", 0)
     job = start_job(session=session, user=boss, dataset_id=ds.id, kind="generate", models=["m1"])
     session.commit()
 
