@@ -92,6 +92,7 @@ def test_models_and_generate_exit_codes(db: Engine, fake: FakeServer, capsys: py
     finally:
         del os.environ["M2_KEY"]
     assert code == 1 and "4 replies written, 2 already there, 2 failed of 8" in out
+    assert "k-123456789" not in out + err + _run(capsys, "models", "list")[1]
     assert sorted(err.splitlines()) == [
         "failed: item p3 · m1: HTTP 500: The server had an error (after 2 attempts)",
         "failed: item p3 · m2: HTTP 500: The server had an error (after 2 attempts)",
