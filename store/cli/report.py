@@ -16,7 +16,6 @@ from store.cli.export import _day
 from store.cli.operator import cli_admin
 from store.datasets import get_dataset
 from store.errors import InputError
-from store.report import STATUSES, ReportFilters, report_data
 
 FORMATS = ("html", "json")
 
@@ -53,6 +52,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # here, not at the top: numpy, scipy and krippendorff would slow every `python -m store` start by ~1 s
+    from store.report import STATUSES, ReportFilters, report_data
+
     if args.format not in FORMATS:
         raise InputError(f"--format {args.format!r}: choose html or json")
     if args.status not in STATUSES:
