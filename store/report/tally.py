@@ -341,9 +341,15 @@ def _mean_scores(
 ) -> list[dict]:
     """core.report.models.mean_scores' rows: per score criterion and model, the mean, n, 95 % t-interval."""
     keep = model >= 0
+    k = max(len(names), 1)
+    key = ref[keep] * k + model[keep]
+    order = np.argsort(key, kind="stable")
+    key, value = key[order], value[keep][order]
+    codes, starts = np.unique(key, return_index=True)
     out = []
-    for r, m in sorted(set(zip(ref[keep].tolist(), model[keep].tolist(), strict=True))):
-        values = value[keep & (ref == r) & (model == m)]
+    for code, lo, hi in zip(codes.tolist(), starts.tolist(), [*starts[1:].tolist(), len(key)], strict=True):
+        r, m = divmod(code, k)
+        values = value[lo:hi]
         n, mean = len(values), float(values.mean())
         ci = None
         if n > 1:
