@@ -130,8 +130,15 @@ def _lock(session: Session, user: User, item_id: int, version: int) -> Annotatio
     return ann
 
 
-def _bump(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
-    # The WHERE on version makes the update itself the guard (PostgreSQL runs writers concurrently).
+def bump_version(
+    session: Session,
+    ann: Annotation,
+    values: dict[str, Any],
+    conflict: str = "This item was changed in another tab or window at the same moment; reload it.",
+) -> int:
+    """Write `values` and the next version if the row is still at `ann.version`; returns the new version.
+    The WHERE on version makes the update its own guard (PostgreSQL runs writers concurrently); the ORM
+    update also refreshes `ann` in the session, so read what you need from it first."""
     old = ann.version
     done = session.execute(
         update(Annotation)
@@ -139,14 +146,14 @@ def _bump(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
         .values(version=old + 1, updated_at=utcnow(), **values)
     )
     if done.rowcount != 1:
-        raise Conflict("This item was changed in another tab or window at the same moment; reload it.")
+        raise Conflict(conflict)
     return old + 1
 
 
 def save_draft(*, session: Session, user: User, item_id: int, work: dict[str, Any], version: int) -> int:
     """Keep unsaved work on the server; returns the new version. Raises Conflict on a stale version."""
     ann = _lock(session, user, item_id, version)
-    new_version = _bump(session, ann, {"draft": work, "draft_at": utcnow()})
+    new_version = bump_version(session, ann, {"draft": work, "draft_at": utcnow()})
     if history.draft_due(session, ann.id):
         history.record(
             session,
@@ -192,7 +199,7 @@ def save_annotation(
         values["submitted_at"] = utcnow()
         # A resubmitted rejection always returns to review; a first submission as the dataset says.
         values["needs_review"] = ann.status == "rejected" or wants_review(session, ann)
-    new_version = _bump(session, ann, values)
+    new_version = bump_version(session, ann, values)
     item = session.get(Item, item_id)
     if submit:
         queue.release(session, user, item, held=held)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, true, update
+from sqlalchemy import delete, false, func, insert, true
 from sqlmodel import Session, select
 
 from store.access import visible_dataset, visible_item
-from store.annotations import result_rows, saved_work, stored_form
+from store.annotations import bump_version, result_rows, saved_work, stored_form
 from store.errors import Conflict, InputError, NotFound
 from store.models import Annotation, Item, Result, User, utcnow
 from store.team import history
@@ -192,17 +192,7 @@ def _judge(session: Session, user: User, annotation_id: int, version: int) -> tu
 
 
 def _set(session: Session, ann: Annotation, values: dict[str, Any]) -> int:
-    # The WHERE on version makes the update its own guard; the ORM update also refreshes `ann` in the
-    # session, so the old version is read first.
-    old = ann.version
-    done = session.execute(
-        update(Annotation)
-        .where(Annotation.id == ann.id, Annotation.version == old)
-        .values(version=old + 1, updated_at=utcnow(), **values)
-    )
-    if done.rowcount != 1:
-        raise Conflict("This annotation changed at the same moment; reload it.")
-    return old + 1
+    return bump_version(session, ann, values, "This annotation changed at the same moment; reload it.")
 
 
 def _verdict(session: Session, user: User, annotation_id: int, version: int, status: str, reason: str) -> int:
