@@ -14,8 +14,6 @@ from components.response_box.panel import OPEN_KEY, REV_KEY
 from core.response import start_from
 from store import db
 from store.errors import InputError, NotFound
-from store.llm.calls import CallFailed
-from store.llm.draft import draft_reply
 from store.llm.endpoints import list_models
 
 
@@ -43,6 +41,11 @@ def draft_ui(*, item: Any, classes: list[Any], work: dict[str, Any], editable: b
                 clicked = name
         if clicked is None:
             return
+        from store.llm.calls import (
+            CallFailed,
+        )  # the openai package loads on the first draft, not with the page
+        from store.llm.draft import draft_reply
+
         shown = st.empty()
         text = ""
         try:

@@ -13,7 +13,6 @@ from store import db
 from store.errors import InputError, NotFound
 from store.llm import jobs
 from store.llm.endpoints import list_models
-from store.llm.runner import check_items, fraction, rate
 from store.models import Dataset, GenerationJob
 
 STATUS_ICON = {
@@ -29,7 +28,7 @@ def _start(user: Any, dataset_id: int, kind: str, models: list[str], **kw: Any) 
     try:
         with db.write_session() as session:
             if kw.get("items"):
-                check_items(session=session, dataset_id=dataset_id, ids=kw["items"])
+                jobs.check_items(session=session, dataset_id=dataset_id, ids=kw["items"])
             job = jobs.start_job(
                 session=session, user=user, dataset_id=dataset_id, kind=kind, models=models, **kw
             )
@@ -101,10 +100,10 @@ def job_ui(user: Any, job: GenerationJob, names: dict[int, str] | None = None) -
         st.markdown(_job_line(job, names or {}))
         handled = job.done + job.skipped + job.failed
         figures = (f"{handled:,} / {job.total:,} · {job.done:,} new, {job.skipped:,} already there, "
-                   f"{job.failed:,} failed · {rate(job):.1f} completions/s · {job.tokens:,} tokens")  # fmt: skip
+                   f"{job.failed:,} failed · {jobs.rate(job):.1f} completions/s · {job.tokens:,} tokens")  # fmt: skip
         if job.status == "running" and not job.total:
             figures = "starting…"  # the worker process counts the items when it begins
-        st.progress(fraction(job), text=figures)
+        st.progress(jobs.fraction(job), text=figures)
         if job.status == "running":
             if st.button("Cancel", key=f"llm.cancel.{job.id}", icon=":material/stop:"):
                 with db.write_session() as session:

@@ -14,7 +14,7 @@ from store.cli.operator import cli_admin
 from store.datasets import get_dataset
 from store.errors import InputError
 from store.llm.endpoints import add_model, get_model, list_models, remove_model
-from store.llm.jobs import parse_ids, start_job
+from store.llm.jobs import check_items, fraction, parse_ids, rate, start_job
 from store.models import GenerationJob
 
 
@@ -96,8 +96,6 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _progress(job: GenerationJob) -> None:
-    from store.llm.runner import fraction, rate
-
     if sys.stderr.isatty():
         print(f"\r{fraction(job):6.1%} {job.done} done, {job.skipped} skipped, {job.failed} failed, "
               f"{rate(job):.1f}/s, {job.tokens} tokens", end="", file=sys.stderr, flush=True)  # fmt: skip
@@ -106,7 +104,7 @@ def _progress(job: GenerationJob) -> None:
 def _job(args: argparse.Namespace) -> int:
     # The openai package loads only for these commands (~0.5 s that every other command would pay).
     from store.llm import calls
-    from store.llm.runner import check_items, rate, run_job
+    from store.llm.runner import run_job
 
     items = parse_ids(args.items)
     prompt = None

@@ -26,7 +26,7 @@ from core.llm.judge import DEFAULT_PROMPT, check_template
 from store.access import require_admin, visible_dataset
 from store.errors import InputError, NotFound
 from store.llm.endpoints import get_model
-from store.models import AuditEvent, GenerationJob, User, utcnow
+from store.models import AuditEvent, GenerationJob, Item, User, utcnow
 
 KINDS = ("generate", "judge")
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -102,6 +102,14 @@ def start_job(
                            detail={"job": job.id, "models": names, "items": items, "limit": limit}))  # fmt: skip
     session.flush()
     return job
+
+
+def check_items(*, session: Session, dataset_id: int, ids: list[str]) -> None:
+    """InputError naming the first id that is not an item of the dataset (the CLI's --items)."""
+    have = set(session.exec(select(Item.external_id).where(Item.dataset_id == dataset_id)).all())
+    unknown = [i for i in ids if i not in have]
+    if unknown:
+        raise InputError(f"--items: {unknown[0]!r} is not an item of this dataset ({len(unknown)} unknown)")
 
 
 def get_job(*, session: Session, job_id: int) -> GenerationJob:
@@ -265,3 +273,14 @@ def watch(*, engine: Engine, every: float | None = None, stop: threading.Event |
                 f"parley: could not look for generation jobs to resume: {exc!r}", file=sys.stderr, flush=True
             )
         stop.wait(every if every is not None else max(1.0, stale_seconds() / 3))
+
+
+def fraction(job: GenerationJob) -> float:
+    if not job.total:
+        return 1.0 if job.status == "done" else 0.0
+    return min(1.0, (job.done + job.skipped + job.failed) / job.total)
+
+
+def rate(job: GenerationJob) -> float:
+    """Completions per second while running."""
+    return job.done / job.seconds if job.seconds else 0.0

@@ -77,14 +77,6 @@ def _selection(session: Session, job: GenerationJob) -> list[tuple[int, str]]:
     return [(int(i), str(e)) for i, e in rows]
 
 
-def check_items(*, session: Session, dataset_id: int, ids: list[str]) -> None:
-    """InputError naming the first id that is not an item of the dataset (the CLI's --items)."""
-    have = set(session.exec(select(Item.external_id).where(Item.dataset_id == dataset_id)).all())
-    unknown = [i for i in ids if i not in have]
-    if unknown:
-        raise InputError(f"--items: {unknown[0]!r} is not an item of this dataset ({len(unknown)} unknown)")
-
-
 def _judged(session: Session, item_ids: list[int], agent: str) -> set[int]:
     rows = session.exec(
         select(Suggestion.item_id)
@@ -454,14 +446,3 @@ async def _run(
     if progress is not None:
         with read_session(engine) as session:
             progress(session.get(GenerationJob, job.id))
-
-
-def fraction(job: GenerationJob) -> float:
-    if not job.total:
-        return 1.0 if job.status == "done" else 0.0
-    return min(1.0, (job.done + job.skipped + job.failed) / job.total)
-
-
-def rate(job: GenerationJob) -> float:
-    """Completions per second while running."""
-    return job.done / job.seconds if job.seconds else 0.0
