@@ -24,14 +24,16 @@ def _add(token: str | None, item_id: int, seconds: float) -> int:
         user = found[0]
         try:
             return (
-                204 if add_active_time(session=session, user=user, item_id=item_id, seconds=seconds) else 404
+                204 if add_active_time(session=session, user=user, item_id=item_id, seconds=seconds) else 202
             )
         except (InputError, NotFound):
             return 404
 
 
 async def activity_route(request: Request) -> Response:
-    """204: added; 404: nothing to add it to yet (no annotation) or not this user's item; 403: signed out."""
+    """204: added; 202: nothing to add it to yet (no annotation: the page keeps the seconds and sends them
+    again; not a 404, which a browser logs as a console error); 404: not an item this user may open;
+    403: signed out."""
     if not same_origin(request):
         return Response("forbidden", status_code=403, media_type="text/plain")
     try:

@@ -148,7 +148,7 @@ class Canvas {
         body: JSON.stringify({ item: Number(item), seconds: sent }),
       })
         .then((r) => {
-          if (r.status === 404) keep(); // no annotation yet: the first save makes one
+          if (r.status === 202) keep(); // no annotation yet: the first save makes one
         })
         .catch(keep);
     }
