@@ -22,7 +22,7 @@ spec.loader.exec_module(crash)  # type: ignore[union-attr]
 
 
 # Each kill costs a CLI start (~3 s of imports on CI's 2 cores), so the test keeps to a few.
-KILLS = 3
+KILLS = 2
 
 
 def _cli(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
