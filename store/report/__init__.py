@@ -135,27 +135,46 @@ def _works(cols: Columns) -> dict[int, dict[str, dict]]:
 
 
 def _judges(
-    session: Session, dataset_id: int, questions: list[dict], wanted: set[int]
+    session: Session, dataset_id: int, classes: list[dict], questions: list[dict], wanted: set[int]
 ) -> dict[str, dict[int, dict]]:
-    """agent → {item id: work} from the item-level suggestions that answer a classification (by its name,
-    or "preference" / "ranking" for the only pairwise / ranking question)."""
+    """agent → {item id: work} from a judge's suggestions (core/llm/judge.py writes them): item-level ones
+    answer a classification (by its name, or "preference" / "ranking" for the only pairwise / ranking
+    question); ones on a bubble (target "c0", "m3") are a class's attribute values (kind: the class name)."""
     qid_of = {str(q["name"]): str(q["id"]) for q in questions if not q.get("deleted")}
     for kind, key in (("pairwise", "preference"), ("ranking", "ranking")):
         of_kind = [q for q in questions if q.get("type") == kind and not q.get("deleted")]
         if len(of_kind) == 1:
             qid_of.setdefault(key, str(of_kind[0]["id"]))
-    if not qid_of:
+    class_of = {str(c["name"]): int(c["id"]) for c in classes if not c.get("deleted")}
+    if not qid_of and not class_of:
         return {}
     rows = session.connection().execute(
-        select(Suggestion.item_id, Suggestion.kind, cast(Suggestion.value, Text), Suggestion.agent)
+        select(Suggestion.item_id, Suggestion.kind, Suggestion.target, cast(Suggestion.value, Text), Suggestion.agent)
         .join(Item, Item.id == Suggestion.item_id)
-        .where(Item.dataset_id == dataset_id, Suggestion.target.is_(None), Suggestion.kind.in_(list(qid_of)))
-    )
+        .where(Item.dataset_id == dataset_id, Suggestion.kind.in_([*qid_of, *class_of]))
+    )  # fmt: skip
     out: dict[str, dict[int, dict]] = defaultdict(dict)
-    for item_id, kind, value, agent in rows:
-        if item_id in wanted:
-            work = out[agent or "judge"].setdefault(item_id, {"classifications": {}, "results": []})
-            work["classifications"][qid_of[kind]] = orjson.loads(value) if value is not None else None
+    for item_id, kind, target, value, agent in rows:
+        if item_id not in wanted:
+            continue
+        work = out[agent or "judge"].setdefault(item_id, {"classifications": {}, "results": []})
+        answer = orjson.loads(value) if value is not None else None
+        if target is None and kind in qid_of:
+            work["classifications"][qid_of[kind]] = answer
+        elif (
+            target
+            and target[0] in "cm"
+            and target[1:].isdigit()
+            and kind in class_of
+            and isinstance(answer, dict)
+        ):
+            index = int(target[1:])
+            work["results"].append({
+                "class_id": class_of[kind],
+                "message": index if target[0] == "m" else None,
+                "candidate": index if target[0] == "c" else None,
+                "values": answer,
+            })  # fmt: skip
     return out
 
 
@@ -338,7 +357,7 @@ def report_data(
     counted = cells(t)
     by = by_answer(t, bootstrap=LEADERBOARD_BOOTSTRAP)
     judge = []
-    judges = _judges(session, dataset_id, questions, wanted)
+    judges = _judges(session, dataset_id, classes, questions, wanted)
     if judges:
         works = _works(cols)
         for agent, judged in sorted(judges.items()):

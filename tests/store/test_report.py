@@ -262,3 +262,26 @@ def test_columnar_rankings_ties_and_unknown_models_equal_core():
     assert [{**r, "ci": None} for r in t.scores] == [
         {**r, "ci": None} for r in core.mean_scores(items, classes)
     ]
+
+
+def test_judge_suggestions_are_compared_with_the_humans(session, data):
+    """A judge's suggestions as core/llm/judge.py stores them: classifications on the item (the pairwise one
+    under "preference"), a class's values on a candidate's bubble (kind = the class name)."""
+    from store.models import Suggestion
+
+    items = data["items"]
+    for item, kind, target, value in [
+        ("i1", "topic", None, "code"),  # humans: code, code → agrees
+        ("i2", "topic", None, "code"),  # humans: chat, chat → disagrees
+        ("i1", "preference", None, {"chosen": 0, "rejected": 1}),  # humans both chose 0 → agrees
+        ("i2", "preference", None, {"chosen": 0, "rejected": 1}),  # humans split: left out
+        ("i1", "quality", "c0", {"score": "4"}),  # humans 5, 4: lower median 4 → agrees
+        ("i1", "quality", "c1", {"score": "4"}),  # humans 3, 4: lower median 3 → disagrees
+    ]:
+        session.add(Suggestion(item_id=items[item], kind=kind, target=target, value=value, agent="gpt-judge"))
+    session.commit()
+    rows = {r["criterion"]: r for r in report(session, data)["models"]["judge"]}
+    assert {r["judge"] for r in rows.values()} == {"gpt-judge"}
+    assert (rows["topic"]["items"], rows["topic"]["percent"]) == (2, 0.5)
+    assert (rows["preference"]["items"], rows["preference"]["percent"]) == (1, 1.0)
+    assert (rows["Quality · score"]["items"], rows["Quality · score"]["percent"]) == (2, 0.5)
