@@ -29,8 +29,8 @@ from sqlmodel import Session, SQLModel
 import store.models  # noqa: F401  (registers the tables)
 from store.db import make_engine, upgrade
 from store.sessions import COOKIE as SESSION_COOKIE
+from tests.utils import ROOT, store_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATASETS = SHARED / "datasets"
 ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
@@ -254,14 +254,7 @@ class AppServer:
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
         """`python -m store ARGS` against this server's database and blobs."""
-        return subprocess.run(
-            [sys.executable, "-m", "store", *args],
-            input=input,
-            text=True,
-            capture_output=True,
-            env=self.env,
-            cwd=ROOT,
-        )
+        return store_cli(self.env, *args, input=input)
 
     def add_user(self, username: str, password: str, role: str = "annotator") -> None:
         done = self.cli("users", "add", username, "--role", role, "--password-stdin", input=password + "\n")

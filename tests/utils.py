@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from sqlmodel import Session
 
 from store.datasets import create_dataset
+from store.db import make_engine, upgrade
 from store.models import Dataset, User
 from store.users import create_user
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_user(
@@ -21,3 +31,23 @@ def make_dataset(session: Session, name: str = "demo", **kw) -> Dataset:  # type
     dataset = create_dataset(session=session, name=name, **kw)
     session.commit()
     return dataset
+
+
+def store_cli(env: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m store ARGS` as a user runs it, in its own process, with `env` (DATABASE_URL, PARLEY_BLOBS)."""
+    return subprocess.run(
+        [sys.executable, "-m", "store", *args], input=input, capture_output=True, text=True, env=env, cwd=ROOT
+    )
+
+
+def cli_env(tmp_path: Path, build: Callable[[Session], Any] | None = None) -> dict[str, str]:
+    """The environment of a CLI on a fresh SQLite file in `tmp_path`, migrated and filled by `build(session)`
+    when given."""
+    url = f"sqlite:///{tmp_path}/cli.db"
+    if build is not None:
+        upgrade(url)
+        engine = make_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            build(session)
+        engine.dispose()
+    return {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}

@@ -8,33 +8,16 @@ import sys
 
 import orjson
 import pytest
-from sqlmodel import Session
 
 from store.db import make_engine, upgrade
-from tests.conftest import ROOT
 from tests.store.export_data import build
+from tests.utils import ROOT, cli_env, store_cli
 
 
 @pytest.fixture
 def cli(tmp_path):
-    url = f"sqlite:///{tmp_path}/cli.db"
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine, expire_on_commit=False) as session:
-        build(session)
-    engine.dispose()
-    env = {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "store", "export", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-
-    return run
+    env = cli_env(tmp_path, build)
+    return lambda *args: store_cli(env, "export", *args)
 
 
 def test_export_writes_file_and_manifest(cli, tmp_path):

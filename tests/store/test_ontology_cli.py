@@ -1,28 +1,19 @@
 """`python -m store ontology import|export`: the DESIGN.md example loads; a broken file exits 2, changes nothing."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.unit.test_ontology import EXAMPLE
+from tests.utils import cli_env, store_cli
 
 
 @pytest.fixture
 def cli(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-        "PARLEY_BLOBS": str(tmp_path / "blobs"),
-    }
+    env = cli_env(tmp_path)
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "store", *args], capture_output=True, text=True, env=env, cwd=ROOT
-        )
+        return store_cli(env, *args)
 
     assert run("datasets", "create", "d1").returncode == 0
     return run

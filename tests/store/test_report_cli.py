@@ -3,40 +3,19 @@ documented keys; an unknown dataset or a bad option exits 2 with one line on std
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import orjson
 import pytest
-from sqlmodel import Session
 
-from store.db import make_engine, upgrade
-from tests.conftest import ROOT
 from tests.store.test_report import build
+from tests.utils import cli_env, store_cli
 
 
 @pytest.fixture
 def cli(tmp_path):
-    url = f"sqlite:///{tmp_path}/cli.db"
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine, expire_on_commit=False) as session:
-        build(session)
-    engine.dispose()
-    env = {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "store", "report", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-
-    return run
+    env = cli_env(tmp_path, build)
+    return lambda *args: store_cli(env, "report", *args)
 
 
 def test_json_has_the_documented_keys(cli, tmp_path):

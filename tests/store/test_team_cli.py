@@ -3,9 +3,7 @@ what they print; bad input exits 2 with one line on stderr and writes nothing.""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -16,8 +14,8 @@ from store.cli.history import change_summary
 from store.db import make_engine, upgrade
 from store.models import AuditEvent, Dataset
 from store.team.settings import team_settings
-from tests.conftest import ROOT
 from tests.store.test_team_export import team_dataset
+from tests.utils import cli_env, store_cli
 
 Run = Callable[..., subprocess.CompletedProcess]
 
@@ -35,14 +33,8 @@ def db_url(tmp_path) -> str:
 
 @pytest.fixture
 def cli(db_url, tmp_path) -> Run:
-    env = {**os.environ, "DATABASE_URL": db_url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "store", *args], capture_output=True, text=True, env=env, cwd=ROOT
-        )
-
-    return run
+    env = {**cli_env(tmp_path), "DATABASE_URL": db_url}
+    return lambda *args: store_cli(env, *args)
 
 
 def state(url: str) -> tuple[dict | None, int]:
