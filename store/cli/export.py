@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_export)
 
 
-def _day(value: str | None, flag: str) -> date | None:
+def parse_day(value: str | None, flag: str) -> date | None:
     if not value:
         return None
     try:
@@ -58,8 +58,8 @@ def _export(args: argparse.Namespace) -> int:
     filters = ExportFilters(
         status=args.status,
         annotators=args.annotator,
-        date_from=_day(args.since, "--since"),
-        date_to=_day(args.until, "--until"),
+        date_from=parse_day(args.since, "--since"),
+        date_to=parse_day(args.until, "--until"),
         validity=args.validity,
         agree_only=args.agree_only,
         final=args.final,

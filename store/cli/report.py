@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from store import db
-from store.cli.export import _day
+from store.cli.export import parse_day
 from store.cli.operator import cli_admin
 from store.datasets import get_dataset
 from store.errors import InputError
@@ -65,8 +65,8 @@ def _report(args: argparse.Namespace) -> int:
     filters = ReportFilters(
         status=args.status,
         annotators=tuple(args.annotator),
-        since=_day(args.since, "--since"),
-        until=_day(args.until, "--until"),
+        since=parse_day(args.since, "--since"),
+        until=parse_day(args.until, "--until"),
     )
     filters.export_filters()  # checks the dates' order before any work
     db.upgrade()
