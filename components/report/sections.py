@@ -40,6 +40,8 @@ def progress_ui(report: dict[str, Any], made: dict[str, Any]) -> None:
     st.header("Progress")
     for column, (label, value) in zip(st.columns(5), rh.progress_facts(report), strict=True):
         column.metric(label, value)
+    if note := rh.progress_note(report):
+        st.caption(note)
     left, right = st.columns(2)
     with left:
         _chart(made, "progress")

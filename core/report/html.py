@@ -270,6 +270,17 @@ def _facts(pairs: Iterable[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
+def progress_note(report: dict[str, Any]) -> str | None:
+    """What the progress counts cover when the annotator or date filters narrow them (None: everything)."""
+    f = report.get("filters") or {}
+    if not (f.get("annotators") or f.get("since") or f.get("until")):
+        return None
+    return (
+        "Progress counts only the selected annotators' work on the selected days: an item none of it "
+        "touched shows as untouched."
+    )
+
+
 def progress_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The progress figures as (label, text) pairs (the page shows them as metrics)."""
     p = report["progress"]
@@ -329,6 +340,7 @@ def report_html(report: dict[str, Any]) -> str:
         else ""
     )
     title = f"Pilot report: {report['dataset']}"
+    note = f"<p class='meta'>{html.escape(text)}</p>" if (text := progress_note(report)) else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>
@@ -336,7 +348,7 @@ def report_html(report: dict[str, Any]) -> str:
 <h1>{html.escape(title)}</h1>
 <p class="meta">Generated {html.escape(str(report.get("generated_at", "")))} · status {html.escape(str(f.get("status")))}
  · annotators: {html.escape(who)} · changed {html.escape(span)}</p>
-<section id="progress"><h2>Progress</h2>{_facts(progress_facts(report))}
+<section id="progress"><h2>Progress</h2>{_facts(progress_facts(report))}{note}
 {_figure("progress", made)}{_figure("submissions", made)}</section>
 <section id="agreement"><h2>Agreement</h2>
 <p>Over items with two or more selected annotations: Krippendorff's α at the criterion's level, Kendall's τ-b

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from core.report.html import progress_note
 from store.errors import Forbidden, InputError, NotFound
 from store.models import Annotation, Item, Result, User
 from store.ontology import import_ontology, list_classes, list_classifications
@@ -144,6 +145,11 @@ def test_filters(session, data):
     [pair] = bob["models"]["pairs"]
     assert (pair["wins"], pair["ties"], pair["losses"]) == (1, 1, 1)
     assert [a["annotator"] for a in bob["annotators"]] == ["bob"]
+    # progress counts bob's work only: i1 and i2 submitted, i4 saved, the rest untouched by him
+    progress = {k: bob["progress"][k] for k in ("untouched", "in progress", "submitted", "accepted", "final")}
+    assert progress == {"untouched": 3, "in progress": 1, "submitted": 2, "accepted": 0, "final": 0}
+    assert bob["progress"]["submissions_needed"] == 1 + 1 + 2 + 3 * 2
+    assert "selected annotators" in progress_note(bob) and progress_note(report(session, data)) is None
     final = report(session, data, status="final")
     [pair] = final["models"]["pairs"]
     assert (pair["wins"], pair["ties"], pair["losses"]) == (1, 0, 0) and final["agreement"] == []
