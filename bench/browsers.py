@@ -1,8 +1,8 @@
 """Six annotators at once in real browsers, by keyboard, through one app server (SQLite): nothing lost, no
 error, and how long each key takes.
 
-Each annotator is its own chromium context (its own cookies) driven by Playwright's async API, all in one
-browser, all at the same time, on Evaluate's My queue (overlap 1): on every item ↓ selects the bot's reply,
+Each annotator is its own chromium context (its own session cookie) driven by Playwright's async API, all
+in one browser, all at the same time, on Evaluate's My queue (overlap 1): on every item ↓ selects the bot's reply,
 `1` chooses the class "Quality" (its score attribute gets the focus), a digit 1–5 (random) picks the score,
 and Ctrl+Enter submits and opens the next item. Each step waits for what the screen shows after it, as a
 person would. Timed from just before the key is sent:
@@ -46,7 +46,9 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session, select  # noqa: E402
 
+from store import db  # noqa: E402
 from store.models import Annotation, Item, OntologyClass, Result, User  # noqa: E402
+from store.sessions import COOKIE, create_session  # noqa: E402
 
 PASSWORD = "keyboard-pass-1"
 ONTOLOGY = {
@@ -153,12 +155,18 @@ def _item_of(url: str) -> str | None:
     return (parse_qs(urlsplit(url).query).get("item") or [None])[0]
 
 
-async def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+async def _sign_in(page, base: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    """Signed in by the session cookie the sign-in form would have set (a session made in the store: the
+    form itself is tested in tests/browser/test_auth.py), then Evaluate."""
+    await page.context.add_cookies([{"name": COOKIE, "value": token, "url": base}])
     await page.goto(base + "/evaluate")
-    await page.get_by_role("textbox", name="Username").fill(username)
-    await page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("button", name="Sign out").wait_for(state="attached", timeout=TIMEOUT_MS)
+
+
+def _tokens(engine, usernames: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    with db.write_session(engine) as session:
+        users = session.exec(select(User).where(User.username.in_(usernames))).all()  # type: ignore[attr-defined]
+        return {u.username: create_session(session=session, user=u) for u in users}
 
 
 async def _annotator(
@@ -178,7 +186,7 @@ async def _annotator(
     seen = _watch(page, username, out)
     try:
         try:
-            await _sign_in(page, base, username)
+            await _sign_in(page, base, clock["tokens"][username])
         except BaseException:
             await start.abort()  # the others do not wait for this one
             raise
@@ -300,13 +308,20 @@ def report(out: Outcome) -> list[str]:
 
 
 async def _drive(
-    base: str, sessions: int, seconds: float, chromium: str, out: Outcome, seed: int, shot: Path | None
+    base: str,
+    sessions: int,
+    seconds: float,
+    chromium: str,
+    out: Outcome,
+    seed: int,
+    shot: Path | None,
+    tokens: dict[str, str],
 ) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
-        clock: dict[str, Any] = {"seconds": seconds, "shot": shot}
+        clock: dict[str, Any] = {"seconds": seconds, "shot": shot, "tokens": tokens}
         start = asyncio.Barrier(sessions)
         await asyncio.gather(
             *(
@@ -329,6 +344,7 @@ def run(server, tmp: Path, *, sessions: int, seconds: float, chromium: str, out_
                dataset="kb", items=items(max(200, int(sessions * seconds))), ontology=ONTOLOGY,
                password=PASSWORD)  # fmt: skip
     out = Outcome(sessions=sessions, seconds=seconds)
+    tokens = _tokens(server.engine(), [f"kb{n}" for n in range(1, sessions + 1)])
     # In a thread of its own: a test process may already hold Playwright's sync API, whose event loop
     # counts as running in this thread.
     failure: list[BaseException] = []
@@ -336,7 +352,7 @@ def run(server, tmp: Path, *, sessions: int, seconds: float, chromium: str, out_
 
     def drive() -> None:
         try:
-            asyncio.run(_drive(server.url, sessions, seconds, chromium, out, seed, shot))
+            asyncio.run(_drive(server.url, sessions, seconds, chromium, out, seed, shot, tokens))
         except BaseException as exc:  # re-raised below, in the caller's thread
             failure.append(exc)
 
