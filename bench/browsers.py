@@ -235,6 +235,8 @@ async def _annotator(
             out.exceptions.append(
                 f"{username}: {await page.get_by_test_id('stException').first.inner_text()}"
             )
+        if clock.get("shot") and username == "kb1":
+            await page.screenshot(path=str(clock["shot"]), full_page=True)
     except Exception as exc:  # a step that never came: a stall is a failure, with a screenshot
         out.stalled.append(f"{username}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
         shot = Path(tempfile.gettempdir()) / f"parley-browsers-{username}.png"
