@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -328,6 +330,45 @@ def _clean(value: Any) -> Any:
     return value
 
 
+class _Beside:
+    """Work done beside the main thread's: reads in their own sessions on the same engine (the database
+    drivers let go of Python's lock while the database works, numpy while it sorts and counts), so on two
+    cores the report's reads overlap. An in-memory SQLite database has a single connection: there it all
+    runs in order, on the caller's session. (Each read sees the database as its own session finds it: a
+    report taken during writes may count one more submission in one section than in another.)"""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.engine = session.get_bind()
+        memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+        self.pool = None if memory else ThreadPoolExecutor(max_workers=2, thread_name_prefix="report")
+
+    def __enter__(self) -> _Beside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args, **kw)
+        done: Future = Future()
+        done.set_result(fn(*args, **kw))
+        return done
+
+    def read(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """fn(session, *args) in a session of its own."""
+        if self.pool is None:
+            return self.run(fn, self.session, *args)
+
+        def in_session() -> Any:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session, *args)
+
+        return self.pool.submit(in_session)
+
+
 def report_data(
     *, session: Session, user: User, dataset_id: int, filters: ReportFilters, today: date | None = None
 ) -> dict[str, Any]:
@@ -339,23 +380,29 @@ def report_data(
     names = dict(session.execute(select(User.id, User.username)).all())
     classes, questions = _ontology(session, dataset_id)
 
-    progress = _progress(session, dataset_id, overlap_of(session=session, dataset=dataset), selection)
-    annotators, per_day = _annotators(session, dataset_id, selection, names)
+    with _Beside(session) as beside:
+        overlap = overlap_of(session=session, dataset=dataset)
+        progress_ = beside.read(_progress, dataset_id, overlap, selection)
+        annotators_ = beside.read(_annotators, dataset_id, selection, names)
+        models_ = beside.read(item_models, dataset_id)
+        cols = read_columns(session, dataset_id, selection, names)
+        wanted = set(np.unique(cols.ann_item).tolist())
+        t = tally(cols, {i: m for i, m in models_.result().items() if i in wanted}, classes, questions)
+        rows_ = [beside.run(agreement, c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria]
+        counted = cells(t)
+        by = by_answer(t, bootstrap=LEADERBOARD_BOOTSTRAP)
+        board = leaderboard_of_cells(counted, bootstrap=LEADERBOARD_BOOTSTRAP)
+        rows = [r.result() for r in rows_]
+        progress = progress_.result()
+        annotators, per_day = annotators_.result()
     progress["per_day"] = per_day
     progress.update(_finish(progress["submissions_needed"], per_day, today))
-
-    cols = read_columns(session, dataset_id, selection, names)
-    wanted = set(np.unique(cols.ann_item).tolist())
-    t = tally(cols, item_models(session, dataset_id, wanted), classes, questions)
-    rows = [agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria]
     agreement_rows = [
         {"criterion": r.criterion, "key": r.key, "level": r.level, "alpha": r.alpha, "ci": r.ci,
          "items": r.items, "percent": r.percent, "tau": r.tau, "per_annotator": r.per_annotator}
         for r in rows if r.items
     ]  # fmt: skip
     _agreement_per_annotator(annotators, agreement_rows)
-    counted = cells(t)
-    by = by_answer(t, bootstrap=LEADERBOARD_BOOTSTRAP)
     judge = []
     judges = _judges(session, dataset_id, classes, questions, wanted)
     if judges:
@@ -371,7 +418,7 @@ def report_data(
         "agreement": agreement_rows,
         "models": {
             "pairs": pair_table_of_cells(counted),
-            "leaderboard": leaderboard_of_cells(counted, bootstrap=LEADERBOARD_BOOTSTRAP),
+            "leaderboard": board,
             "scores": t.scores,
             "by": {name: split for name, split in by.items() if any(split.values())},
             "judge": judge,

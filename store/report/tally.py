@@ -257,7 +257,13 @@ def tally(
         swap = a > b
         a2, b2 = np.where(swap, b, a), np.where(swap, a, b)
         out = np.where(swap, _FLIP[outcome], outcome)
-        parts.append((a2[keep], b2[keep], out[keep], group_of_row[rows][keep]))
+        # small types: a million results are 7 MB here, not 32
+        parts.append((
+            a2[keep].astype(np.int32),
+            b2[keep].astype(np.int32),
+            out[keep].astype(np.int8),
+            group_of_row[rows][keep].astype(np.int32),
+        ))  # fmt: skip
 
     for qid, kind in kinds.items():
         if kind == "pairwise":  # per distinct answer: first, second, tie, valid
