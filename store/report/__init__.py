@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Text, case, cast, false, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlmodel import Session
 
 from core.report.agreement import agreement
@@ -28,7 +28,7 @@ from store.errors import InputError
 from store.export import ExportFilters, user_ids
 from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
-from store.report.read import item_models, joined_numbers, numbers, read_columns
+from store.report.read import TextCodes, item_models, joined_numbers, joined_texts, numbers, read_columns
 from store.report.tally import Columns, by_answer, cells, tally
 from store.team.history import require_reviewer
 from store.team.settings import overlap_of
@@ -198,101 +198,87 @@ def _who_and_when(session: Session, filters: ExportFilters) -> list[Any]:
     return where
 
 
-def _progress(session: Session, dataset_id: int, overlap: int, filters: ExportFilters) -> dict[str, Any]:
-    """Items by how far they got (the furthest status any of their annotations reached; with annotator or
-    date filters, only those annotations count), the submissions still needed for the overlap, and the
-    finish at the recent pace. Counted in the database: one row per state comes back."""
-    done = Annotation.status.in_(("submitted", "accepted"))
-    per_item = (
+def _team(
+    session: Session, dataset_id: int, overlap: int, filters: ExportFilters, names: dict[int, str]
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int]]:
+    """Progress, the annotators' figures and the team's submissions per day, from one read of the dataset's
+    annotations (the annotator and date filters apply; the status filter does not).
+
+    Progress: items by how far they got (the furthest status any of their annotations reached), and the
+    submissions still needed for the overlap. Annotators (their own work, never final answers):
+    submissions, accepted and rejected shares, active seconds, pace."""
+    when = Annotation.submitted_at
+    if session.get_bind().dialect.name == "postgresql":
+        when = func.timezone("UTC", when)  # the day in UTC, as SQLite stores it, whatever the session's zone
+    row = session.execute(
         select(
-            func.max(case((Annotation.final, 1), else_=0)).label("final"),
-            func.max(case((Annotation.status == "accepted", 1), else_=0)).label("accepted"),
-            func.sum(case((done & (Annotation.final == false()), 1), else_=0)).label("submitted"),
-        )
-        .where(Annotation.dataset_id == dataset_id, *_who_and_when(session, filters))
-        .group_by(Annotation.item_id)
-        .subquery()
-    )
-    state = case(
-        (per_item.c.final == 1, "final"),
-        (per_item.c.accepted == 1, "accepted"),
-        (per_item.c.submitted > 0, "submitted"),
-        else_="in progress",
-    )
-    short = case((per_item.c.submitted < overlap, overlap - per_item.c.submitted), else_=0)
-    total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
-    counts = dict.fromkeys(PROGRESS, 0)
-    needed = 0  # submissions the touched items still need
-    for name, n, missing in session.execute(select(state, func.count(), func.sum(short)).group_by(state)):
-        counts[name] = int(n)
-        needed += int(missing or 0)
-    counts["untouched"] = total - sum(counts.values())
-    needed += counts["untouched"] * overlap
-    return {"items": total, "overlap": overlap, **counts, "submissions_needed": needed}
-
-
-def _day(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.date().isoformat()
-    return str(value)[:10]  # SQLite's stored text, "YYYY-MM-DD HH:MM:SS…", always UTC
-
-
-def _annotators(
-    session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Per annotator (their own work, never final answers; the annotator and date filters apply):
-    submissions, accepted and rejected shares, active seconds, pace; and the team's submissions per day."""
-    where = [
-        Annotation.dataset_id == dataset_id,
-        Annotation.final == false(),
-        Annotation.submitted_at.isnot(None),
-        *_who_and_when(session, filters),
-    ]
-    where.append(Annotation.status.in_(("submitted", "accepted", "rejected")))
-    conn = session.connection()
-    # counts per annotator, status and day in the database (a few rows), the active seconds as one column
-    day = func.date(Annotation.submitted_at)
-    grouped = conn.execute(
-        select(Annotation.annotator_id, Annotation.status, day, func.count(Annotation.id))
-        .where(*where)
-        .group_by(Annotation.annotator_id, Annotation.status, day)
-    ).all()
-    statuses: dict[int, Counter] = defaultdict(Counter)
-    days: dict[int, Counter] = defaultdict(Counter)
-    team: Counter = Counter()
-    for user_id, status, when, n in grouped:
-        statuses[user_id][status] += n
-        days[user_id][_day(when)] += n
-        team[_day(when)] += n
-    who, spent = conn.execute(
-        select(
+            joined_numbers(Annotation.item_id),
             joined_numbers(Annotation.annotator_id),
+            joined_numbers(case((Annotation.final, 1), else_=0)),
+            joined_texts(Annotation.status),
+            joined_texts(func.date(when)),  # NULL (never submitted): "null"
             joined_numbers(func.coalesce(Annotation.active_seconds, 0.0)),
-        ).where(*where)
+        ).where(Annotation.dataset_id == dataset_id, *_who_and_when(session, filters))
     ).one()
-    who, spent = numbers(who), numbers(spent, np.float64)
-    seconds = {u: spent[who == u] for u in np.unique(who).tolist()}
-    out = []
-    for user_id in sorted(statuses, key=lambda u: names.get(u, "")):
-        n = sum(statuses[user_id].values())
-        active = seconds.get(user_id, np.zeros(0))
-        total = float(active.sum())
-        out.append({
+    item, user, final = numbers(row[0]), numbers(row[1]), numbers(row[2]).astype(bool)
+    status_codes, day_codes = TextCodes(), TextCodes()
+    status, day = status_codes.codes(row[3]), day_codes.codes(row[4])
+    spent = numbers(row[5], np.float64)
+    statuses, days = list(status_codes.index), list(day_codes.index)
+
+    def among(*names_: str) -> np.ndarray:
+        wanted = [statuses.index(n) for n in names_ if n in statuses]
+        return np.isin(status, wanted)
+
+    total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
+    items, at = np.unique(item, return_inverse=True)
+    at = at.reshape(-1)
+    is_final = np.bincount(at, weights=final, minlength=len(items)) > 0
+    accepted = np.bincount(at, weights=among("accepted"), minlength=len(items)) > 0
+    submitted = np.bincount(at, weights=among("submitted", "accepted") & ~final, minlength=len(items))
+    counts = {
+        "final": int(is_final.sum()),
+        "accepted": int((~is_final & accepted).sum()),
+        "submitted": int((~is_final & ~accepted & (submitted > 0)).sum()),
+        "in progress": int((~is_final & ~accepted & (submitted == 0)).sum()),
+    }
+    untouched = total - len(items)
+    needed = int(np.maximum(overlap - submitted, 0).sum()) + untouched * overlap
+    progress = {
+        "items": total,
+        "overlap": overlap,
+        "untouched": untouched,
+        **counts,
+        "submissions_needed": needed,
+    }
+
+    mine = (
+        ~final
+        & among("submitted", "accepted", "rejected")
+        & (day != days.index("null") if "null" in days else True)
+    )
+    people: list[dict[str, Any]] = []
+    team: Counter = Counter()
+    for d, n in zip(*np.unique(day[mine], return_counts=True), strict=True):
+        team[days[d]] += int(n)
+    for user_id in sorted(np.unique(user[mine]).tolist(), key=lambda u: names.get(u, "")):
+        theirs = mine & (user == user_id)
+        n = int(theirs.sum())
+        active = spent[theirs]
+        seconds = float(active.sum())
+        per_day = {days[d]: int(k) for d, k in zip(*np.unique(day[theirs], return_counts=True), strict=True)}
+        people.append({
             "annotator": names.get(user_id, f"user {user_id}"),
             "submitted": n,
-            "accepted": statuses[user_id]["accepted"] / n,
-            "rejected": statuses[user_id]["rejected"] / n,
-            "median_seconds": float(np.median(active)) if len(active) else None,
-            "items_per_hour": n / (total / 3600) if total > 0 else None,
-            "active_hours": total / 3600,
-            "per_day": n / len(days[user_id]),
-            "days": dict(sorted(days[user_id].items())),
+            "accepted": int((theirs & among("accepted")).sum()) / n,
+            "rejected": int((theirs & among("rejected")).sum()) / n,
+            "median_seconds": float(np.median(active)),
+            "items_per_hour": n / (seconds / 3600) if seconds > 0 else None,
+            "active_hours": seconds / 3600,
+            "per_day": n / len(per_day),
+            "days": dict(sorted(per_day.items())),
         })  # fmt: skip
-    return out, dict(sorted(team.items()))
+    return progress, people, dict(sorted(team.items()))
 
 
 def _finish(needed: int, per_day: dict[str, int], today: date) -> dict[str, Any]:
@@ -382,19 +368,18 @@ def report_data(
 
     with _Beside(session) as beside:
         overlap = overlap_of(session=session, dataset=dataset)
-        progress_ = beside.read(_progress, dataset_id, overlap, selection)
-        annotators_ = beside.read(_annotators, dataset_id, selection, names)
+        team_ = beside.read(_team, dataset_id, overlap, selection, names)
         models_ = beside.read(item_models, dataset_id)
         cols = read_columns(session, dataset_id, selection, names)
         wanted = set(np.unique(cols.ann_item).tolist())
         t = tally(cols, {i: m for i, m in models_.result().items() if i in wanted}, classes, questions)
-        rows_ = [beside.run(agreement, c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria]
+        # the criteria one after another beside the leaderboards (two at once passed 500 MB at 300k votes)
+        rows_ = beside.run(lambda: [agreement(c, bootstrap=AGREEMENT_BOOTSTRAP) for c in t.criteria])
         counted = cells(t)
         by = by_answer(t, bootstrap=LEADERBOARD_BOOTSTRAP)
         board = leaderboard_of_cells(counted, bootstrap=LEADERBOARD_BOOTSTRAP)
-        rows = [r.result() for r in rows_]
-        progress = progress_.result()
-        annotators, per_day = annotators_.result()
+        rows = rows_.result()
+        progress, annotators, per_day = team_.result()
     progress["per_day"] = per_day
     progress.update(_finish(progress["submissions_needed"], per_day, today))
     agreement_rows = [

@@ -206,7 +206,7 @@ def tally(
 
     # class attributes: one unit per (item, slot)
     res_item = cols.ann_item[cols.res_ann] if len(cols.res_ann) else np.zeros(0, dtype=np.int64)
-    res_coder = cols.ann_coder[cols.res_ann] if len(cols.res_ann) else np.zeros(0, dtype=np.int64)
+    res_coder = cols.ann_coder[cols.res_ann].astype(np.int32) if len(cols.res_ann) else np.zeros(0, np.int32)
     n_slots = max(len(cols.slots), 1)
     for key, (name, level, kind) in found.items():
         if not key.startswith("r:"):
@@ -311,7 +311,7 @@ def tally(
         value = number[cols.res_values[mine]] if len(number) else np.zeros(0)
         ok = ~np.isnan(value)
         mine = mine[ok]
-        sc.append((cols.res_ann[mine], np.full(len(mine), r), cols.res_cand[mine], value[ok]))
+        sc.append((cols.res_ann[mine], np.full(len(mine), r, dtype=np.int32), cols.res_cand[mine], value[ok]))
     scores: list[dict] = []
     if sc and sum(len(s[0]) for s in sc):
         ann, ref, cand, value = (np.concatenate(p) for p in zip(*sc, strict=True))
@@ -325,6 +325,8 @@ def tally(
             x, y = value[:-d][same], value[d:][same]
             add(rows[:-d][same], cand[:-d][same], cand[d:][same], np.where(x > y, 0, np.where(x < y, 1, 2)))
         scores = _mean_scores(model_of(rows, cand), ref, value, list(score_refs.items()), names)
+        del ann, ref, cand, value, rows, order, starts
+    del sc, res_item, res_coder
     if parts:
         a, b, outcome, group = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
