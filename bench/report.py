@@ -22,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# the project, not bench/ (whose queue.py would stand in for the standard library's queue)
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
 
 ONTOLOGY = {
     "classes": [{"name": "quality", "alias": "Quality", "tool": "dialog_evaluation", "targets": ["bot"],

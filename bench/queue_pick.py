@@ -6,27 +6,21 @@ different paces (the slowest far behind), their queue cursors, a few skipped ite
 the annotators, times the store call behind the queue's → (next_in_queue in a write session, committed),
 submitting each item handed out (untimed) so every pick is a fresh one, and times peek_queue (the two items
 ahead) and queue_counts ("N left") in read sessions. Target: pick ≤ 10 ms p95.
-Usage: python bench/queue.py [--items N] [--picks N] [--pg postgresql+psycopg://user@host:port/postgres]
+Usage: python bench/queue_pick.py [--items N] [--picks N] [--pg postgresql+psycopg://user@host:port/postgres]
        [--profile]  (also prints the SQL statements' share of the pick's time)
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is bench/queue.py: drop its folder from the path, or it shadows the standard library's `queue`
-# (which psycopg imports).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
