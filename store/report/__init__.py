@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Text, case, cast, func, select
+from sqlalchemy import Engine, Text, case, cast, func, select
 from sqlmodel import Session
 
 from core.report.agreement import agreement
@@ -319,15 +319,18 @@ def _clean(value: Any) -> Any:
 class _Beside:
     """Work done beside the main thread's: reads in their own sessions on the same engine (the database
     drivers let go of Python's lock while the database works, numpy while it sorts and counts), so on two
-    cores the report's reads overlap. An in-memory SQLite database has a single connection: there it all
-    runs in order, on the caller's session. (Each read sees the database as its own session finds it: a
-    report taken during writes may count one more submission in one section than in another.)"""
+    cores the report's reads overlap. An in-memory SQLite database has a single connection, and a session
+    bound to the caller's connection is inside their transaction: there it all runs in order, on that
+    session. (Each read sees the database as its own session finds it: a report taken during writes may
+    count one more submission in one section than in another.)"""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.engine = session.get_bind()
-        memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
-        self.pool = None if memory else ThreadPoolExecutor(max_workers=2, thread_name_prefix="report")
+        bind = session.get_bind()
+        self.engine = bind if isinstance(bind, Engine) else None
+        memory = bind.dialect.name == "sqlite" and bind.engine.url.database in (None, "", ":memory:")
+        alone = self.engine is None or memory
+        self.pool = None if alone else ThreadPoolExecutor(max_workers=2, thread_name_prefix="report")
 
     def __enter__(self) -> _Beside:
         return self
