@@ -116,7 +116,10 @@ def test_killed_writer_leaves_every_annotation_old_or_new(url: str, tmp_path: Pa
         assert lines[0].startswith("ack"), proc.stderr.read() if proc.stderr else ""
         time.sleep(rng.uniform(0.3, 1.0))
         proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        # read through the same text wrapper as the first line: communicate() reads the pipe underneath it,
+        # and the acknowledgements the first readline() had buffered were lost (seen under load)
+        rest, err = proc.stdout.read(), proc.stderr.read() if proc.stderr else ""
         lines += rest.splitlines()
         acked: dict[str, list[tuple[int, int]]] = {u: [] for u in USERS}
         for line in lines:
