@@ -163,6 +163,18 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for code that opens its own engines or processes: a migrated SQLite file (shared
+    as the app's processes share it), or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        return url
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """The store's engine, once on SQLite in memory and once on a real PostgreSQL database."""
     if request.param == "sqlite":

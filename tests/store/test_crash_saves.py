@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from store.db import get_engine, upgrade
+from store.db import get_engine
 from store.models import Annotation, Item, Result, User
-from tests.conftest import ROOT, PostgresServer
+from tests.conftest import ROOT
 from tests.seed import seed
 from tests.store.save_writer import MESSAGES
 
@@ -34,16 +33,6 @@ ONTOLOGY = {
 ROUNDS = 2
 
 State = tuple[int, Any, Any, Any]  # version, results' generation, classifications' generation, draft's
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'saves.db'}"
-        upgrade(url)
-        return url
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    return server.new_database()
 
 
 def _one(values: set[Any], what: str) -> Any:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from store.db import get_engine, upgrade
-from tests.conftest import ROOT, PostgresServer
+from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("bench_crash_import", ROOT / "bench" / "crash_import.py")
 crash = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -28,18 +27,6 @@ KILLS = 2
 def _cli(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
     cmd = [sys.executable, "-m", "store", *args]
     return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty migrated database: a SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'p.db'}"
-        upgrade(url)
-        get_engine(url).dispose()
-        return url
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    return server.new_database()
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
-import pytest
-
-from store.db import upgrade
-from tests.conftest import ROOT, PostgresServer
+from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
 load = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
 sys.modules["bench_load"] = load  # (its dataclasses look their module up)
 spec.loader.exec_module(load)  # type: ignore[union-attr]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty migrated database: a SQLite file (the threads share it as the app's processes do) or PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'load.db'}"
-        upgrade(url)
-        return url
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    return server.new_database()
 
 
 def test_a_small_load_run_passes_its_checks(url: str) -> None:
