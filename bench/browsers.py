@@ -29,7 +29,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session, select  # noqa: E402
 
+from core.aio import run_in_own_loop  # noqa: E402
 from store import db  # noqa: E402
 from store.models import Annotation, Item, OntologyClass, Result, User  # noqa: E402
 from store.sessions import COOKIE, create_session  # noqa: E402
@@ -345,22 +345,9 @@ def run(server, tmp: Path, *, sessions: int, seconds: float, chromium: str, out_
                password=PASSWORD)  # fmt: skip
     out = Outcome(sessions=sessions, seconds=seconds)
     tokens = _tokens(server.engine(), [f"kb{n}" for n in range(1, sessions + 1)])
-    # In a thread of its own: a test process may already hold Playwright's sync API, whose event loop
-    # counts as running in this thread.
-    failure: list[BaseException] = []
     seed = random.randrange(9999) if seed is None else seed
-
-    def drive() -> None:
-        try:
-            asyncio.run(_drive(server.url, sessions, seconds, chromium, out, seed, shot, tokens))
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=drive, name="parley-browsers")
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
+    # a test process may already hold Playwright's sync API, whose event loop counts as running here
+    run_in_own_loop(_drive(server.url, sessions, seconds, chromium, out, seed, shot, tokens))
     check_database(server.engine(), out)
     for line in report(out):
         out_fn(line)

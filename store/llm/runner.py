@@ -9,7 +9,6 @@ sees one writer per job, whatever the concurrency.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlmodel import Session, select
 
+from core.aio import run_in_own_loop
 from core.dialogue import search_text
 from core.evaluation import ClassDef, QuestionDef
 from core.llm import judge as judging
@@ -329,29 +329,6 @@ def _prepare(session: Session, job: GenerationJob, state: _State) -> None:
                        "prompt": (job.params or {}).get("prompt") or judging.DEFAULT_PROMPT}  # fmt: skip
 
 
-def _in_own_loop(coroutine: Any) -> None:
-    """asyncio.run, or the same in a thread of its own when this thread already runs an event loop (a
-    caller inside async code: asyncio.run would refuse)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coroutine)
-        return
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:  # noqa: BLE001 (raised again in the caller's thread)
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name="llm-job")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-
-
 def run_job(
     *,
     engine: Engine,
@@ -378,7 +355,7 @@ def run_job(
         with read_session(engine) as session:
             return session.get(GenerationJob, job_id)
     state.failed_pairs = {(e["item"], e["model"]) for e in job.errors or [] if e.get("item") is not None}
-    _in_own_loop(_run(engine, state, selection, progress))
+    run_in_own_loop(_run(engine, state, selection, progress))
     with read_session(engine) as session:
         return session.get(GenerationJob, job_id)
 
