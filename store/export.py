@@ -71,6 +71,8 @@ from core.export.table import CsvWriter, XlsxWriter, columns
 from store.blobs import BlobStore, LocalBlobStore, S3BlobStore, get_blob_store
 from store.errors import InputError
 from store.export_team import history_entries, history_query, review_columns, review_fields
+from store.filters import conditions as filter_conditions
+from store.filters import parse as parse_filter
 from store.models import (
     Annotation,
     Asset,
@@ -107,8 +109,12 @@ class ExportFilters:
     validity: str = "all"
     agree_only: bool = False
     final: bool = False  # the items' final (adjudicated) answers instead of the annotators' work
+    # an item filter (core/filters.py ItemFilter.to_dict()): only the items it selects
+    items: dict[str, Any] | None = None
 
     def check(self) -> None:
+        if self.items:
+            parse_filter(self.items)
         if self.status not in STATUS_FILTERS:
             raise InputError(f"status {self.status!r}: choose {', '.join(STATUS_FILTERS)}")
         if self.validity not in VALIDITY_FILTERS:
@@ -200,12 +206,29 @@ def export_schema(*, session: Session, dataset_id: int) -> tuple[dict[str, Any],
     return ontology, Schema.from_ontology(ontology)
 
 
-def annotation_filter(dataset_id: int, filters: ExportFilters, user_ids: list[int] | None) -> list[Any]:
+def item_restriction(session: Session, dataset_id: int, filters: ExportFilters) -> list[Any]:
+    """Conditions on Item for the filters' item filter (none without one)."""
+    if not filters.items:
+        return []
+    return filter_conditions(session=session, dataset_id=dataset_id, flt=parse_filter(filters.items))
+
+
+def annotation_filter(
+    dataset_id: int, filters: ExportFilters, user_ids: list[int] | None, session: Session | None = None
+) -> list[Any]:
+    """Conditions on Annotation for the filters (an item filter needs the `session` it reads names with)."""
     where = [
         Annotation.dataset_id == dataset_id,
         Annotation.status.in_(STATUS_FILTERS[filters.status]),
         Annotation.final == (true() if filters.final else false()),
     ]
+    if filters.items:
+        if session is None:
+            raise ValueError("annotation_filter: an item filter needs the session")
+        items = select(Item.id).where(
+            Item.dataset_id == dataset_id, *item_restriction(session, dataset_id, filters)
+        )
+        where.append(Annotation.item_id.in_(items))
     if user_ids is not None:
         where.append(Annotation.annotator_id.in_(user_ids))
     if filters.validity != "all":
@@ -255,11 +278,14 @@ def user_ids(session: Session, filters: ExportFilters) -> list[int] | None:
 
 def count_selection(*, session: Session, dataset_id: int, filters: ExportFilters) -> dict[str, int]:
     """How many annotations and items the filters select (before format rules and agreement)."""
-    where = annotation_filter(dataset_id, filters, user_ids(session, filters))
+    where = annotation_filter(dataset_id, filters, user_ids(session, filters), session)
     annotations, items = session.execute(
         select(func.count(Annotation.id), func.count(func.distinct(Annotation.item_id))).where(*where)
     ).one()
-    total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
+    restricted = item_restriction(session, dataset_id, filters)
+    total = session.execute(
+        select(func.count(Item.id)).where(Item.dataset_id == dataset_id, *restricted)
+    ).scalar_one()
     return {"annotations": annotations, "annotated_items": items, "items": total}
 
 
@@ -412,6 +438,7 @@ class _Reader:
         lock: threading.Lock,
         until: tuple[int, int] | None = None,
         with_history: bool = False,
+        restricted: list[Any] | None = None,
     ) -> None:
         self.conn = session.connection()
         self.dataset_id, self.with_suggestions, self.lock = dataset_id, with_suggestions, lock
@@ -421,6 +448,8 @@ class _Reader:
             Item.id, Item.external_id, Item.name, Item.position,
             _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
         ).where(Item.dataset_id == dataset_id)  # fmt: skip
+        if restricted:  # an item filter: its items only (their annotations are found by the batch's range)
+            self.content = self.content.where(*restricted)
         if until is not None:  # a chunk of the export (_write_parallel): items up to this key, inclusive
             self.content = self.content.where(tuple_(Item.position, Item.id) <= tuple_(*until))
         stamp = (lambda col: cast(col, Text)) if dialect == "sqlite" else (lambda col: col)  # see iso()
@@ -549,7 +578,10 @@ def iter_export_items(
     agree_only = filters.agree_only
     want_final, finals_too = filters.final, native and not filters.final
     only = set(filters.annotators) if filters.annotators else None
-    reader = _Reader(session, dataset_id, with_suggestions, images.lock, until, with_history=native)
+    restricted = item_restriction(session, dataset_id, filters)
+    reader = _Reader(
+        session, dataset_id, with_suggestions, images.lock, until, with_history=native, restricted=restricted
+    )
     for batch in _prefetched(reader, after):
         anns: dict[int, list[dict[str, Any]]] = {}
         for row in batch.annotations:

@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 from sqlmodel import Session
 
+from core.filters import ItemFilter
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
+from store.filters import item_conditions
 from store.models import (
     Annotation,
     AuditEvent,
@@ -81,18 +83,36 @@ def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
 
 
 def list_items(
-    *, session: Session, user: User, dataset_id: int, search: str = "", offset: int = 0, limit: int = 20
+    *,
+    session: Session,
+    user: User,
+    dataset_id: int,
+    search: str = "",
+    offset: int = 0,
+    limit: int = 20,
+    flt: ItemFilter | None = None,
 ) -> tuple[list[Item], int]:
-    """One page of the dataset's items in order, and how many match `search` (case-insensitive text)."""
-    visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    query = select(Item).where(Item.dataset_id == dataset_id)
-    count = select(func.count()).select_from(Item).where(Item.dataset_id == dataset_id)
-    needle = search.strip().lower()
-    if needle:
-        match = Item.search_text.contains(needle, autoescape=True)
-        query, count = query.where(match), count.where(match)
+    """One page of the dataset's items the filter selects (`search` adds a text search to it) and how many
+    it selects: best search match first when searching (store/search.py's rank), otherwise in order."""
+    flt = flt or ItemFilter()
+    if search.strip():
+        flt = ItemFilter.from_dict({**flt.to_dict(), "search": search})
+    rest = flt.without_search()  # the search joins (for its rank) rather than filters
+    where = [
+        Item.dataset_id == dataset_id,
+        *item_conditions(session=session, user=user, dataset_id=dataset_id, flt=rest),
+    ]
+    query, count = select(Item).where(*where), select(func.count()).select_from(Item).where(*where)
+    if flt.search.strip():
+        from store.search import matches as search_matches
+
+        found = search_matches(session=session, dataset_id=dataset_id, query=flt.search)
+        query = query.join(found, found.c.item_id == Item.id).order_by(found.c.rank, Item.position, Item.id)
+        count = count.join(found, found.c.item_id == Item.id)
+    else:
+        query = query.order_by(Item.position, Item.id)
     total = session.execute(count).scalar_one()
-    rows = session.execute(query.order_by(Item.position).offset(max(offset, 0)).limit(limit)).scalars().all()
+    rows = session.execute(query.offset(max(offset, 0)).limit(limit)).scalars().all()
     return list(rows), int(total)
 
 

@@ -8,6 +8,10 @@ Filters (`status`), always from the point of view of the annotator `user`:
     "submitted"  items this annotator has submitted
 Items are ordered by (position, id). Every query uses the (dataset_id, position) index and the
 (item_id, annotator_id) unique index, so it stays fast on 100,000-item datasets.
+
+`flt` (core/filters.py's ItemFilter, optional everywhere) narrows every function to the items it selects,
+on top of the status: the tool pages' "Show" menu with a saved filter or the Datasets page's "Annotate these".
+No filter adds nothing to the queries.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
+from core.filters import ItemFilter
 from store.access import visible_dataset
 from store.errors import InputError, NotFound
+from store.filters import conditions
 from store.models import Annotation, Item, User
 
 FILTERS = ("all", "todo", "new", "progress", "submitted")
@@ -31,7 +37,9 @@ FILTER_LABELS = {
 }
 
 
-def _filtered(query: Any, user: User, status: str) -> Any:
+def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = None) -> Any:
+    if extra:
+        query = query.where(*extra)
     if status not in FILTERS:
         raise InputError(f"status filter {status!r}: must be one of {', '.join(FILTERS)}")
     if status == "all":
@@ -48,37 +56,55 @@ def _filtered(query: Any, user: User, status: str) -> Any:
     return query.where(Annotation.status == "submitted")
 
 
-def count_items(*, session: Session, user: User, dataset_id: int, status: str = "all") -> int:
+def _extra(session: Session, dataset_id: int, flt: ItemFilter | None) -> list[Any]:
+    return conditions(session=session, dataset_id=dataset_id, flt=flt) if flt else []
+
+
+def count_items(
+    *, session: Session, user: User, dataset_id: int, status: str = "all", flt: ItemFilter | None = None
+) -> int:
     """How many items of the dataset pass the filter."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    query = _filtered(select(func.count(Item.id)).where(Item.dataset_id == dataset_id), user, status)
+    extra = _extra(session, dataset_id, flt)
+    query = _filtered(select(func.count(Item.id)).where(Item.dataset_id == dataset_id), user, status, extra)
     return int(session.exec(query).one())
 
 
-def rank_of(*, session: Session, user: User, item: Item, status: str = "all") -> int:
+def rank_of(
+    *, session: Session, user: User, item: Item, status: str = "all", flt: ItemFilter | None = None
+) -> int:
     """The 1-based place of `item` among the filtered items (as in "12 / 300"); 0 if it is filtered out."""
     visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
+    extra = _extra(session, item.dataset_id, flt)
     before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
     query = _filtered(
-        select(func.count(Item.id)).where(Item.dataset_id == item.dataset_id, before), user, status
+        select(func.count(Item.id)).where(Item.dataset_id == item.dataset_id, before), user, status, extra
     )
     count = int(session.exec(query).one())
-    if (
-        status != "all"
-        and not session.exec(_filtered(select(Item.id).where(Item.id == item.id), user, status)).first()
-    ):
+    if (status != "all" or extra) and not session.exec(
+        _filtered(select(Item.id).where(Item.id == item.id), user, status, extra)
+    ).first():
         return 0
     return count
 
 
 def neighbour(
-    *, session: Session, user: User, dataset_id: int, item: Item | None, step: int, status: str = "all"
+    *,
+    session: Session,
+    user: User,
+    dataset_id: int,
+    item: Item | None,
+    step: int,
+    status: str = "all",
+    flt: ItemFilter | None = None,
 ) -> Item | None:
     """The next (`step`=1) or previous (`step`=-1) item after `item` under the filter; None at the end.
 
     With `item` None: the first (step 1) or last (step -1) item.
     """
-    found = following(session=session, user=user, dataset_id=dataset_id, item=item, step=step, status=status)
+    found = following(
+        session=session, user=user, dataset_id=dataset_id, item=item, step=step, status=status, flt=flt
+    )
     return found[0] if found else None
 
 
@@ -91,10 +117,12 @@ def following(
     step: int,
     status: str = "all",
     limit: int = 1,
+    flt: ItemFilter | None = None,
 ) -> list[Item]:
     """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status)
+    extra = _extra(session, dataset_id, flt)
+    query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
     if step > 0:
         if item is not None:
             query = query.where(
@@ -110,23 +138,41 @@ def following(
     return list(session.exec(query.limit(limit)).all())
 
 
-def next_todo(*, session: Session, user: User, dataset_id: int, after: Item | None = None) -> Item | None:
+def next_todo(
+    *, session: Session, user: User, dataset_id: int, after: Item | None = None, flt: ItemFilter | None = None
+) -> Item | None:
     """The next item this annotator has not submitted, after `after` and wrapping round; None when all done."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    found = neighbour(session=session, user=user, dataset_id=dataset_id, item=after, step=1, status="todo")
+    kw: dict[str, Any] = {
+        "session": session,
+        "user": user,
+        "dataset_id": dataset_id,
+        "status": "todo",
+        "flt": flt,
+    }
+    found = neighbour(**kw, item=after, step=1)
     if found is None and after is not None:
-        found = neighbour(session=session, user=user, dataset_id=dataset_id, item=None, step=1, status="todo")
+        found = neighbour(**kw, item=None, step=1)
         if found is not None and found.id == after.id:
             return None
     return found
 
 
-def item_at(*, session: Session, user: User, dataset_id: int, rank: int, status: str = "all") -> Item | None:
+def item_at(
+    *,
+    session: Session,
+    user: User,
+    dataset_id: int,
+    rank: int,
+    status: str = "all",
+    flt: ItemFilter | None = None,
+) -> Item | None:
     """The item at 1-based place `rank` under the filter (for "go to #")."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     if rank < 1:
         return None
-    query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status)
+    extra = _extra(session, dataset_id, flt)
+    query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
     return session.exec(query.order_by(Item.position, Item.id).offset(rank - 1).limit(1)).first()
 
 

@@ -121,6 +121,12 @@ STORE = [
     _store("queue.next_todo", "read", MEMBERS),
     _store("queue.item_at", "read", MEMBERS),
     _store("queue.item_by_external_id", "read", MEMBERS),
+    # item filters (the Datasets list, the tool pages' Show menu, Export and the report)
+    _store("filters.item_conditions", "read", MEMBERS),
+    _store("filters.list_filters", "read", MEMBERS),
+    _store("filters.get_filter", "read", MEMBERS),
+    _store("filters.save_filter", "write", MEMBER_REVIEWERS),
+    _store("filters.delete_filter", "write", MEMBER_REVIEWERS),
     _store(
         "queue.my_status", "read", SIGNED_IN, "the caller's own status on an item id, nothing of the item"
     ),
@@ -179,6 +185,8 @@ NO_USER = {
     "annotations.bump_version": "inside save_draft / save_annotation / the review verdicts (checked)",
     "export.annotation_filter": "a WHERE clause built inside write_export / report_data",
     "report.read.read_columns": "inside report_data (checked)",
+    "filters.conditions": "item_conditions without the check: inside the checked queue, export and report reads",
+    "export.item_restriction": "the item filter's conditions inside write_export / report_data",
     "report.read.item_models": "inside report_data (checked)",
     "annotations.result_rows": "turns a work dict into rows: reads nothing",
     "export.data_file_name": "a file name from a dataset name: reads nothing",

@@ -25,7 +25,7 @@ from core.report.agreement import agreement
 from core.report.models import judge_agreement, leaderboard_of_cells, pair_table_of_cells
 from store.access import visible_dataset
 from store.errors import InputError
-from store.export import ExportFilters, user_ids
+from store.export import ExportFilters, item_restriction, user_ids
 from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
 from store.report.read import TextCodes, item_models, joined_numbers, joined_texts, numbers, read_columns
@@ -49,6 +49,7 @@ class ReportFilters:
     annotators: tuple[str, ...] = field(default_factory=tuple)
     since: date | None = None
     until: date | None = None
+    items: str = ""  # an item filter as canonical JSON (core/filters.py ItemFilter.to_json()): its items only
 
     def export_filters(self) -> ExportFilters:
         """The same selection in Export's filter model (final answers are Export's `final`)."""
@@ -60,6 +61,7 @@ class ReportFilters:
             date_from=self.since,
             date_to=self.until,
             final=self.status == "final",
+            items=orjson.loads(self.items) if self.items else None,
         )
         filters.check()
         return filters
@@ -70,6 +72,7 @@ class ReportFilters:
             "annotators": list(self.annotators),
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            **({"items": orjson.loads(self.items)} if self.items else {}),
         }
 
 
@@ -208,6 +211,7 @@ def _team(
     submissions still needed for the overlap. Annotators (their own work, never final answers):
     submissions, accepted and rejected shares, active seconds, pace."""
     when = Annotation.submitted_at
+    only = item_restriction(session, dataset_id, filters)  # an item filter: progress counts its items only
     if session.get_bind().dialect.name == "postgresql":
         when = func.timezone("UTC", when)  # the day in UTC, as SQLite stores it, whatever the session's zone
     row = session.execute(
@@ -218,7 +222,15 @@ def _team(
             joined_texts(Annotation.status),
             joined_texts(func.date(when)),  # NULL (never submitted): "null"
             joined_numbers(func.coalesce(Annotation.active_seconds, 0.0)),
-        ).where(Annotation.dataset_id == dataset_id, *_who_and_when(session, filters))
+        ).where(
+            Annotation.dataset_id == dataset_id,
+            *_who_and_when(session, filters),
+            *(
+                [Annotation.item_id.in_(select(Item.id).where(Item.dataset_id == dataset_id, *only))]
+                if only
+                else []
+            ),
+        )
     ).one()
     item, user, final = numbers(row[0]), numbers(row[1]), numbers(row[2]).astype(bool)
     status_codes, day_codes = TextCodes(), TextCodes()
@@ -230,7 +242,9 @@ def _team(
         wanted = [statuses.index(n) for n in names_ if n in statuses]
         return np.isin(status, wanted)
 
-    total = session.execute(select(func.count(Item.id)).where(Item.dataset_id == dataset_id)).scalar_one()
+    total = session.execute(
+        select(func.count(Item.id)).where(Item.dataset_id == dataset_id, *only)
+    ).scalar_one()
     items, at = np.unique(item, return_inverse=True)
     at = at.reshape(-1)
     is_final = np.bincount(at, weights=final, minlength=len(items)) > 0

@@ -71,7 +71,7 @@ class TextCodes:
 
 def read_columns(session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]) -> Columns:
     """The annotations the filters select and their results (a written reply, slot "r", has no figure)."""
-    where = annotation_filter(dataset_id, filters, user_ids(session, filters))
+    where = annotation_filter(dataset_id, filters, user_ids(session, filters), session)
     conn = session.connection()
     ids = np.sort(numbers(conn.execute(select(joined_numbers(Annotation.id)).where(*where)).scalar()))
     ann: dict[str, list[np.ndarray]] = {k: [] for k in ("id", "item", "user", "answers")}

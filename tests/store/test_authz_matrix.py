@@ -17,10 +17,23 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 import store
-from store import access, annotations, comments, datasets, export, importer, items, ontology, queue, users
+from core.filters import ItemFilter
+from store import (
+    access,
+    annotations,
+    comments,
+    datasets,
+    export,
+    filters,
+    importer,
+    items,
+    ontology,
+    queue,
+    users,
+)
 from store.errors import Forbidden, NotFound
 from store.llm import draft, endpoints, jobs
-from store.models import Dataset, Item, User
+from store.models import Dataset, Item, SavedFilter, User
 from store.report import ReportFilters, report_data
 from store.sessions import verify_session
 from store.team import adjudicate, history, review, settings
@@ -45,6 +58,13 @@ def _import(s: Session, u: User, w: World, tmp: Path) -> None:
     source = tmp / "more.jsonl"
     source.write_text('{"id": "new", "messages": [{"role": "user", "content": "hi"}]}\n')
     importer.import_source(user=u, dataset_name=R, source=source, engine=s.get_bind().engine)
+
+
+def _saved(s: Session, w: World) -> str:
+    """A saved filter of the restricted dataset (in the call's rolled-back transaction): its name."""
+    s.add(SavedFilter(dataset_id=w.r, name="done", spec={"status": ["submitted"]}))
+    s.flush()
+    return "done"
 
 
 CLASS = {"name": "helpfulness", "alias": "Helpful?", "tool": "dialog_evaluation", "targets": ["bot"],
@@ -108,6 +128,17 @@ CALLS: dict[str, Call] = {
     ),
     "ontology.copy_ontology": lambda s, u, w: ontology.copy_ontology(
         session=s, user=u, from_dataset_id=w.r, to_dataset_id=w.open
+    ),
+    "filters.item_conditions": lambda s, u, w: filters.item_conditions(
+        session=s, user=u, dataset_id=w.r, flt=ItemFilter(status=["submitted"])
+    ),
+    "filters.list_filters": lambda s, u, w: filters.list_filters(session=s, user=u, dataset_id=w.r),
+    "filters.get_filter": lambda s, u, w: filters.get_filter(session=s, user=u, dataset_id=w.r, name=_saved(s, w)),
+    "filters.save_filter": lambda s, u, w: filters.save_filter(
+        session=s, user=u, dataset_id=w.r, name="mine", flt=ItemFilter(disagree=True)
+    ),
+    "filters.delete_filter": lambda s, u, w: filters.delete_filter(
+        session=s, user=u, dataset_id=w.r, name=_saved(s, w)
     ),
     "queue.count_items": lambda s, u, w: queue.count_items(session=s, user=u, dataset_id=w.r),
     "queue.rank_of": lambda s, u, w: queue.rank_of(session=s, user=u, item=_item(s, w.x2)),

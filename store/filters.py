@@ -1,0 +1,343 @@
+"""Item filters in SQL (core/filters.py's ItemFilter: what each field means) and saved filters per dataset.
+
+`item_conditions` returns WHERE conditions on `Item`, each an `Item.id IN (subquery)` (or NOT IN) over the
+annotation, result and comment tables, so every filter is read once from an index and then looked up per
+item: the same conditions serve a count, a page of the list, the tool pages' ←/→ and Export's reads.
+Annotation conditions go through ix_annotation_dataset_status (dataset, status) or the annotator index;
+results are reached by their annotation (ix_result_annotation_id); comments by item.
+
+Saved filters (`SavedFilter`): anyone who may see the dataset lists and uses them; admins and reviewers
+save (the same name overwrites) and delete them; both are audited.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, and_, cast, false, func, literal, or_, select, true, union_all
+from sqlmodel import Session
+
+from core.filters import FilterError, ItemFilter
+from store.access import visible_dataset
+from store.errors import Forbidden, InputError, NotFound
+from store.models import (
+    Annotation,
+    AuditEvent,
+    Classification,
+    Comment,
+    Item,
+    OntologyClass,
+    Result,
+    SavedFilter,
+    User,
+)
+
+# ItemFilter statuses → the annotators' own statuses (final answers are their own status, "final").
+_OWN = {"draft": ("draft", "saved"), "submitted": ("submitted",), "accepted": ("accepted",),
+        "rejected": ("rejected",)}  # fmt: skip
+_DONE = ("submitted", "accepted")  # what "annotators disagree" compares
+
+
+def parse(spec: Any) -> ItemFilter:
+    """An ItemFilter from its JSON form; InputError (one line) when it cannot be read."""
+    if isinstance(spec, ItemFilter):
+        return spec
+    try:
+        return ItemFilter.from_dict(spec)
+    except FilterError as err:
+        raise InputError(str(err)) from None
+
+
+def item_conditions(
+    *, session: Session, user: User, dataset_id: int, flt: ItemFilter | None
+) -> list[ColumnElement[bool]]:
+    """WHERE conditions on Item selecting the dataset's items `flt` selects (none for an empty filter).
+
+    The dataset must be one `user` may see (NotFound otherwise); names the filter uses (classes,
+    classifications) must exist in the dataset (InputError otherwise).
+    """
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    return conditions(session=session, dataset_id=dataset_id, flt=flt)
+
+
+def conditions(*, session: Session, dataset_id: int, flt: ItemFilter | None) -> list[ColumnElement[bool]]:
+    """item_conditions without the check: inside checked calls (Export's and the report's reads)."""
+    if flt is None or flt.is_empty():
+        return []
+    flt.check()
+    where: list[ColumnElement[bool]] = []
+    if flt.search.strip():
+        where.append(Item.id.in_(select(_search(session, dataset_id, flt.search).c.item_id)))
+    where.extend(_annotation_conditions(session, dataset_id, flt))
+    if flt.comments is not None:
+        commented = (
+            select(Comment.item_id)
+            .join(Item, Item.id == Comment.item_id)
+            .where(Item.dataset_id == dataset_id)
+        )
+        where.append(Item.id.in_(commented) if flt.comments else Item.id.not_in(commented))
+    if flt.disagree:
+        where.append(Item.id.in_(_disagreeing(dataset_id)))
+    if flt.models:
+        where.append(_model_condition(flt.models))
+    if flt.imported_from:
+        where.append(Item.created_at >= datetime.combine(flt.imported_from, time.min, UTC))
+    if flt.imported_to:
+        where.append(Item.created_at < datetime.combine(flt.imported_to + timedelta(days=1), time.min, UTC))
+    return where
+
+
+def _search(session: Session, dataset_id: int, query: str) -> Any:
+    """The full-text matches (columns item_id, rank; store/search.py)."""
+    from store.search import matches
+
+    return matches(session=session, dataset_id=dataset_id, query=query)
+
+
+def _annotators(names: list[str]) -> Any:
+    return select(User.id).where(User.username.in_(names))
+
+
+def _annotation_conditions(session: Session, dataset_id: int, flt: ItemFilter) -> list[ColumnElement[bool]]:
+    """status, annotators, class (attribute value), classification answer and validity: one annotation."""
+    touched = [s for s in flt.status if s != "untouched"]
+    on_work = bool(flt.label or flt.question or flt.validity)
+    where: list[ColumnElement[bool]] = [Annotation.dataset_id == dataset_id]
+    if touched:
+        own = [v for s in touched for v in _OWN.get(s, ())]
+        either = []
+        if own:
+            either.append(and_(Annotation.status.in_(own), Annotation.final == false()))
+        if "final" in touched:
+            either.append(Annotation.final == true())
+        where.append(or_(*either) if len(either) > 1 else either[0])
+    if flt.annotators:
+        where.append(Annotation.annotator_id.in_(_annotators(flt.annotators)))
+    if on_work:
+        where.append(Annotation.status != "draft")  # a draft's work is not in its columns yet
+    if flt.validity:
+        where.append(Annotation.validity == flt.validity)
+    if flt.question:
+        where.append(_answer_condition(session, dataset_id, flt.question, flt.answer))
+    if flt.label:
+        where.append(Annotation.id.in_(_results_with(session, dataset_id, flt)))
+    annotated = Item.id.in_(select(Annotation.item_id).where(*where))
+    needs_annotation = bool(touched or on_work or (flt.annotators and not flt.status))
+    if "untouched" not in flt.status:
+        return [annotated] if needs_annotation else []
+    anyone = [Annotation.dataset_id == dataset_id]
+    if flt.annotators:
+        anyone.append(Annotation.annotator_id.in_(_annotators(flt.annotators)))
+    untouched = Item.id.not_in(select(Annotation.item_id).where(*anyone))
+    if touched:
+        return [or_(untouched, annotated)]
+    return [untouched, annotated] if on_work else [untouched]
+
+
+def _like_json(column: Any, value: str) -> ColumnElement[bool]:
+    """The JSON text in `column` holds the JSON string `value` (an element of a list, or the string itself),
+    in either encoding of non-ASCII text (escaped by json.dumps, raw as the databases write it back)."""
+    encodings = {json.dumps(value), json.dumps(value, ensure_ascii=False)}
+    return or_(*(column.like("%" + _escape_like(e) + "%", escape="\\") for e in encodings))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _candidate_index(label: str) -> int | None:
+    """ "A" → 0, "B" → 1 … "AA" → 26; None for anything else."""
+    label = label.strip().upper()
+    if not label.isalpha() or not label.isascii() or len(label) > 2:
+        return None
+    index = 0
+    for ch in label:
+        index = index * 26 + (ord(ch) - 64)
+    return index - 1
+
+
+def _answer_condition(session: Session, dataset_id: int, name: str, answer: str) -> ColumnElement[bool]:
+    question = session.execute(
+        select(Classification).where(Classification.dataset_id == dataset_id, Classification.name == name)
+    ).scalar_one_or_none()
+    if question is None:
+        raise InputError(f"filter field question: no classification named {name!r} in this dataset")
+    key = str(question.id)
+    answers = Annotation.classifications
+    if question.type in ("radio", "text"):
+        return answers[key].as_string() == answer
+    if question.type == "checkbox":
+        return _like_json(cast(answers[key], Text), answer)
+    if question.type == "pairwise" and answer.strip().lower() == "tie":
+        return answers[(key, "tie")].as_boolean() == true()
+    index = _candidate_index(answer)
+    if index is None:
+        raise InputError(f"filter field answer: {answer!r} is not a candidate label (A, B, …) for {name!r}")
+    if question.type == "ranking":
+        return answers[(key, 0)].as_integer() == index
+    return answers[(key, "chosen")].as_integer() == index
+
+
+def _results_with(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
+    """Ids of annotations with a result of class `flt.label` (and its attribute's value)."""
+    classes = list(
+        session.execute(
+            select(OntologyClass.id, OntologyClass.attributes).where(
+                OntologyClass.dataset_id == dataset_id, OntologyClass.name == flt.label
+            )
+        ).all()
+    )
+    if not classes:
+        raise InputError(f"filter field label: no class named {flt.label!r} in this dataset")
+    if flt.attribute and not any(
+        a.get("name") == flt.attribute for _, attributes in classes for a in attributes or ()
+    ):
+        raise InputError(f"filter field attribute: class {flt.label!r} has no attribute {flt.attribute!r}")
+    where: list[ColumnElement[bool]] = [Result.class_id.in_([cid for cid, _ in classes])]
+    if flt.attribute:
+        value = Result.values[flt.attribute]
+        if flt.value:
+            text = cast(value, Text)
+            where.append(or_(value.as_string() == flt.value, text == flt.value, _like_json(text, flt.value)))
+        else:
+            where.append(func.coalesce(cast(value, Text), "null").not_in(["null", '""', "[]"]))
+    return select(Result.annotation_id).where(*where)
+
+
+def _disagreeing(dataset_id: int) -> Any:
+    """Items with ≥ 2 submitted/accepted annotations where some judgement is in one and not in all.
+
+    A judgement is a result (class, bubble, its values as stored) or one classification answer (question,
+    answer as stored). Counting, per item, the annotations holding each judgement: the annotations agree
+    exactly when every judgement is held by all of them.
+    """
+    done = and_(
+        Annotation.dataset_id == dataset_id, Annotation.status.in_(_DONE), Annotation.final == false()
+    )
+    answers = func.json_each(Annotation.classifications).table_valued("key", "value")
+    judgements = union_all(
+        select(
+            Annotation.item_id.label("item_id"),
+            Annotation.id.label("ann"),
+            (
+                literal("r")
+                + cast(Result.class_id, Text)
+                + literal(":")
+                + Result.slot
+                + literal(":")
+                + func.coalesce(cast(Result.values, Text), "")
+                + literal(":")
+                + func.coalesce(Result.text, "")
+            ).label("j"),
+        )
+        .join(Result, Result.annotation_id == Annotation.id)
+        .where(done),
+        select(
+            Annotation.item_id.label("item_id"),
+            Annotation.id.label("ann"),
+            (literal("q") + cast(answers.c.key, Text) + literal(":") + cast(answers.c.value, Text)).label(
+                "j"
+            ),
+        )
+        .select_from(Annotation)
+        .join(answers, true())
+        .where(done),
+    ).subquery()
+    held = (
+        select(judgements.c.item_id, func.count(func.distinct(judgements.c.ann)).label("n"))
+        .group_by(judgements.c.item_id, judgements.c.j)
+        .subquery()
+    )
+    counts = (
+        select(Annotation.item_id, func.count().label("n"))
+        .where(done)
+        .group_by(Annotation.item_id)
+        .having(func.count() >= 2)
+        .subquery()
+    )
+    return (
+        select(counts.c.item_id).join(held, held.c.item_id == counts.c.item_id).where(held.c.n < counts.c.n)
+    )
+
+
+def _model_condition(models: list[str]) -> ColumnElement[bool]:
+    column = getattr(Item, "models", None)
+    if column is None:
+        raise InputError("filter field models: this version keeps no model names per item yet")
+    return or_(*(_like_json(column, name) for name in models))
+
+
+# ---------------------------------------------------------------- saved filters
+
+
+def _require_curator(user: User) -> None:
+    if user.role not in ("admin", "reviewer"):
+        raise Forbidden("only admins and reviewers may save or delete filters")
+
+
+def list_filters(*, session: Session, user: User, dataset_id: int) -> list[SavedFilter]:
+    """The dataset's saved filters, by name."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    query = select(SavedFilter).where(SavedFilter.dataset_id == dataset_id).order_by(SavedFilter.name)
+    return list(session.execute(query).scalars())
+
+
+def get_filter(*, session: Session, user: User, dataset_id: int, name: str) -> ItemFilter:
+    """The saved filter `name` of the dataset; NotFound (naming the saved ones) when there is none."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    row = session.execute(
+        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
+    ).scalar_one_or_none()
+    if row is None:
+        names = session.execute(
+            select(SavedFilter.name).where(SavedFilter.dataset_id == dataset_id).order_by(SavedFilter.name)
+        ).scalars()
+        known = ", ".join(map(repr, names)) or "none"
+        raise NotFound(f"saved filter {name!r}: not found in this dataset (saved: {known})")
+    return parse(row.spec)
+
+
+def save_filter(*, session: Session, user: User, dataset_id: int, name: str, flt: ItemFilter) -> SavedFilter:
+    """Save `flt` under `name` (the same name replaces it); admins and reviewers, audited."""
+    _require_curator(user)
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError("filter name: 1 to 200 characters")
+    spec = parse(flt.to_dict()).to_dict()
+    row = session.execute(
+        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
+    ).scalar_one_or_none()
+    before = row.spec if row is not None else None
+    if row is None:
+        row = SavedFilter(dataset_id=dataset_id, name=name, spec=spec, created_by=user.id)
+    else:
+        row.spec, row.created_by = spec, user.id
+    session.add(row)
+    detail = {"name": name, "after": spec} | ({"before": before} if before is not None else {})
+    session.add(AuditEvent(user_id=user.id, dataset_id=dataset_id, action="filter.save", detail=detail))
+    session.flush()
+    return row
+
+
+def delete_filter(*, session: Session, user: User, dataset_id: int, name: str) -> None:
+    """Delete the saved filter `name`; admins and reviewers, audited."""
+    _require_curator(user)
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    row = session.execute(
+        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"saved filter {name!r}: not found in this dataset")
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            dataset_id=dataset_id,
+            action="filter.delete",
+            detail={"name": name, "before": row.spec},
+        )
+    )
+    session.delete(row)
+    session.flush()
