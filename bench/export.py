@@ -59,7 +59,7 @@ def generate(url: str, n: int) -> None:
                               {"role": "user", "text": "And in reverse order?"}],
                  "candidates": [{"text": f"Candidate {k} for {i}: pass reverse=True.", "model": f"m{k}"}
                                 for k in range(3)],
-                 "search_text": "", "meta": {}, "created_at": now}
+                 "meta": {}, "created_at": now}
                 for i in range(start, stop)
             ]  # fmt: skip
             conn.execute(insert(Item), items)

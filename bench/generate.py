@@ -66,7 +66,7 @@ def main() -> None:
         now = utcnow()
         rows = [{"dataset_id": ds.id, "external_id": f"i{i}", "name": "", "position": i,
                  "messages": [{"role": "user", "text": f"Question {i}: tell me about the number {i}."}],
-                 "candidates": [], "search_text": "", "meta": {}, "created_at": now} for i in range(args.items)]  # fmt: skip
+                 "candidates": [], "meta": {}, "created_at": now} for i in range(args.items)]  # fmt: skip
         session.execute(insert(Item), rows)
         session.commit()
         ids = (admin.id, ann.id, ds.id)

@@ -138,7 +138,7 @@ def build(engine: Engine, *, annotators: int, items: int, overlap: int) -> Setup
             [
                 {"dataset_id": ds.id, "external_id": f"item-{i}", "name": "", "position": i,
                  "messages": [{"role": "user", "text": f"Question {i}?"}, {"role": "assistant", "text": "An answer."}],
-                 "candidates": [], "search_text": "", "meta": {}, "created_at": now}
+                 "candidates": [], "meta": {}, "created_at": now}
                 for i in range(items)
             ],
         )  # fmt: skip

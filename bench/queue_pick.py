@@ -75,7 +75,7 @@ def generate(url: str, n: int, done_share: float = 0.30) -> tuple[int, list[int]
                 rows.append(
                     {"id": i + 1, "dataset_id": ds_id, "external_id": f"item-{i}", "name": "", "position": i,
                      "messages": [{"role": "user", "text": f"Question {i}"}, {"role": "bot", "text": "Answer."}],
-                     "candidates": [], "search_text": "", "meta": {}, "created_at": now,
+                     "candidates": [], "meta": {}, "created_at": now,
                      "taken": taken, "full": taken >= OVERLAP}
                 )  # fmt: skip
             conn.execute(insert(Item), rows)

@@ -58,7 +58,7 @@ def build(url: str, n: int) -> None:
             [{"dataset_id": ds.id, "external_id": str(i), "name": f"d{i}", "position": i,
               "messages": [{"role": "user", "text": f"question {i}"}],
               "candidates": [{"text": f"reply {i}{k}", "model": m} for k, m in enumerate(MODELS)],
-              "search_text": "", "taken": 3, "full": True} for i in range(n)],
+              "taken": 3, "full": True} for i in range(n)],
         )  # fmt: skip
         session.commit()
         item_ids = [r[0] for r in session.execute(Item.__table__.select().with_only_columns(Item.id))]

@@ -175,7 +175,7 @@ def build_database(tmp: Path, n_items: int) -> str:
             chunk.append({
                 "dataset_id": ds.id, "external_id": str(i), "name": "", "position": i, "messages": messages,
                 "candidates": [{"text": f"Item {i} reply A"}, {"text": f"Item {i} reply B"}],
-                "search_text": "", "meta": {},
+                "meta": {},
             })  # fmt: skip
             if len(chunk) == 10_000:
                 session.execute(insert(Item), chunk)

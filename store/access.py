@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Text, cast, exists, or_
+from sqlalchemy import exists
 from sqlmodel import Session, select
 
 from store.errors import Forbidden, NotFound
@@ -47,10 +47,8 @@ def can_see_asset(*, session: Session, user: User, asset_id: str) -> bool:
         return True
 
     def shown_in(where) -> bool:  # type: ignore[no-untyped-def]
-        texts = or_(
-            cast(Item.messages, Text).contains(asset_id), cast(Item.candidates, Text).contains(asset_id)
-        )
-        return session.exec(select(Item.id).where(where, texts).limit(1)).first() is not None
+        shows = Item.assets.contains(asset_id, autoescape=True)
+        return session.exec(select(Item.id).where(where, shows).limit(1)).first() is not None
 
     return not shown_in(Item.dataset_id.in_(hidden)) or shown_in(Item.dataset_id.not_in(hidden))
 

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core.dialogue import search_text
-from store import db
+from store import db, search
 from store.blobs import BlobStore, get_blob_store
 from store.models import Asset, Classification, Dataset, Item, OntologyClass
 
@@ -324,12 +323,12 @@ def load_demo(*, session: Session, blobs: BlobStore) -> Dataset:
                 position=position,
                 messages=d["messages"],
                 candidates=d["candidates"],
-                search_text=search_text(d["messages"], d["candidates"]),
                 meta={"source": "parley demo"},
             )
         )
     session.add_all(_ontology(dataset.id))  # type: ignore[arg-type]
     session.flush()
+    search.rebuild_index(session.connection(), dataset.id)  # type: ignore[arg-type]
     return dataset
 
 

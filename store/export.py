@@ -446,7 +446,7 @@ class _Reader:
         dialect = self.conn.dialect.name
         self.content = select(
             Item.id, Item.external_id, Item.name, Item.position,
-            _json_text(Item.messages), _json_text(Item.candidates), _json_text(Item.meta),
+            Item.messages, Item.candidates, _json_text(Item.meta),  # dialogues: decompressed by ZJson
         ).where(Item.dataset_id == dataset_id)  # fmt: skip
         if restricted:  # an item filter: its items only (their annotations are found by the batch's range)
             self.content = self.content.where(*restricted)

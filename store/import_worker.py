@@ -37,6 +37,7 @@ from core.dialogue import ParsedItem
 from core.errors import FormatError
 from store.errors import InputError
 from store.sources import MB, Bundle, Limits, OpenedFile, open_source
+from store.zjson import compress, item_assets, item_models
 
 BATCH = 2000
 AssetId = Callable[..., str]  # (ref, *, label) -> asset id (store.importer._Images.asset_id)
@@ -101,28 +102,29 @@ def read(bundle: Bundle, options: Any, *, rows: bool = False) -> Any:
 # ---------------------------------------------------------------- rows
 
 # The item columns, in the order of a row tuple.
-ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "search_text", "meta",
-                "import_job_id", "created_at")  # fmt: skip
+# A row tuple has one more value after these: the item's search text (store.search indexes it by item id).
+ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "models", "message_count",
+                "assets", "meta", "import_job_id", "created_at")  # fmt: skip
 
 
 class NeedsImages(Exception):
     """An item shows images and no asset store is at hand (the child): the parent builds its row."""
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, exotic values
         import json
 
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=str).encode()
 
 
 def stored_parts(
     parts: list[Any], asset_id: AssetId | None, label: str, texts: list[str]
 ) -> list[dict[str, Any]]:
     """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key; each
-    part's text is appended to `texts` (for the search text, in core.dialogue.search_text's order).
+    part's text is appended to `texts` (for the search text, in core.search.item_text's order).
 
     Copies (never changes the reader's dicts: a reader may share a message between items, e.g. the common
     path of an OpenAssistant tree). NeedsImages when a part has images and `asset_id` is None."""
@@ -154,12 +156,15 @@ def item_row(
         ext,
         name[:512] if name else "",
         position,
-        dumps(messages),
-        dumps(candidates),
-        "\n".join(texts).lower(),  # = core.dialogue.search_text(messages, candidates)
-        dumps(item.meta) if item.meta else "{}",
+        compress(dumps(messages)),
+        compress(dumps(candidates)),
+        item_models(candidates),
+        len(messages),
+        item_assets(messages, candidates),
+        dumps(item.meta).decode() if item.meta else "{}",
         ids[1],
         ids[2],
+        "\n".join(texts),  # = core.search.item_text(messages, candidates)
     )
 
 
@@ -219,10 +224,11 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
     # Runs once per item of a file of up to 1 GB: counts in locals, written to `counts` per batch.
     n_items = n_messages = n_candidates = n_annotations = 0
     row_of = item_row
+    z = compress
     try:
         for item in items:
             if type(item) is tuple:  # a plain native record, already serialized by the reader
-                ext, messages, candidates, search, n_m, n_c = item
+                ext, messages, candidates, search, models, n_m, n_c = item
                 if len(ext) > 512:
                     ext = ext[:512]
                 if ext in seen or (check_existing and ext in existing):
@@ -230,7 +236,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                     continue
                 seen.add(ext)
                 position += 1
-                rows.append((ids[0], ext, "", position, messages, candidates, search, "{}", ids[1], ids[2]))
+                rows.append((ids[0], ext, "", position, z(messages), z(candidates), models, n_m, "", "{}", ids[1], ids[2], search))  # fmt: skip
                 n_items += 1
                 n_messages += n_m
                 n_candidates += n_c

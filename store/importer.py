@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from core.dialogue import ParsedItem
 from core.errors import FormatError
-from store import db, import_worker
+from store import db, import_worker, search
 from store.access import require_admin
 from store.blobs import BlobStore, get_blob_store
 from store.datasets import create_dataset
@@ -84,7 +84,20 @@ def _rows_per_insert(conn: Any) -> int:
     return max(1, min(ROWS_PER_INSERT, limit // len(_ITEM_COLUMNS)))
 
 
-def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+def _insert_items(conn: Any, rows: list[tuple[Any, ...]], dataset_id: int) -> None:
+    """Insert the rows (ITEM_COLUMNS and the search text last), then index their texts by the new ids."""
+    texts = {row[3]: row[-1] for row in rows}  # by position: consecutive in a batch, unique in the dataset
+    rows = [row[:-1] for row in rows]
+    _insert_rows(conn, rows)
+    found = conn.execute(
+        select(Item.id, Item.position).where(
+            Item.dataset_id == dataset_id, Item.position.between(min(texts), max(texts))
+        )
+    )
+    search.index_texts(conn, dataset_id, [(item_id, texts[position]) for item_id, position in found])
+
+
+def _insert_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
     paramstyle = conn.dialect.paramstyle
     k = _rows_per_insert(conn) if conn.dialect.name == "sqlite" else 1
     if len(rows) < k or k == 1:
@@ -609,6 +622,7 @@ def _write_items(
 ) -> int:
     """Write every item of `reading` (or, when `child_source` is set, of that source as a parser child
     process reads it); returns the data bytes read."""
+    search.ensure_index(session.connection(), dataset.id)  # type: ignore[arg-type]
     existing = set(session.execute(select(Item.external_id).where(Item.dataset_id == dataset.id)).scalars())
     position = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset.id)).scalar()
     created = Item.__table__.c.created_at.type  # type: ignore[attr-defined]
@@ -678,7 +692,7 @@ def _flush(
     if not rows:
         return
     conn = session.connection()
-    _insert_items(conn, rows)
+    _insert_items(conn, rows, dataset.id)  # type: ignore[arg-type]
     if not extras:
         return
     ids: dict[str, int] = {}

@@ -9,6 +9,7 @@ from sqlalchemy import case, delete, func, select
 from sqlmodel import Session
 
 from core.filters import ItemFilter
+from store import search
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
@@ -50,7 +51,7 @@ def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
     if not stats:
         return []
     ids = list(stats)
-    items = select(Item.dataset_id, func.count(), func.sum(func.json_array_length(Item.messages))).where(
+    items = select(Item.dataset_id, func.count(), func.sum(Item.message_count)).where(
         Item.dataset_id.in_(ids)
     )
     for dataset_id, count, messages in session.execute(items.group_by(Item.dataset_id)):
@@ -199,6 +200,7 @@ def delete_dataset(*, session: Session, user: User, dataset_id: int) -> dict[str
     session.execute(delete(Annotation).where(Annotation.dataset_id == dataset_id))
     session.execute(delete(Suggestion).where(Suggestion.item_id.in_(item_ids)))
     session.execute(delete(Comment).where(Comment.item_id.in_(item_ids)))
+    search.drop_index(session.connection(), dataset_id)
     session.execute(delete(Item).where(Item.dataset_id == dataset_id))
     session.execute(delete(OntologyClass).where(OntologyClass.dataset_id == dataset_id))
     session.execute(delete(Classification).where(Classification.dataset_id == dataset_id))

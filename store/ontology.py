@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, cast, func
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core.ontology import (
@@ -138,12 +138,7 @@ def export_ontology(*, session: Session, dataset_id: int, include_deleted: bool 
 
 def has_candidates(*, session: Session, dataset_id: int) -> bool:
     """Whether any item of the dataset has candidate replies (what ranking and pairwise compare)."""
-    text = cast(Item.candidates, String)
-    query = select(Item.id).where(
-        Item.dataset_id == dataset_id,
-        Item.candidates != None,  # noqa: E711
-        text.not_in(["[]", "null"]),
-    )
+    query = select(Item.id).where(Item.dataset_id == dataset_id, Item.models != "[]")
     return session.exec(query.limit(1)).first() is not None
 
 

@@ -95,7 +95,7 @@ def _items(session: Session, dataset_id: int, texts: list[tuple[str, str]], imag
         [
             {"dataset_id": dataset_id, "external_id": ext, "name": ext, "position": i,
              "messages": [{"role": "user", "text": text, "images": [image]}, {"role": "bot", "text": "Sure."}],
-             "candidates": [], "search_text": text.lower(), "meta": {}}
+             "candidates": [], "meta": {}}
             for i, (ext, text) in enumerate(texts, start=1)
         ],
     )  # fmt: skip

@@ -78,7 +78,6 @@ def seed(
                         {"text": f"Candidate B for item {i}: plain"},
                         {"text": f"Candidate C for item {i}: `code` fox"},
                     ],
-                    "search_text": "",
                     "meta": {},
                 }
             )

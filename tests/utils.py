@@ -51,3 +51,13 @@ def cli_env(tmp_path: Path, build: Callable[[Session], Any] | None = None) -> di
             build(session)
         engine.dispose()
     return {**os.environ, "DATABASE_URL": url, "PARLEY_BLOBS": str(tmp_path / "blobs")}
+
+
+def found(session: Any, dataset_id: int, query: str) -> list[int]:
+    """The ids of the dataset's items the search index finds for `query`, best first."""
+    from sqlalchemy import select
+
+    from store.search import matches
+
+    hits = matches(session=session, dataset_id=dataset_id, query=query)
+    return list(session.execute(select(hits.c.item_id).order_by(hits.c.rank, hits.c.item_id)).scalars())

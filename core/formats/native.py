@@ -323,13 +323,13 @@ def parse_native(obj: Any, rec: Record, images: ImageResolver) -> ParsedItem | N
 _PLAIN_KEYS = frozenset(("id", "messages", "responses"))
 
 
-def plain_row(obj: Any, rec: Record) -> tuple[str, str, str, str, int, int] | None:
+def plain_row(obj: Any, rec: Record) -> tuple[str, bytes, bytes, str, str, int, int] | None:
     """The importer's bulk fast path for the commonest native record: only "id", "messages" and
     "responses", every turn exactly {role, content|text} and every reply a string, {content} or
     {content, model}, all plain (parse_native's inline fast path would take each of them).
 
-    Returns (id, messages JSON, candidates JSON, search text, messages, candidates) exactly as the
-    importer would store the ParsedItem parse_native makes of it (no "images" key: none are shown),
+    Returns (id, messages JSON bytes, candidates JSON bytes, search text, model names JSON, messages,
+    candidates) exactly as the importer would store the ParsedItem parse_native makes of it (no "images" key: none are shown),
     without building that item first; None for any other record, which then goes through parse_native.
     """
     if type(obj) is not dict or not obj.keys() <= _PLAIN_KEYS:
@@ -371,9 +371,10 @@ def plain_row(obj: Any, rec: Record) -> tuple[str, str, str, str, int, int] | No
     dumps = orjson.dumps
     return (
         rec.item_id(obj),
-        dumps(messages).decode(),
-        dumps(candidates).decode(),
-        "\n".join(texts).lower(),  # = core.dialogue.search_text of the stored parts
+        dumps(messages),
+        dumps(candidates),
+        "\n".join(texts),  # = core.search.item_text of the stored parts
+        dumps([c.get("model") or None for c in candidates]).decode(),  # = store.zjson.item_models
         len(messages),
         len(candidates),
     )

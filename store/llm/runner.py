@@ -18,10 +18,11 @@ from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlmodel import Session, select
 
 from core.aio import run_in_own_loop
-from core.dialogue import search_text
 from core.evaluation import ClassDef, QuestionDef
 from core.llm import judge as judging
 from core.llm.chat import RetryPolicy, chat_messages, image_url
+from core.search import item_text
+from store import search
 from store.db import read_session, write_session
 from store.errors import InputError, NotFound
 from store.llm import calls
@@ -29,6 +30,7 @@ from store.llm.endpoints import get_model
 from store.llm.jobs import OWNER
 from store.models import Asset, GenerationJob, Item, ModelEndpoint, Suggestion, utcnow
 from store.ontology import export_ontology, list_classes, list_classifications
+from store.zjson import item_models
 
 FLUSH_SECONDS = 0.5  # answers are written at least this often (and the heartbeat, the cancel check)
 FLUSH_ANSWERS = 200
@@ -237,28 +239,34 @@ def _write_candidates(session: Session, answers: list[tuple[_Pair, str, int]]) -
     # Locked while read and written (PostgreSQL; SQLite's writer lock is held already): two jobs or models
     # answering the same item never lose each other's candidate.
     rows = session.execute(
-        select(Item.id, Item.messages, Item.candidates)
+        select(Item.id, Item.dataset_id, Item.messages, Item.candidates)
         .where(Item.id.in_(sorted(by_item)))
         .order_by(Item.id)
         .with_for_update()
     ).all()
     changes = []
-    for item_id, messages, stored in rows:  # an item deleted meanwhile is simply not there
+    texts: dict[int, list[tuple[int, str, str]]] = {}
+    for item_id, dataset_id, messages, stored in rows:  # an item deleted meanwhile is simply not there
         candidates = list(stored or [])
+        old = item_text(messages, stored)
         have = {c.get("model") for c in candidates if isinstance(c, dict)}
         for model, text in by_item[item_id]:
             if model not in have:
                 candidates.append({"text": text, "model": model})
                 have.add(model)
-        changes.append({"b_id": item_id, "b_candidates": candidates,
-                        "b_search": search_text(messages or [], candidates)})  # fmt: skip
+        changes.append({"b_id": item_id, "b_candidates": candidates, "b_models": item_models(candidates)})
+        texts.setdefault(dataset_id, []).append((item_id, old, item_text(messages, candidates)))
     table = Item.__table__
-    session.connection().execute(
+    conn = session.connection()
+    conn.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"))
-        .values(candidates=bindparam("b_candidates"), search_text=bindparam("b_search")),
+        .values(candidates=bindparam("b_candidates"), models=bindparam("b_models")),
         changes,
     )
+    for dataset_id, replaced in texts.items():  # the new replies are found by search
+        search.ensure_index(conn, dataset_id)
+        search.replace_texts(conn, dataset_id, replaced)
 
 
 def _write_suggestions(session: Session, answers: list[tuple[_Pair, str, int]]) -> None:

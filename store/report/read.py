@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import Text, cast, func, select
 from sqlmodel import Session
 
 from store.export import ExportFilters, annotation_filter, user_ids
-from store.models import Annotation, Result
+from store.models import Annotation, Item, Result
 from store.report.tally import Columns
 
 CHUNK = 20_000  # annotations per read (with their results): a chunk's strings are the reader's peak memory
@@ -134,48 +134,22 @@ def read_columns(session: Session, dataset_id: int, filters: ExportFilters, name
     )
 
 
-# each item's candidates' model names as one JSON list (null where a candidate names none); a dataset holds
-# few distinct lists, so Python decodes a handful of texts rather than every candidate's reply. SQLite
-# extracts them with one json_extract of every index (json_each per item took twice as long).
-_WIDEST = "SELECT max(json_array_length(candidates)) FROM item WHERE dataset_id = :dataset"
-_MODELS_SQLITE = """
-    SELECT id, json_array_length(candidates), json_extract(candidates, {paths})
-    FROM item WHERE dataset_id = :dataset
-"""
-_MODELS_PG = """
-    SELECT item.id, json_array_length(item.candidates), (
-        SELECT json_agg(CASE WHEN json_typeof(c.value) = 'object' THEN c.value -> 'model' END ORDER BY c.n)
-        FROM json_array_elements(item.candidates) WITH ORDINALITY AS c(value, n)
-    )::text
-    FROM item
-    WHERE item.dataset_id = :dataset AND json_typeof(item.candidates) = 'array'
-"""
-
-
 def item_models(
     session: Session, dataset_id: int, wanted: set[int] | None = None
 ) -> dict[int, list[str | None]]:
     """item id → its candidates' model names (None where a candidate names none), for the items (the
     `wanted` ones, or all) with at least one named model."""
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        widest = conn.execute(text(_WIDEST), {"dataset": dataset_id}).scalar() or 0
-        if not widest:
-            return {}
-        # a path per index; json_array_length is 0 for anything but a non-empty list
-        paths = ", ".join(f"'$[{k}].model'" for k in range(max(widest, 2)))
-        query = text(_MODELS_SQLITE.format(paths=paths))
-    else:
-        query = text(_MODELS_PG)
-    decoded: dict[tuple[str, int], list[str | None] | None] = {}
+    # Item.models is that list as JSON; a dataset holds few distinct lists, so each is decoded once.
+    query = select(Item.id, Item.models).where(Item.dataset_id == dataset_id, Item.models != "[]")
+    decoded: dict[str, list[str | None] | None] = {}
     out: dict[int, list[str | None]] = {}
-    for item_id, length, raw in conn.execute(query, {"dataset": dataset_id}):
-        if not length or raw is None or (wanted is not None and item_id not in wanted):
+    for item_id, raw in session.execute(query):
+        if wanted is not None and item_id not in wanted:
             continue
-        models = decoded.get((raw, length), False)
+        models = decoded.get(raw, False)
         if models is False:
-            names = [str(m) if m else None for m in (_loads(raw) or [])[:length]]
-            models = decoded[(raw, length)] = names if any(m is not None for m in names) else None
+            names = [str(m) if m else None for m in _loads(raw) or []]
+            models = decoded[raw] = names if any(m is not None for m in names) else None
         if models is not None:
             out[item_id] = models  # shared between items: read it, never change it
     return out

@@ -39,7 +39,6 @@ def env(app_engine):  # type: ignore[no-untyped-def]
                         {"role": "bot", "text": f"The model's answer {i}."},
                     ],
                     "candidates": [],
-                    "search_text": "",
                     "meta": {},
                 }
                 for i in (1, 2)

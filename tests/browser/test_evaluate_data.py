@@ -120,14 +120,14 @@ def make_hh_dataset(
             text = "\n".join(m["text"] for m in messages + candidates).lower()
             rows.append(
                 {"dataset_id": dataset_id, "external_id": str(i), "name": f"hh {i}", "position": i,
-                 "messages": messages, "candidates": candidates, "search_text": text, "meta": {}}
+                 "messages": messages, "candidates": candidates, "meta": {}}
             )  # fmt: skip
         for j in range(filler):
             k = n + j + 1
             rows.append(
                 {"dataset_id": dataset_id, "external_id": str(k), "name": f"filler {k}", "position": k,
                  "messages": [{"role": "user", "text": f"question {k}"}, {"role": "bot", "text": f"answer {k}"}],
-                 "candidates": [{"text": "x"}, {"text": "y"}], "search_text": f"question {k}", "meta": {}}
+                 "candidates": [{"text": "x"}, {"text": "y"}]}", "meta": {}}
             )  # fmt: skip
         for start in range(0, len(rows), 20_000):
             session.execute(insert(Item), rows[start : start + 20_000])

@@ -129,7 +129,7 @@ def add_items_after(session: Session, ds: Dataset, n: int) -> list[Item]:
         insert(Item),
         [
             {"dataset_id": ds.id, "external_id": f"b{i}", "name": f"b{i}", "position": 1000 + i,
-             "messages": [{"role": "user", "text": f"q{i}"}], "candidates": [], "search_text": "", "meta": {}}
+             "messages": [{"role": "user", "text": f"q{i}"}], "candidates": [], "meta": {}}
             for i in range(1, n + 1)
         ],
     )  # fmt: skip

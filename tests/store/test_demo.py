@@ -7,6 +7,7 @@ from store.blobs import LocalBlobStore
 from store.demo import load_demo, load_demo_if_new
 from store.models import Asset, Dataset, Item
 from store.ontology import export_ontology
+from tests.utils import found
 
 
 def test_demo_dataset_has_dialogues_images_and_a_valid_ontology(session, tmp_path):
@@ -18,7 +19,7 @@ def test_demo_dataset_has_dialogues_images_and_a_valid_ontology(session, tmp_pat
     assert [i.position for i in items] == list(range(12))
     assert any(len(i.messages) >= 4 for i in items), "some dialogues are multi-turn"
     assert {len(i.candidates) for i in items} >= {0, 2, 3}
-    assert all(i.search_text for i in items)
+    assert all(found(session, dataset.id, i.messages[0]["text"]) for i in items if i.messages[0].get("text"))
     image_ids = [img for i in items for m in i.messages for img in m["images"]]
     assert len(image_ids) == 2
     for asset_id in image_ids:

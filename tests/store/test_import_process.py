@@ -31,7 +31,7 @@ def _items(engine: Engine, name: str) -> list[tuple]:  # type: ignore[type-arg]
         dataset = s.execute(select(Dataset).where(Dataset.name == name)).scalar_one()
         rows = s.execute(
             select(Item.external_id, Item.name, Item.position, Item.messages, Item.candidates,
-                   Item.search_text, Item.meta).where(Item.dataset_id == dataset.id).order_by(Item.id)
+                   Item.models, Item.message_count, Item.assets, Item.meta).where(Item.dataset_id == dataset.id).order_by(Item.id)
         ).all()  # fmt: skip
         suggestions = s.execute(
             select(Item.external_id, Suggestion.kind, Suggestion.target, Suggestion.value, Suggestion.score)
@@ -131,7 +131,7 @@ def test_plain_native_rows_equal_the_general_path(
         {"text": "With MODEL", "model": "m1"},
         {"text": "no model"},
     ]
-    assert first[5] == "hi there\nhello\na plain string\nwith model\nno model"
+    assert first[5:8] == ('[null,"m1",null]', 2, "")  # models by candidate, message count, no image
 
 
 def test_duplicates_and_ids_already_in_the_dataset_are_skipped_by_the_child(
@@ -146,8 +146,8 @@ def test_duplicates_and_ids_already_in_the_dataset_are_skipped_by_the_child(
                               for i in (2, 3, 3, 4)))  # fmt: skip
     report = _import(sqlite_engine, str(second), "d", tmp_path / "b")
     assert (report.items, report.skipped, report.skipped_ids) == (2, 2, ["x2", "x3"])
-    assert [(r[0], r[2], r[5]) for r in _items(sqlite_engine, "d")] == [
-        ("x1", 0, "q1"), ("x2", 1, "q2"), ("x3", 2, "q3"), ("x4", 3, "q4")
+    assert [(r[0], r[2], r[3][0]["text"]) for r in _items(sqlite_engine, "d")] == [
+        ("x1", 0, "q1"), ("x2", 1, "q2"), ("x3", 2, "Q3"), ("x4", 3, "Q4")
     ]  # fmt: skip
 
 

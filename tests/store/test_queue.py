@@ -17,7 +17,7 @@ def items(session):
         insert(Item),
         [
             {"dataset_id": ds.id, "external_id": f"x{i}", "position": i, "messages": [], "candidates": [],
-             "search_text": "", "meta": {}, "name": ""}
+             "meta": {}, "name": ""}
             for i in range(1, 7)
         ],
     )  # fmt: skip

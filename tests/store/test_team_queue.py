@@ -40,7 +40,7 @@ def add_items(session: Session, dataset: Dataset, n: int) -> list[Item]:
         insert(Item),
         [
             {"dataset_id": dataset.id, "external_id": f"x{i}", "name": f"x{i}", "position": i,
-             "messages": [{"role": "user", "text": f"q{i}"}], "candidates": [], "search_text": "", "meta": {}}
+             "messages": [{"role": "user", "text": f"q{i}"}], "candidates": [], "meta": {}}
             for i in range(1, n + 1)
         ],
     )  # fmt: skip

@@ -1,0 +1,164 @@
+"""Full-text search over items (#18), in the database's own engine.
+
+SQLite: one FTS5 table a dataset, `item_fts_<dataset id>`, contentless (the text lives once, compressed, in
+Item; the index holds only words and positions), tokenizer unicode61 (no diacritics folding, so a match is
+what the page highlights). A dataset's index goes with it by DROP TABLE. PostgreSQL: the table
+`item_search` (item id, dataset id, tsvector of the `simple` configuration) with a GIN index, made by
+migration 0004 (or here, for a schema made by create_all).
+
+What is indexed is core.search.document of core.search.item_text: every message and candidate. The
+importer, the demo and the generation runner index what they write; `rebuild_index` indexes a dataset from
+its items (migration, restore of an old backup, tests that write items directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Integer, column, func, select, text
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from core.search import document, fts5_query, item_text, parse, pg_tsquery
+from store.access import visible_dataset
+from store.models import Item, User
+
+TOKENIZE = "unicode61 remove_diacritics 0"
+CHUNK = 2000
+
+
+def fts_table(dataset_id: int) -> str:
+    return f"item_fts_{int(dataset_id)}"
+
+
+def not_search_index(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's comparisons: the search index's tables are made here, not by store/models.py."""
+    table = name if type_ == "table" else (parent_names or {}).get("table_name")
+    return not (table and (table == "item_search" or table.startswith("item_fts_")))
+
+
+def _conn(session_or_conn: Session | Connection) -> Connection:
+    return session_or_conn.connection() if isinstance(session_or_conn, Session) else session_or_conn
+
+
+def ensure_index(conn: Connection, dataset_id: int) -> None:
+    """Make the dataset's index if it has none (SQLite), or the shared table (PostgreSQL, normally there)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(dataset_id)} "
+            f"USING fts5(doc, content='', tokenize='{TOKENIZE}')"
+        )
+        return
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS item_search (item_id INTEGER PRIMARY KEY REFERENCES item(id) ON DELETE "
+        "CASCADE, dataset_id INTEGER NOT NULL, doc TSVECTOR NOT NULL)"
+    )
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_item_search_doc ON item_search USING gin (doc)")
+
+
+def has_index(conn: Connection, dataset_id: int) -> bool:
+    if conn.dialect.name == "sqlite":
+        found = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (fts_table(dataset_id),)
+        ).first()
+        return found is not None
+    return conn.exec_driver_sql("SELECT to_regclass('item_search') IS NOT NULL").scalar() is True
+
+
+def index_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str]]) -> None:
+    """Index (item id, item_text) pairs of new items (ensure_index first)."""
+    if conn.dialect.name == "sqlite":
+        sql = f"INSERT INTO {fts_table(dataset_id)} (rowid, doc) VALUES (?, ?)"
+        conn.exec_driver_sql(sql, [(i, document(t)) for i, t in rows])
+        return
+    params = [(i, dataset_id, document(t, separate=True)) for i, t in rows]
+    if params:
+        conn.exec_driver_sql(
+            "INSERT INTO item_search (item_id, dataset_id, doc) VALUES (%s, %s, to_tsvector('simple', %s)) "
+            "ON CONFLICT (item_id) DO UPDATE SET doc = excluded.doc",
+            params,
+        )
+
+
+def replace_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str, str]]) -> None:
+    """Re-index items whose text changed: (item id, old item_text, new item_text). A contentless FTS5 index
+    forgets a row only when told the words it indexed, hence the old text."""
+    rows = list(rows)
+    if conn.dialect.name == "sqlite" and rows:
+        table = fts_table(dataset_id)
+        # Only rows the index holds: telling FTS5 to forget words it never indexed corrupts it.
+        marks = ", ".join("?" * len(rows))
+        held = {r[0] for r in conn.exec_driver_sql(f"SELECT rowid FROM {table} WHERE rowid IN ({marks})", tuple(i for i, _, _ in rows))}  # fmt: skip
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({table}, rowid, doc) VALUES ('delete', ?, ?)",
+            [(i, document(old)) for i, old, _ in rows if i in held],
+        )
+    index_texts(conn, dataset_id, [(i, new) for i, _, new in rows])
+
+
+def drop_index(conn: Connection, dataset_id: int) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {fts_table(dataset_id)}")
+    elif has_index(conn, dataset_id):
+        conn.exec_driver_sql("DELETE FROM item_search WHERE dataset_id = %s", (dataset_id,))
+
+
+def rebuild_index(conn: Connection, dataset_id: int) -> int:
+    """Index every item of the dataset afresh from its stored dialogue; returns how many."""
+    drop_index(conn, dataset_id)
+    ensure_index(conn, dataset_id)
+    query = select(Item.id, Item.messages, Item.candidates).where(Item.dataset_id == dataset_id)
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(query.where(Item.id > last).order_by(Item.id).limit(CHUNK)).all()
+        if not rows:
+            return done
+        index_texts(conn, dataset_id, [(i, item_text(m, c)) for i, m, c in rows])
+        done += len(rows)
+        last = rows[-1][0]
+
+
+def matches(*, session: Session | Connection, dataset_id: int, query: str) -> Any:
+    """The dataset's items matching `query`, as a subquery of (item_id, rank), rank lower = better (FTS5's
+    bm25; PostgreSQL's ts_rank negated). A query with no word matches nothing."""
+    conn = _conn(session)
+    terms = parse(query)
+    cols = (column("item_id", Integer), column("rank", Float))
+    if not terms or not has_index(conn, dataset_id):
+        return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*cols).subquery("found")
+    if conn.dialect.name == "sqlite":
+        table = fts_table(dataset_id)
+        sql = text(f"SELECT rowid AS item_id, rank FROM {table} WHERE {table} MATCH :q")
+        return sql.bindparams(q=fts5_query(terms)).columns(*cols).subquery("found")
+    sql = text(
+        "SELECT item_id, -ts_rank(doc, q) AS rank FROM item_search, to_tsquery('simple', :q) AS q "
+        "WHERE dataset_id = :dataset AND doc @@ q"
+    )
+    return sql.bindparams(q=pg_tsquery(terms), dataset=dataset_id).columns(*cols).subquery("found")
+
+
+@dataclass
+class Hit:
+    item_id: int
+    external_id: str
+    rank: float
+
+
+def search_items(
+    *, session: Session, user: User, dataset_id: int, query: str, limit: int = 20, offset: int = 0
+) -> tuple[list[Hit], int]:
+    """The best `limit` matches (after `offset`), best first, and how many items match in all."""
+    visible_dataset(session=session, user=user, dataset_id=dataset_id)
+    found = matches(session=session, dataset_id=dataset_id, query=query)
+    total = session.execute(select(func.count()).select_from(found)).scalar_one()
+    rows = session.execute(
+        select(Item.id, Item.external_id, found.c.rank)
+        .join(found, found.c.item_id == Item.id)
+        .where(Item.dataset_id == dataset_id)
+        .order_by(found.c.rank, Item.position, Item.id)
+        .offset(max(offset, 0))
+        .limit(limit)
+    ).all()
+    return [Hit(i, e, float(r)) for i, e, r in rows], int(total)
