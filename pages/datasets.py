@@ -7,6 +7,7 @@ import dataclasses
 import streamlit as st
 
 from components.auth import require_role
+from components.item_filter import filter_ui, hand_over, matches_table, tool_of
 from components.llm_jobs import generate_ui
 from components.preview import dialogue_ui, mapping_ui
 from components.team_settings import team_settings_ui
@@ -63,23 +64,41 @@ def load_image(ref: str) -> bytes | None:
 
 
 def items_ui(ds: items.DatasetStats) -> None:
-    search = st.text_input("Search items", key=f"datasets.search.{ds.id}")
+    search = st.text_input("Search items", key=f"datasets.search.{ds.id}",
+                           placeholder='words, "a phrase", prefix*: all must match')  # fmt: skip
+    flt = filter_ui(dataset_id=ds.id, user=user, key="datasets.filter", search=search)
+    if st.session_state.get(f"datasets.shown.{ds.id}") != flt.to_json():  # a new filter starts on page 1
+        st.session_state[f"datasets.shown.{ds.id}"] = flt.to_json()
+        st.session_state[f"datasets.page.{ds.id}"] = 0
     page = st.session_state.setdefault(f"datasets.page.{ds.id}", 0)
-    with db.read_session() as session:
-        found, total = items.list_items(
-            session=session, user=user, dataset_id=ds.id, search=search, offset=page * 20, limit=20
-        )
+    try:
+        with db.read_session() as session:
+            found, total = items.list_items(
+                session=session, user=user, dataset_id=ds.id, flt=flt, offset=page * 20, limit=20
+            )
+            kind = "respond" if tool_of(session, ds.id) == "respond" else "evaluate"
+    except InputError as exc:
+        st.error(str(exc))
+        return
+    count, go = st.columns([3, 1], vertical_alignment="center")
+    noun = "item matches" if total == 1 else "items match"
+    count.markdown(f"**{total:,} {noun}**" if not flt.is_empty() else f"**{total:,} items**")
+    if go.button("Annotate these", type="primary", disabled=total == 0, key=f"datasets.annotate.{ds.id}",
+                 help=f"Open {kind.title()} on exactly these items (its Show menu keeps the filter)"):  # fmt: skip
+        hand_over(kind, ds.id, flt)
+        st.switch_page(f"pages/{kind}.py")
     if not found:
-        st.info("No items match." if search else "No items yet: import some on the Import tab.")
+        st.info("No items match." if not flt.is_empty() else "No items yet: import some on the Import tab.")
         return
     left, mid, right = st.columns([1, 3, 1])
     if left.button("Previous", disabled=page == 0):
         st.session_state[f"datasets.page.{ds.id}"] = page - 1
         st.rerun()
-    mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total}")
+    mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total:,}")
     if right.button("Next", disabled=(page + 1) * 20 >= total):
         st.session_state[f"datasets.page.{ds.id}"] = page + 1
         st.rerun()
+    st.html(matches_table(found, flt.search))
     by_id = {item.id: item for item in found}
     first_text = {i.id: next((m.get("text", "") for m in i.messages or []), "")[:80] for i in found}
     chosen = st.selectbox(

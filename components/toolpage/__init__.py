@@ -75,6 +75,7 @@ import orjson
 import streamlit as st
 from sqlmodel import Session
 
+from components import item_filter
 from components.dialogue import ahead_entry, bubbles, canvas_value, dialogue_canvas, message_link
 from components.rank_list import last_drop, rank_list, valid_drop
 from components.toolpage import team
@@ -88,6 +89,7 @@ from core.evaluation import (
     ranking_to_ranks,
     set_rank,
 )
+from core.filters import ItemFilter
 from store import db
 from store.annotations import load_work, save_annotation, save_draft
 from store.comments import add_comment, list_comments
@@ -351,9 +353,11 @@ class ToolContext:
                 team.count_submit(kind, resubmit=was in ("submitted", "accepted"))
                 nxt = team.next_item(self.user, self.dataset.id, self.item)
             else:
+                choice = st.session_state.get(_k(kind, "filter"), "all")
+                flt = _nav(kind, self.user, self.dataset.id, choice)[1]
                 with db.read_session() as session:
                     nxt = next_todo(
-                        session=session, user=self.user, dataset_id=self.dataset.id, after=self.item
+                        session=session, user=self.user, dataset_id=self.dataset.id, after=self.item, flt=flt
                     )
             st.session_state[_k(kind, "note")] = "Submitted." + ("" if nxt else " Every item is submitted.")
             if nxt is not None:
@@ -406,6 +410,7 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
     Read when the item opens (and after Save/Submit, which can change the filters), kept per item.
     """
     status = st.session_state.get(_k(kind, "filter"), "all")
+    walk, flt = _nav(kind, user, dataset.id, status)
     # (The blind-comparison settings are in the key: a change shows on the neighbours too.)
     key = (item.id, status, st.session_state.get(_k(kind, "epoch"), 0), blind_settings(dataset.settings))
     cached = st.session_state.get(_k(kind, "ahead"))
@@ -421,7 +426,7 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
                 found = team.neighbours(session, user, dataset.id, item, direction, AHEAD)
             else:
                 found = following(session=session, user=user, dataset_id=dataset.id, item=item, step=direction,
-                                  status=status, limit=AHEAD)  # fmt: skip
+                                  status=walk, limit=AHEAD, flt=flt)  # fmt: skip
             for distance, other in enumerate(found, start=1):
                 step = direction * distance
                 entries.append(ahead_entry(
@@ -557,14 +562,27 @@ def _go(kind: str, step: int, target: int | None = None, rank: int | None = None
         if found is False:
             return  # not an item of this dataset (a stale or forged event): stay
     else:
-        found = _filter_step(user, dataset_id, item_id, step, target, status)
+        found = _filter_step(user, dataset_id, item_id, step, target, *_nav(kind, user, dataset_id, status))
         if found is False:
             return
     _arrive(kind, found, item_id, step, target, rank, status)
 
 
+def _nav(kind: str, user: User, dataset_id: int, choice: str) -> tuple[str, ItemFilter | None]:
+    """The "Show" choice as the store's (status filter, item filter): a saved filter, or the one the Datasets
+    page handed over, walks every item it selects (components/item_filter.py)."""
+    flt = item_filter.show_filter(kind, user, dataset_id, choice)
+    return ("all", flt) if flt is not None else (choice, None)
+
+
 def _filter_step(
-    user: User, dataset_id: int, item_id: int | None, step: int, target: int | None, status: str
+    user: User,
+    dataset_id: int,
+    item_id: int | None,
+    step: int,
+    target: int | None,
+    status: str,
+    flt: ItemFilter | None = None,
 ) -> Item | None | bool:
     """Where ←/→ lead under a status filter (False: a target that is not this dataset's)."""
     with db.read_session() as session:
@@ -575,7 +593,7 @@ def _filter_step(
             return found
         current = session.get(Item, item_id) if item_id else None
         return neighbour(
-            session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status
+            session=session, user=user, dataset_id=dataset_id, item=current, step=step, status=status, flt=flt
         )
 
 
@@ -862,14 +880,15 @@ def _position(
         status = "all"  # in the queue, "12 / 300" is the item's place in the dataset
     cached = state.get(_k(kind, "total"))
     now = time.monotonic()
+    walk, flt = _nav(kind, user, dataset_id, status)
     if cached and cached[0] == (dataset_id, status) and now - cached[1] < _COUNT_TTL:
         total = cached[2]
     else:
-        total = count_items(session=session, user=user, dataset_id=dataset_id, status=status)
+        total = count_items(session=session, user=user, dataset_id=dataset_id, status=walk, flt=flt)
         state[_k(kind, "total")] = ((dataset_id, status), now, total)
     rank = state.get(_k(kind, "rank"))
     if not (rank and rank[0] == item.id and rank[1] == status):
-        rank = (item.id, status, rank_of(session=session, user=user, item=item, status=status))
+        rank = (item.id, status, rank_of(session=session, user=user, item=item, status=walk, flt=flt))
         state[_k(kind, "rank")] = rank
     return total, rank[2]
 
@@ -906,7 +925,9 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
         st.toast(note)  # first: "Saved." is on screen before the rest of the page is drawn
     state[_k(kind, "user")] = user
     state[_k(kind, "complete")] = False  # set again by finish() once ctx.work is persisted
-    if state.get(_k(kind, "filter")) not in team.filters_for(user, FILTERS):
+    shown = state.get(_k(kind, "dataset_id"))
+    extra = item_filter.show_choices(kind, user, shown) if shown else []
+    if state.get(_k(kind, "filter")) not in (*team.filters_for(user, FILTERS), *extra):
         state[_k(kind, "filter")] = team.default_filter(user)
     state.setdefault(_k(kind, "mode"), "Edit")
     with db.read_session() as session:
@@ -925,8 +946,9 @@ def tool_page(*, kind: str, user: User) -> ToolContext:
             if team.in_queue(kind):
                 item = team.next_item(user, dataset.id, None)
             else:
-                item = next_todo(session=session, user=user, dataset_id=dataset.id) or neighbour(
-                    session=session, user=user, dataset_id=dataset.id, item=None, step=1
+                walk, flt = _nav(kind, user, dataset.id, state[_k(kind, "filter")])
+                item = next_todo(session=session, user=user, dataset_id=dataset.id, flt=flt) or neighbour(
+                    session=session, user=user, dataset_id=dataset.id, item=None, step=1, status=walk, flt=flt
                 )
             if item is not None:
                 _open_item(kind, item.id)
@@ -1063,9 +1085,10 @@ def _toolbar_ui(
         cols = st.columns([1.5, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45, 0.8], vertical_alignment="bottom")
     cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
     user = st.session_state.get(_k(kind, "user"))
+    shows = (*team.filters_for(user, FILTERS), *item_filter.show_choices(kind, user, dataset.id))
     cols[1].selectbox(
-        "Show", team.filters_for(user, FILTERS), format_func=lambda f: FILTER_LABELS.get(f, team.QUEUE_LABEL),
-        key=filter_key, on_change=_pick_filter, args=(kind,),
+        "Show", shows, key=filter_key, on_change=_pick_filter, args=(kind,),
+        format_func=lambda f: FILTER_LABELS.get(f) or item_filter.show_label(kind, f) or team.QUEUE_LABEL,
     )  # fmt: skip
     with cols[2]:
         position = f"{rank} / {total}" if rank else f"– / {total}"
