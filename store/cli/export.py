@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from typing import Any
 
 from core.export import FORMATS, PAIR_MODES, Options
 from store import db
@@ -36,7 +37,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", default="all", help="DPO pairs from rankings: all (every ordered pair) or best")
     p.add_argument("--images", default="zip", help="zip (files beside / inside the export) or urls")
     p.add_argument("--agree-only", action="store_true", help="only items where the annotators agree")
+    p.add_argument("--filter", help="only the items of this saved filter of the dataset (saved on its pages)")
     p.set_defaults(func=_export)
+
+
+def saved_filter_spec(session: Any, dataset_id: int, name: str | None) -> dict[str, Any] | None:
+    """The saved filter `name` of the dataset as JSON (None without a name); NotFound names the saved ones."""
+    if not name:
+        return None
+    from store.cli.operator import cli_admin
+    from store.filters import get_filter
+
+    return get_filter(session=session, user=cli_admin(), dataset_id=dataset_id, name=name).to_dict()
 
 
 def parse_day(value: str | None, flag: str) -> date | None:
@@ -68,6 +80,7 @@ def _export(args: argparse.Namespace) -> int:
     db.upgrade()
     with db.read_session() as session:
         dataset = get_dataset(session=session, name=args.dataset)
+        filters.items = saved_filter_spec(session, dataset.id, args.filter)
         summary = write_export(
             session=session,
             dataset=dataset,

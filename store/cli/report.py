@@ -1,18 +1,20 @@
 """`report DATASET --out FILE.html | --format json --out FILE.json [--status submitted|accepted|final]
-[--annotator NAME]… [--since YYYY-MM-DD] [--until YYYY-MM-DD]`: the pilot report, as the operator admin."""
+[--annotator NAME]… [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--filter SAVED]`: the pilot report, as the operator admin."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
 
 import orjson
 
+from core.filters import ItemFilter
 from store import db
-from store.cli.export import parse_day
+from store.cli.export import parse_day, saved_filter_spec
 from store.cli.operator import cli_admin
 from store.datasets import get_dataset
 from store.errors import InputError
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--annotator", action="append", default=[], help="only this annotator (repeatable)")
     p.add_argument("--since", help="annotations changed on or after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="annotations changed on or before this day (YYYY-MM-DD)")
+    p.add_argument("--filter", help="only the items of this saved filter of the dataset (saved on its pages)")
     p.set_defaults(func=_report)
 
 
@@ -72,6 +75,9 @@ def _report(args: argparse.Namespace) -> int:
     db.upgrade()
     with db.read_session() as session:
         dataset = get_dataset(session=session, name=args.dataset)
+        spec = saved_filter_spec(session, dataset.id, args.filter)
+        if spec is not None:
+            filters = dataclasses.replace(filters, items=ItemFilter.from_dict(spec).to_json())
         report = report_data(session=session, user=cli_admin(), dataset_id=dataset.id, filters=filters)
     if args.format == "json":
         data = orjson.dumps(report, option=orjson.OPT_INDENT_2)

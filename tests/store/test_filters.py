@@ -3,6 +3,7 @@ saved filters, roles, and the filter on the tool pages' navigation, Export and t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,7 +20,7 @@ from store.items import list_items
 from store.models import Annotation, AuditEvent, Item, User
 from store.ontology import create_class, create_classification
 from store.search import rebuild_index
-from tests.utils import make_dataset
+from tests.utils import cli_env, make_dataset, store_cli
 
 
 @dataclass
@@ -217,3 +218,31 @@ def test_export_and_report_follow_the_filter(session, world):
     report = report_data(session=session, user=world.admin, dataset_id=world.ds,
                          filters=ReportFilters(items=ItemFilter(disagree=True).to_json()), today=date(2026, 3, 2))  # fmt: skip
     assert report["progress"]["items"] == 1
+
+
+def test_cli_export_takes_a_saved_filter(tmp_path):
+    """(`report --filter` reads the saved filter the same way: store/cli/export.saved_filter_spec.)"""
+
+    def build(session) -> None:
+        admin = User(username="admin", role="admin")
+        session.add(admin)
+        session.flush()
+        ds = make_dataset(session, "cli").id
+        session.execute(insert(Item), [
+            {"dataset_id": ds, "external_id": f"x{i}", "position": i, "name": "", "meta": {},
+             "messages": [{"role": "user", "text": "q"}], "candidates": _models(i)}
+            for i in range(1, 5)
+        ])  # fmt: skip
+        filters.save_filter(session=session, user=admin, dataset_id=ds, name="large", flt=ItemFilter(models=["m-large"]))  # fmt: skip
+        session.commit()
+
+    env = cli_env(tmp_path, build)
+    out = tmp_path / "out.jsonl"
+    done = store_cli(env, "export", "cli", "--format", "native", "--out", str(out), "--filter", "large")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()[1:]] == ["x1", "x3"]
+    bad = store_cli(env, "export", "cli", "--format", "native", "--out", str(out), "--filter", "nope")
+    assert (
+        bad.returncode == 2
+        and "saved filter 'nope': not found in this dataset (saved: 'large')" in bad.stderr
+    )
