@@ -99,6 +99,7 @@ STORE = [
     _store("items.deletion_impact", "read", ADMINS),
     _store("items.delete_dataset", "write", ADMINS),
     _store("items.import_jobs", "read", ADMINS),
+    _store("duplicates.duplicate_groups", "read", MEMBERS, "the near-duplicate groups of its items"),
     _store("importer.import_source", "write", ADMINS),
     _store("team.settings.configure_dataset", "write", ADMINS),
     # ontology

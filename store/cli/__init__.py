@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "store.cli.export",
     "store.cli.history",
     "store.cli.report",
+    "store.cli.duplicates",
     "store.cli.backup",
     "store.cli.models",
 ]

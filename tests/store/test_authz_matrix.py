@@ -23,6 +23,7 @@ from store import (
     annotations,
     comments,
     datasets,
+    duplicates,
     export,
     filters,
     importer,
@@ -97,6 +98,7 @@ CALLS: dict[str, Call] = {
     "items.deletion_impact": lambda s, u, w: items.deletion_impact(session=s, user=u, dataset_id=w.r),
     "items.delete_dataset": lambda s, u, w: items.delete_dataset(session=s, user=u, dataset_id=w.r),
     "items.import_jobs": lambda s, u, w: items.import_jobs(session=s, user=u, dataset_id=w.r),
+    "duplicates.duplicate_groups": lambda s, u, w: duplicates.duplicate_groups(session=s, user=u, dataset_id=w.r),
     "importer.import_source": None,  # type: ignore[dict-item]  (own engine: see test_store_row)
     "team.settings.configure_dataset": lambda s, u, w: settings.configure_dataset(
         session=s, user=u, dataset_id=w.r, overlap=3
