@@ -7,6 +7,7 @@ import dataclasses
 import streamlit as st
 
 from components.auth import require_role
+from components.duplicates import duplicates_ui
 from components.item_filter import filter_ui, hand_over, matches_table, tool_of
 from components.llm_jobs import generate_ui
 from components.preview import dialogue_ui, mapping_ui
@@ -251,12 +252,16 @@ if report is not None:
     for note in report.notes:
         st.info(note)
 ds = table_ui(stats)
-browse, load, generate, manage = st.tabs(["Items", "Import", "Generate", "Settings / delete"])
+browse, load, generate, dups, manage = st.tabs(
+    ["Items", "Import", "Generate", "Duplicates", "Settings / delete"]
+)
 with browse:
     items_ui(ds)
 with load:
     import_ui(ds)
 with generate:
     generate_ui(user, ds.id)
+with dups:
+    duplicates_ui(ds, user)
 with manage:
     manage_ui(ds)
