@@ -91,15 +91,19 @@ def pg_tsquery(terms: list[Term]) -> str:
 
 
 def _pattern(terms: list[Term]) -> re.Pattern[str] | None:
+    """One regex finding every term: a word with word boundaries (the last one open for a prefix term), the
+    words of a phrase in a row with only separators between them."""
     alternatives = set()
     for t in terms:
+        parts = []
         for i, w in enumerate(t.words):
             if _CJK_CHAR.match(w):
-                alternatives.add(re.escape(w))
+                parts.append(re.escape(w))
             elif t.prefix and i == len(t.words) - 1:
-                alternatives.add(rf"(?<![^\W_]){re.escape(w)}[^\W_{_CJK}]*")
+                parts.append(rf"(?<![^\W_]){re.escape(w)}[^\W_{_CJK}]*")
             else:
-                alternatives.add(rf"(?<![^\W_]){re.escape(w)}(?![^\W_{_CJK}])")
+                parts.append(rf"(?<![^\W_]){re.escape(w)}(?![^\W_{_CJK}])")
+        alternatives.add(r"[\W_]*".join(parts))
     if not alternatives:
         return None
     return re.compile("|".join(sorted(alternatives, key=len, reverse=True)), re.IGNORECASE)

@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, column, func, select, text
+from sqlalchemy import Float, Integer, bindparam, column, func, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from core.search import document, fts5_query, item_text, parse, pg_tsquery
 from store.access import visible_dataset
-from store.models import Item, User
+from store.models import Annotation, Comment, Item, Result, User
 
 TOKENIZE = "unicode61 remove_diacritics 0"
 CHUNK = 2000
@@ -122,21 +122,61 @@ def rebuild_index(conn: Connection, dataset_id: int) -> int:
 
 def matches(*, session: Session | Connection, dataset_id: int, query: str) -> Any:
     """The dataset's items matching `query`, as a subquery of (item_id, rank), rank lower = better (FTS5's
-    bm25; PostgreSQL's ts_rank negated). A query with no word matches nothing."""
+    bm25; PostgreSQL's ts_rank negated), each item once. A query with no word matches nothing.
+
+    Besides the dialogue (the index), an item matches by its written replies and comments: every word of the
+    query in one reply or comment (case-insensitive substring: these are few and change with every save, so
+    they are read where they live instead of being indexed). Those items rank after the dialogue's matches."""
     conn = _conn(session)
     terms = parse(query)
     cols = (column("item_id", Integer), column("rank", Float))
-    if not terms or not has_index(conn, dataset_id):
+    if not terms:
         return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*cols).subquery("found")
+    indexed = has_index(conn, dataset_id)
     if conn.dialect.name == "sqlite":
         table = fts_table(dataset_id)
-        sql = text(f"SELECT rowid AS item_id, rank FROM {table} WHERE {table} MATCH :q")
-        return sql.bindparams(q=fts5_query(terms)).columns(*cols).subquery("found")
-    sql = text(
-        "SELECT item_id, -ts_rank(doc, q) AS rank FROM item_search, to_tsquery('simple', :q) AS q "
-        "WHERE dataset_id = :dataset AND doc @@ q"
+        fts = f"SELECT rowid AS item_id, rank FROM {table} WHERE {table} MATCH :q"
+        params: dict[str, Any] = {"q": fts5_query(terms)}
+    else:
+        fts = (
+            "SELECT item_id, -ts_rank(doc, q) AS rank FROM item_search, to_tsquery('simple', :q) AS q "
+            "WHERE dataset_id = :dataset AND doc @@ q"
+        )
+        params = {"q": pg_tsquery(terms), "dataset": dataset_id}
+    extra = _work_matches(conn, dataset_id, terms)
+    if extra and indexed:  # each item once: those the index finds already are not added again
+        extra -= set(conn.execute(text(f"SELECT item_id FROM ({fts}) AS f WHERE item_id IN :ids").bindparams(bindparam("ids", expanding=True)), {**params, "ids": sorted(extra)}).scalars())  # fmt: skip
+    parts = [fts] if indexed else []
+    if extra:
+        parts.append(
+            f"SELECT id AS item_id, 0.0 AS rank FROM item WHERE id IN ({', '.join(map(str, sorted(extra)))})"
+        )
+    if not parts:
+        return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*cols).subquery("found")
+    sql = text(" UNION ALL ".join(parts))
+    if indexed:
+        sql = sql.bindparams(**params)
+    return sql.columns(*cols).subquery("found")
+
+
+def _work_matches(conn: Connection, dataset_id: int, terms: list[Any]) -> set[int]:
+    """Items of the dataset with a written reply or a comment holding every word of the terms."""
+    needles = [" ".join(t.words) for t in terms]
+
+    def holds(col: Any) -> list[Any]:
+        return [func.lower(col).contains(n, autoescape=True) for n in needles]
+
+    replies = (
+        select(Annotation.item_id)
+        .join(Result, Result.annotation_id == Annotation.id)
+        .where(Annotation.dataset_id == dataset_id, Result.text != None, *holds(Result.text))  # noqa: E711
     )
-    return sql.bindparams(q=pg_tsquery(terms), dataset=dataset_id).columns(*cols).subquery("found")
+    comments = (
+        select(Comment.item_id)
+        .join(Item, Item.id == Comment.item_id)
+        .where(Item.dataset_id == dataset_id, *holds(Comment.text))
+    )
+    return set(conn.execute(replies.union(comments)).scalars())
 
 
 @dataclass

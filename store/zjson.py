@@ -13,7 +13,7 @@ import orjson
 import zstandard
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-LEVEL = 3  # about 400 MB/s on this machine; higher levels gain little on a few KB and cost speed
+LEVEL = 1  # the fastest; on a few KB of dialogue level 3 gains 1 % of size for 30 % more time
 _local = threading.local()
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "store.cli.history",
     "store.cli.report",
     "store.cli.duplicates",
+    "store.cli.search",
     "store.cli.backup",
     "store.cli.models",
 ]

@@ -1,0 +1,172 @@
+"""Full-text search (#18) on SQLite (FTS5) and PostgreSQL (tsvector): every field, Chinese, phrases,
+prefixes, ranking, highlights, written replies and comments, the CLI, and migration 0004 from a database
+that still has search_text."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import orjson
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from core.search import marked_html, spans
+from store import search
+from store.blobs import LocalBlobStore
+from store.db import make_engine, upgrade
+from store.importer import import_source
+from store.items import delete_dataset
+from store.models import Annotation, Comment, Dataset, Item, OntologyClass, Result
+from tests.utils import cli_env, found, make_user, store_cli
+
+DIALOGUES = [
+    {"id": "en1", "messages": [{"role": "user", "content": "How do I bake sourdough bread at home?"}],
+     "responses": [{"content": "Feed the starter, then bake at 250 degrees.", "model": "m-large"},
+                   {"content": "Buy bread.", "model": "m-small"}]},
+    {"id": "en2", "messages": [{"role": "user", "content": "Bread bread bread: why is bread so good?"}]},
+    {"id": "en3", "messages": [{"role": "user", "content": "The e-mail from Zoë reached example.com late."},
+                               {"role": "assistant", "content": "Baking is a colourful hobby."}]},
+    {"id": "zh1", "messages": [{"role": "user", "content": "我喜欢机器学习和深度学习。"}],
+     "responses": [{"content": "机器学习很有趣", "model": "m-large"}]},
+    {"id": "ja1", "messages": [{"role": "user", "content": "東京で寿司を食べたい"}]},
+    {"id": "other", "messages": [{"role": "user", "content": "Nothing in common here, only learning machines."}]},
+]  # fmt: skip
+
+
+def _import(session: Session, tmp_path: Path, rows: list[dict] = DIALOGUES) -> tuple[int, dict[str, int]]:
+    admin = make_user(session, "admin1", role="admin")
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    import_source(user=admin, dataset_name="s", source=str(path), engine=session.get_bind(), create=True,
+                  blobs=LocalBlobStore(tmp_path / "blobs"))  # fmt: skip
+    dataset = session.execute(select(Dataset).where(Dataset.name == "s")).scalar_one()
+    ids = dict(session.execute(select(Item.external_id, Item.id).where(Item.dataset_id == dataset.id)).all())
+    return dataset.id, ids  # type: ignore[return-value]
+
+
+def _ext(ids: dict[str, int], hits: list[int]) -> list[str]:
+    back = {v: k for k, v in ids.items()}
+    return [back[h] for h in hits]
+
+
+def test_search_finds_words_everywhere_ranked_with_phrases_prefixes_and_chinese(session, tmp_path):
+    ds, ids = _import(session, tmp_path)
+    hits = lambda q: _ext(ids, found(session, ds, q))  # noqa: E731
+    assert hits("bread")[0] == "en2"  # four times in a short item ranks above once
+    assert sorted(hits("bread")) == ["en1", "en2"]
+    assert hits("BREAD sourdough") == ["en1"]  # every word, any case
+    assert hits("starter") == ["en1"]  # a candidate's text
+    assert hits("colourful") == ["en3"]  # a later message
+    assert hits('"bake at 250"') == ["en1"] and hits('"250 at bake"') == []  # a phrase keeps its order
+    assert hits("bak*") == ["en1", "en3"] or sorted(hits("bak*")) == ["en1", "en3"]  # bake, baking
+    assert hits("bak") == []  # whole words only
+    assert hits("zoë") == ["en3"] and hits("example") == ["en3"] and hits("mail") == ["en3"]
+    assert hits("机器学习") == ["zh1"]  # the four characters in a row
+    assert hits("深度") == ["zh1"] and hits("习和机") == []
+    assert hits("寿司") == ["ja1"]
+    assert hits("learning") == ["other"]
+    assert hits("!!!") == [] and hits("") == [] and hits("nowhere") == []
+
+
+def test_written_replies_and_comments_are_searched_too(session, tmp_path):
+    ds, ids = _import(session, tmp_path)
+    boss = make_user(session, "ann1", role="annotator")
+    cls = OntologyClass(dataset_id=ds, name="reply", tool="dialog_response", role="bot")
+    session.add(cls)
+    session.flush()
+    ann = Annotation(dataset_id=ds, item_id=ids["en2"], annotator_id=boss.id, status="submitted")
+    session.add(ann)
+    session.flush()
+    session.add(Result(annotation_id=ann.id, class_id=cls.id, slot="r", text="Try a Pumpernickel loaf."))
+    session.add(Comment(item_id=ids["ja1"], author_id=boss.id, text="Check the pumpernickel spelling"))
+    session.flush()
+    assert sorted(_ext(ids, found(session, ds, "pumpernickel"))) == ["en2", "ja1"]
+    assert _ext(ids, found(session, ds, "bread"))[0] == "en2"  # found by text and reply: listed once
+    assert len(found(session, ds, "bread pumpernickel")) == 0  # the words must stand in one text
+
+
+def test_search_items_pages_best_first_and_highlights(session, tmp_path):
+    ds, ids = _import(session, tmp_path)
+    admin = make_user(session, "admin2", role="admin")
+    hits, total = search.search_items(session=session, user=admin, dataset_id=ds, query="bread", limit=1)
+    assert total == 2 and [h.external_id for h in hits] == ["en2"]
+    rest, _ = search.search_items(
+        session=session, user=admin, dataset_id=ds, query="bread", limit=5, offset=1
+    )
+    assert [h.external_id for h in rest] == ["en1"]
+    text = "Bread, bread: sourdough BREAD and breadcrumbs"
+    assert [text[a:b] for a, b in spans(text, "bread")] == ["Bread", "bread", "BREAD"]
+    assert marked_html(text, "bread*").count("<mark>") == 4
+    assert marked_html("我喜欢机器学习", "机器学习") == "我喜欢<mark>机器学习</mark>"
+    assert marked_html("<b>bread</b>", "bread") == "&lt;b&gt;<mark>bread</mark>&lt;/b&gt;"
+
+
+def test_deleting_a_dataset_drops_its_index(session, tmp_path):
+    ds, _ = _import(session, tmp_path)
+    admin = make_user(session, "admin3", role="admin")
+    conn = session.connection()
+    assert search.has_index(conn, ds) and found(session, ds, "bread")
+    delete_dataset(session=session, user=admin, dataset_id=ds)
+    assert found(session, ds, "bread") == []
+    if conn.dialect.name == "sqlite":
+        assert not search.has_index(conn, ds)
+
+
+def test_cli_search_prints_ids_best_first_and_json(tmp_path):
+    env = cli_env(tmp_path)
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in DIALOGUES))
+    assert store_cli(env, "import", "s", str(path)).returncode == 0
+    out = store_cli(env, "search", "s", "bread")
+    assert (out.returncode, out.stdout.split()) == (0, ["en2", "en1"])
+    assert store_cli(env, "search", "s", "bread", "--limit", "1").stdout.split() == ["en2"]
+    data = orjson.loads(store_cli(env, "search", "s", "机器学习", "--json").stdout)
+    assert (
+        data["total"] == 1
+        and data["hits"][0]["id"] == "zh1"
+        and data["hits"][0]["matches"] == ["机器学习"] * 2
+    )
+    bad = store_cli(env, "search", "nope", "bread")
+    assert bad.returncode == 2 and "nope" in bad.stderr
+    assert store_cli(env, "search", "s", "...").returncode == 2
+
+
+def test_migration_0004_keeps_every_item_findable(tmp_path):
+    """A database at 0003 (search_text, JSON dialogues) upgraded to 0004: every item is found by its
+    words, its dialogue reads back the same, its model names and message count are filled."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    upgrade(url, "0003_models")
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("INSERT INTO dataset (id, name, description, guidelines, restricted, created_at) "
+                 "VALUES (1, 'old', '', '', 0, '2026-01-01')")  # fmt: skip
+    rows = []
+    for i, d in enumerate(DIALOGUES):
+        messages = [
+            {"role": "user" if m["role"] == "user" else "bot", "text": m["content"]} for m in d["messages"]
+        ]
+        candidates = [{"text": r["content"], "model": r["model"]} for r in d.get("responses", [])]
+        text = "\n".join([m["text"] for m in messages] + [c["text"] for c in candidates]).lower()
+        rows.append((1, d["id"], "", i, orjson.dumps(messages).decode(), orjson.dumps(candidates).decode(), text,
+                     "{}", "2026-01-01", 0, 0))  # fmt: skip
+    conn.executemany("INSERT INTO item (dataset_id, external_id, name, position, messages, candidates, search_text, "
+                     "meta, created_at, taken, \"full\") VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)  # fmt: skip
+    conn.commit()
+    conn.close()
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        ids = dict(session.execute(select(Item.external_id, Item.id)).all())
+        assert _ext(ids, found(session, 1, "sourdough")) == ["en1"]
+        assert _ext(ids, found(session, 1, "机器学习")) == ["zh1"]
+        for d in DIALOGUES:
+            last = (d.get("responses") or d["messages"])[-1]["content"]
+            assert ids[d["id"]] in found(session, 1, f'"{last}"'), last
+        item = session.execute(select(Item).where(Item.external_id == "en1")).scalar_one()
+        assert item.messages == [{"role": "user", "text": "How do I bake sourdough bread at home?"}]
+        assert (item.models, item.message_count) == ('["m-large","m-small"]', 1)
+        assert "search_text" not in Item.__table__.c
+        session.execute(
+            insert(Item), [{"dataset_id": 1, "external_id": "new", "messages": [], "candidates": []}]
+        )
