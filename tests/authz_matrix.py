@@ -92,6 +92,7 @@ STORE = [
     _store("datasets.set_dataset_members", "write", ADMINS),
     _store("items.dataset_stats", "read", MEMBERS, "the restricted dataset is counted"),
     _store("items.list_items", "read", MEMBERS),
+    _store("search.search_items", "read", MEMBERS),
     _store("items.get_item", "read", MEMBERS),
     _store("items.suggestions_for", "read", MEMBERS),
     _store("items.rename_dataset", "write", ADMINS),
@@ -183,6 +184,14 @@ ROWS = [*PAGES, *ROUTES, *STORE]
 # fails for a new function that takes a dataset, item or annotation and is in neither list; a function
 # that takes a `user` must have a row.
 NO_USER = {
+    "search.drop_index": "inside delete_dataset (admins, checked)",
+    "search.ensure_index": "inside import_source (checked), the demo and the generation runner",
+    "search.fts_table": "a table name: reads nothing",
+    "search.has_index": "inside matches",
+    "search.index_texts": "inside import_source (checked), the demo and the generation runner",
+    "search.matches": "inside search_items, list_items and the item filter (checked)",
+    "search.rebuild_index": "the demo, migration 0004 and the CLI (admins)",
+    "search.replace_texts": "inside the generation runner (a job an admin started)",
     "annotations.bump_version": "inside save_draft / save_annotation / the review verdicts (checked)",
     "export.annotation_filter": "a WHERE clause built inside write_export / report_data",
     "report.read.read_columns": "inside report_data (checked)",

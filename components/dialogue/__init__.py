@@ -161,6 +161,7 @@ def dialogue_canvas(
     save_button: str | None = None,
     first_paint: bool = False,
     activity: bool = False,
+    search: str = "",
     on_selected: Callable[[], None] | None = None,
     on_key: Callable[[], None] | None = None,
     on_expand: Callable[[], None] | None = None,
@@ -178,6 +179,7 @@ def dialogue_canvas(
     first_paint: the canvas is drawn alone (a session's first run, see components/toolpage): once its bubbles
     are painted it sends the key "painted", whose rerun draws the page around it.
     activity: report the annotator's active seconds on the item to /activity (the tool pages).
+    search: words to mark in the bubbles (the active filter's search), put in the canvas's search box.
     save_button: the `key` of a Streamlit button that Ctrl+S clicks (so the save reruns only that button's
     fragment); without it, or while that button is not on the page or disabled, Ctrl+S is sent as "save".
     Callbacks (no arguments) run before the script like any widget callback; read the values with
@@ -204,6 +206,7 @@ def dialogue_canvas(
         "save_button": save_button,
         "first_paint": first_paint,
         "activity": activity,
+        "search": search,
     }
     noop = _noop
     result = _COMPONENT(

@@ -266,6 +266,12 @@ class Canvas {
       this.selected = sel.id;
       this.seq = Math.max(this.seq, sel.seq);
     }
+    // The page's search (a filter with words, on the tool pages): put in the search box when it changes,
+    // unless the user typed their own since; render() marks it.
+    if ((data.search || "") !== (this.seeded || "")) {
+      if (!this.search.value || this.search.value === this.seeded) this.search.value = data.search || "";
+      this.seeded = data.search || "";
+    }
     if (data.rev !== this.rev || moved || this.view === null) {
       this.rev = data.rev;
       this.view = data;
@@ -584,6 +590,11 @@ class Canvas {
   // ------------------------------------------------------------------ search
   runSearch(keepPlace) {
     const query = this.search.value.trim().toLowerCase();
+    // Words and "quoted phrases" (a trailing * of a prefix dropped), each marked wherever it stands:
+    // the same query the Datasets page's search takes, so its words show on the item it leads to.
+    const terms = [...query.matchAll(/"([^"]+)"?|(\S+)/g)]
+      .map((m) => (m[1] || m[2] || "").replace(/\*+$/, "").trim())
+      .filter((t) => t);
     for (const node of this.list.querySelectorAll(".pc-b")) {
       const b = this.byId.get(node.dataset.id);
       const text = node.querySelector(".pc-text");
@@ -601,17 +612,26 @@ class Canvas {
         for (const node of nodes) {
           const value = node.nodeValue;
           const lower = value.toLowerCase();
+          const next = (from) => {
+            let best = null;
+            for (const t of terms) {
+              const at = lower.indexOf(t, from);
+              if (at >= 0 && (!best || at < best[0] || (at === best[0] && t.length > best[1]))) best = [at, t.length];
+            }
+            return best;
+          };
           let from = 0;
-          let at = lower.indexOf(query, from);
-          if (at < 0) continue;
+          let hit = next(0);
+          if (!hit) continue;
           const frag = document.createDocumentFragment();
-          while (at >= 0) {
+          while (hit) {
+            const [at, len] = hit;
             frag.append(value.slice(from, at));
-            const mark = el("mark", "pc-hit", value.slice(at, at + query.length));
+            const mark = el("mark", "pc-hit", value.slice(at, at + len));
             frag.append(mark);
             this.matches.push(mark);
-            from = at + query.length;
-            at = lower.indexOf(query, from);
+            from = at + len;
+            hit = next(from);
           }
           frag.append(value.slice(from));
           node.parentNode.replaceChild(frag, node);

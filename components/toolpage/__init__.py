@@ -298,11 +298,18 @@ class ToolContext:
                 first_paint=first_paint,
                 activity=True,
                 ack=int(st.session_state.get(_k(kind, "ack"), 0)),
+                search=self._filter_words(),
                 save_button=_k(kind, "save"),
                 on_selected=lambda: _on_canvas_state(kind),
                 on_expand=lambda: _on_canvas_state(kind),
                 on_key=lambda: _on_key(kind),
             )
+
+    def _filter_words(self) -> str:
+        """The search words of the item filter "Show" walks, marked on the canvas ("" for none)."""
+        choice = st.session_state.get(_k(self.kind, "filter")) or ""
+        flt = _nav(self.kind, self.user, self.dataset.id, choice)[1]
+        return flt.search if flt is not None else ""
 
     # ------------------------------------------------------------------ persistence
     def _dirty(self) -> bool:

@@ -30,6 +30,7 @@ from store import (
     items,
     ontology,
     queue,
+    search,
     users,
 )
 from store.errors import Forbidden, NotFound
@@ -87,6 +88,7 @@ CALLS: dict[str, Call] = {
     ),
     "items.dataset_stats": lambda s, u, w: _listed([d.name for d in items.dataset_stats(session=s, user=u)]),
     "items.list_items": lambda s, u, w: items.list_items(session=s, user=u, dataset_id=w.r),
+    "search.search_items": lambda s, u, w: search.search_items(session=s, user=u, dataset_id=w.r, query="hello"),
     "items.get_item": lambda s, u, w: items.get_item(session=s, user=u, item_id=w.x1),
     "items.suggestions_for": lambda s, u, w: items.suggestions_for(session=s, user=u, item_id=w.x1),
     "items.rename_dataset": lambda s, u, w: items.rename_dataset(
