@@ -3,6 +3,7 @@ items (the store's answer), and the toolbar counts them."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
@@ -96,6 +97,7 @@ def test_search_filter_then_annotate_these_walks_the_filtered_items(app_server, 
     page.get_by_test_id("parley-bubble").first.wait_for(timeout=40_000)
     page.get_by_role("button", name="Save").wait_for()
     page.locator("strong", has_text="1 / 3").wait_for()
+    expect(page.locator("mark.pc-hit").first).to_have_text(re.compile("^refund$", re.I))  # the search's word
     seen = [shown_item(page)]
     for place in (2, 3):
         page.evaluate("document.activeElement && document.activeElement.blur()")
