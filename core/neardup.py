@@ -431,3 +431,64 @@ if __name__ == "__main__":
     from core.neardup import _worker_main as main
 
     main()
+
+
+class Skipper:
+    """Near duplicates found one text at a time, as an import reads them (`python -m store import
+    --skip-duplicates`): `known` texts (the dataset's items) are added first; `check` then answers, for each
+    new text in order, the id of an earlier text (known or new) it nearly duplicates and their exact
+    Jaccard similarity, or None, in which case the text joins the earlier ones.
+
+    datasketch's MinHashLSH holds the bands incrementally (about 3 KB a text: meant for an import's size,
+    not for grouping a million, which NearDuplicates does); every candidate gets the exact check."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, num_perm: int = NUM_PERM) -> None:
+        from datasketch import MinHash, MinHashLSH
+
+        self.threshold = check_threshold(threshold)
+        b, r = bands(self.threshold, num_perm)
+        self._lsh = MinHashLSH(num_perm=num_perm, params=(b, r))
+        self._minhash = MinHash(num_perm=num_perm, seed=SEED, hashfunc=int)
+        self._sets: dict[Hashable, frozenset[int]] = {}
+        self._exact: dict[bytes, Hashable] = {}
+
+    def _sketch(self, text: str) -> tuple[bytes, frozenset[int]]:
+        words = tokens(text)
+        key = hashlib.blake2b("\x1f".join(words).encode(), digest_size=8).digest()
+        encoded = " ".join(_shingle_list(words, _HAS_CJK.search(text) is not None)).encode()
+        return key, frozenset(map(zlib.crc32, encoded.split()))
+
+    def _signed(self, shingled: frozenset[int]) -> Any:
+        m = self._minhash  # one MinHash cleared and reused: a copy a text costs more than the hashing
+        m.clear()
+        m.update_batch(list(shingled))
+        return m
+
+    def _add(self, item_id: Hashable, key: bytes, shingled: frozenset[int]) -> None:
+        self._exact.setdefault(key, item_id)
+        if item_id in self._sets or not shingled:
+            return
+        self._sets[item_id] = shingled
+        self._lsh.insert(item_id, self._signed(shingled))  # the LSH keeps the bands, not the MinHash
+
+    def known(self, item_id: Hashable, text: str) -> None:
+        key, shingled = self._sketch(text)
+        if shingled:
+            self._add(item_id, key, shingled)
+
+    def check(self, item_id: Hashable, text: str) -> tuple[Hashable, float] | None:
+        key, shingled = self._sketch(text)
+        if not shingled:
+            return None  # no words: nothing to compare
+        same = self._exact.get(key)
+        if same is not None:
+            return same, 1.0
+        best: tuple[Hashable, float] | None = None
+        for other in self._lsh.query(self._signed(shingled)):
+            theirs = self._sets[other]
+            sim = len(shingled & theirs) / len(shingled | theirs)
+            if sim >= self.threshold and (best is None or sim > best[1]):
+                best = (other, sim)
+        if best is None:
+            self._add(item_id, key, shingled)
+        return best

@@ -176,6 +176,10 @@ def import_ui(ds: items.DatasetStats) -> None:
         with st.container(border=True):
             st.caption(f"id {item.external_id}")
             dialogue_ui(item.messages, item.candidates, preview.images.get)
+    skip = st.checkbox("Skip near duplicates", key=f"datasets.skipdup.{ds.id}",
+                       help="Leave out items whose prompt nearly repeats an item already in the dataset or "
+                            "earlier in this source (similarity of their words).")  # fmt: skip
+    similarity = st.slider("Similarity at least", 0.5, 1.0, 0.8, 0.05, key=f"datasets.skipsim.{ds.id}") if skip else None  # fmt: skip
     if st.button("Import", type="primary"):
         bar = st.progress(0.0, text="Importing…")
 
@@ -184,7 +188,12 @@ def import_ui(ds: items.DatasetStats) -> None:
 
         try:
             report = import_source(
-                user=user, dataset_name=ds.name, source=source, options=options, progress=tick
+                user=user,
+                dataset_name=ds.name,
+                source=source,
+                options=options,
+                progress=tick,
+                skip_duplicates=similarity,
             )
         except (InputError, FormatError) as exc:
             bar.empty()
@@ -251,6 +260,12 @@ if report is not None:
     st.success(f"Imported into {report.dataset}: {report.summary()} in {report.seconds:.1f} s.")
     for note in report.notes:
         st.info(note)
+    if report.near_skipped:
+        with st.expander(f"{report.near_skipped} near duplicates left out"):
+            st.text(
+                "\n".join(report.near_lines())
+                + ("\n…" if report.near_skipped > len(report.near_skipped_ids) else "")
+            )
 ds = table_ui(stats)
 browse, load, generate, dups, manage = st.tabs(
     ["Items", "Import", "Generate", "Duplicates", "Settings / delete"]

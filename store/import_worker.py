@@ -176,6 +176,24 @@ class Counts:
     annotations: int = 0
     skipped: int = 0  # duplicated ids: within the source or already in the dataset
     skipped_ids: list[str] = field(default_factory=list)
+    # near duplicates left out (--skip-duplicates): how many, and the first NEAR_LISTED as
+    # [id, the id of the earlier item it nearly repeats, their similarity]
+    near_skipped: int = 0
+    near_skipped_ids: list[list[Any]] = field(default_factory=list)
+
+
+NEAR_LISTED = 50
+
+
+def _near(skipper: Any, counts: Counts, ext: str, messages: list[Any]) -> bool:
+    """Whether the item nearly repeats an earlier one (skipper: core.neardup.Skipper); counted if so."""
+    found = skipper.check(ext, "\n".join(str(m.get("text") or "") for m in messages))
+    if found is None:
+        return False
+    counts.near_skipped += 1
+    if len(counts.near_skipped_ids) < NEAR_LISTED:
+        counts.near_skipped_ids.append([ext, found[0], round(found[1], 3)])
+    return True
 
 
 def _skip(counts: Counts, ext: str) -> None:
@@ -208,6 +226,7 @@ class Job:
     position: int  # the dataset's highest position so far (-1: none)
     ids: tuple[Any, Any, Any]
     batch: int = BATCH
+    skipper: Any = None  # core.neardup.Skipper when near duplicates are skipped (in this process only)
 
 
 def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId | None) -> Iterator[Batch]:
@@ -217,6 +236,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
     seen: set[str] = set()
     existing = job.existing
     check_existing = bool(existing)
+    skipper = job.skipper
     position, ids, size = job.position, job.ids, job.batch
     rows: list[tuple[Any, ...] | None] = []
     extras: dict[str, ParsedItem] = {}
@@ -235,6 +255,8 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                     _skip(counts, ext)
                     continue
                 seen.add(ext)
+                if skipper is not None and _near(skipper, counts, ext, orjson.loads(messages)):
+                    continue
                 position += 1
                 rows.append((ids[0], ext, "", position, z(messages), z(candidates), models, n_m, "", "{}", ids[1], ids[2], search))  # fmt: skip
                 n_items += 1
@@ -253,6 +275,8 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                 _skip(counts, ext)
                 continue
             seen.add(ext)
+            if skipper is not None and _near(skipper, counts, ext, item.messages):
+                continue
             position += 1
             try:
                 rows.append(row_of(item, ext, position, ids, asset_id))

@@ -155,6 +155,8 @@ class ImportReport:
     annotations: int = 0
     skipped: int = 0  # duplicated ids: within the source or already in the dataset
     skipped_ids: list[str] = field(default_factory=list)
+    near_skipped: int = 0  # near duplicates left out (skip_duplicates)
+    near_skipped_ids: list[list[Any]] = field(default_factory=list)  # [id, earlier id, similarity], first 50
     bytes: int = 0
     seconds: float = 0.0
     job_id: int | None = None
@@ -165,7 +167,13 @@ class ImportReport:
             f"{self.items} items, {self.messages} messages, {self.candidates} candidates, {self.images} images, "
             f"{self.suggestions} suggestions, {self.skipped} skipped (duplicate ids)"
         )
+        if self.near_skipped:
+            line += f", {self.near_skipped} skipped as near duplicates"
         return line + (f", {self.annotations} annotations" if self.annotations else "")
+
+    def near_lines(self) -> list[str]:
+        """The near duplicates left out, one line each (the first 50): "id ≈ earlier id (similarity)"."""
+        return [f"{ext} ≈ {other} ({sim:.2f})" for ext, other, sim in self.near_skipped_ids]
 
 
 @dataclass
@@ -394,12 +402,17 @@ def import_source(
     create: bool = False,
     limits: Limits | None = None,
     blobs: BlobStore | None = None,
+    skip_duplicates: float | None = None,
 ) -> ImportReport:
     """Import every item of `source` into the dataset, or nothing (InputError/FormatError say why).
 
     `user` must be an admin (None: the operator, from the CLI). `create` makes the dataset when missing
-    (in the same transaction, so a failed import leaves no empty dataset behind).
+    (in the same transaction, so a failed import leaves no empty dataset behind). `skip_duplicates`: leave
+    out every item whose prompt is a near duplicate (core.neardup, exact Jaccard similarity at least this)
+    of an item already in the dataset or earlier in the source; the report says how many and which.
     """
+    if skip_duplicates is not None and not 0.0 < skip_duplicates <= 1.0:
+        raise InputError(f"skip duplicates {skip_duplicates:g}: the similarity must be above 0 and at most 1")
     if user is not None:
         require_admin(user)
     cleanup_stale_temp()
@@ -433,11 +446,12 @@ def import_source(
                 native = _Native(user)
                 if reading.ontology:
                     native.apply(session, dataset, reading.ontology, [])
-                child_source = _child_source(source, total)
+                # Near duplicates are checked in this process, against the dataset's items read here.
+                child_source = None if skip_duplicates else _child_source(source, total)
                 try:
                     report.bytes = _write_items(
                         session, dataset, job, reading, images, report, progress, bundle, total, started,
-                        native, options, child_source,
+                        native, options, child_source, skip_duplicates,
                     )  # fmt: skip
                 finally:
                     if isinstance(child_source, OpenedFile):
@@ -619,6 +633,7 @@ def _write_items(
     native: _Native,
     options: Any,
     child_source: Any,
+    skip_duplicates: float | None = None,
 ) -> int:
     """Write every item of `reading` (or, when `child_source` is set, of that source as a parser child
     process reads it); returns the data bytes read."""
@@ -632,6 +647,7 @@ def _write_items(
     ids = (dataset.id, job.id, now)
     work = import_worker.Job(
         source=child_source, options=options, limits=images.limits, existing=existing, position=-1 if position is None else position, ids=ids,
+        skipper=_skipper(session, dataset.id, skip_duplicates) if skip_duplicates else None,  # type: ignore[arg-type]
     )  # fmt: skip
     child: import_worker.ParserProcess | None = None
     if child_source is not None:
@@ -655,6 +671,7 @@ def _write_items(
             c = batch.counts
             report.items, report.messages, report.candidates = c.items, c.messages, c.candidates
             report.annotations, report.skipped, report.skipped_ids = c.annotations, c.skipped, c.skipped_ids
+            report.near_skipped, report.near_skipped_ids = c.near_skipped, c.near_skipped_ids
             if in_flight is not None:
                 in_flight.result()  # re-raises the writer's error here
             assets, images.pending = images.pending, {}
@@ -676,6 +693,19 @@ def _write_items(
     if progress is not None:
         progress(ImportProgress(report.items, done_bytes(), total, time.monotonic() - started))
     return done_bytes()
+
+
+def _skipper(session: Session, dataset_id: int, threshold: float) -> Any:
+    """A core.neardup.Skipper that knows the prompts of the dataset's items."""
+    from core.neardup import Skipper, prompt_text
+
+    skipper = Skipper(threshold)
+    query = (
+        select(Item.external_id, Item.messages).where(Item.dataset_id == dataset_id).order_by(Item.position)
+    )
+    for ext, messages in session.execute(query.execution_options(yield_per=2000)):
+        skipper.known(ext, prompt_text(messages))
+    return skipper
 
 
 def _flush(
@@ -768,6 +798,7 @@ def _counts(report: ImportReport) -> dict[str, Any]:
         "items": report.items, "messages": report.messages, "candidates": report.candidates,
         "images": report.images, "images_new": report.images_new, "suggestions": report.suggestions,
         "annotations": report.annotations, "skipped": report.skipped, "skipped_ids": report.skipped_ids,
+        "near_skipped": report.near_skipped, "near_skipped_ids": report.near_skipped_ids,
         "bytes": report.bytes, "seconds": round(report.seconds, 3),
     }  # fmt: skip
 

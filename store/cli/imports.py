@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="force a format instead of detecting it")
     p.add_argument("--sheet", default=None, help="the spreadsheet sheet to read (default: the first)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--skip-duplicates", nargs="?", type=float, const=0.8, default=None, metavar="SIMILARITY",
+                   help="leave out items whose prompt nearly repeats one already in the dataset or earlier in the "
+                        "source (exact Jaccard similarity of words at least SIMILARITY, default 0.8)")  # fmt: skip
     p.set_defaults(func=_import)
 
 
@@ -40,14 +43,19 @@ def _import(args: argparse.Namespace) -> int:
         options=options,
         progress=None if args.quiet else _progress,
         create=True,
+        skip_duplicates=args.skip_duplicates,
     )
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     print(
         f"imported into {report.dataset} ({report.format}): {report.items} items, {report.messages} messages, "
         f"{report.candidates} candidates, {report.images} images, {report.suggestions} suggestions, "
-        f"{report.skipped} skipped (duplicate ids) in {report.seconds:.1f} s"
+        f"{report.skipped} skipped (duplicate ids)"
+        + (f", {report.near_skipped} skipped as near duplicates" if args.skip_duplicates else "")
+        + f" in {report.seconds:.1f} s"
     )
+    for line in report.near_lines():
+        print(f"near duplicate left out: {line}")
     for note in report.notes:
         print(f"note: {note}")
     return 0
