@@ -117,7 +117,6 @@ def make_hh_dataset(
         dataset_id = dataset.id
         rows = []
         for i, (messages, candidates) in enumerate(hh_items(datasets_dir, n), 1):
-            text = "\n".join(m["text"] for m in messages + candidates).lower()
             rows.append(
                 {"dataset_id": dataset_id, "external_id": str(i), "name": f"hh {i}", "position": i,
                  "messages": messages, "candidates": candidates, "meta": {}}
@@ -127,7 +126,7 @@ def make_hh_dataset(
             rows.append(
                 {"dataset_id": dataset_id, "external_id": str(k), "name": f"filler {k}", "position": k,
                  "messages": [{"role": "user", "text": f"question {k}"}, {"role": "bot", "text": f"answer {k}"}],
-                 "candidates": [{"text": "x"}, {"text": "y"}]}", "meta": {}}
+                 "candidates": [{"text": "x"}, {"text": "y"}], "meta": {}}
             )  # fmt: skip
         for start in range(0, len(rows), 20_000):
             session.execute(insert(Item), rows[start : start + 20_000])
