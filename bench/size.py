@@ -77,7 +77,9 @@ def write_file(path: Path, items: int, target: int, seed: int) -> int:
                 turns.extend(more)
             if len(turns) % 2 == 0:
                 turns = turns[:-1]  # ends on the user's turn: the replies answer it
-            messages = [{"role": "user" if t % 2 == 0 else "assistant", "content": x} for t, x in enumerate(turns)]
+            messages = [
+                {"role": "user" if t % 2 == 0 else "assistant", "content": x} for t, x in enumerate(turns)
+            ]
             responses = [{"content": rng.choice(replies), "model": m} for m in ("m-large", "m-small")]
             out.write(json.dumps({"id": f"d{n}", "messages": messages, "responses": responses}) + "\n")
     return path.stat().st_size
@@ -91,7 +93,9 @@ def breakdown(db_file: Path) -> dict[str, int]:
         key = "fts" if name.startswith("item_fts_") else "item" if name == "item" or name.startswith(("ix_item", "sqlite_autoindex_item")) else "other"  # fmt: skip
         out[key] += size
         out["free"] += unused
-    freelist = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    freelist = (
+        conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    )
     out["other"] += freelist
     conn.close()
     return out
@@ -123,7 +127,9 @@ def run(tmp: Path, label: str, items: int, target: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=50_000)
-    parser.add_argument("--target", type=int, default=3_470, help="bytes a dialogue (default: 173 MB / 50,000)")
+    parser.add_argument(
+        "--target", type=int, default=3_470, help="bytes a dialogue (default: 173 MB / 50,000)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parley-size-") as name:
         tmp = Path(name)

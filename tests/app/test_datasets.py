@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db
 from store.models import Annotation, Item
+from store.zjson import zjson_value
 from tests.conftest import ROOT
 from tests.utils import make_user
 
@@ -136,5 +138,6 @@ def test_xlsx_with_several_sheets_choose_one(env, tmp_path: Path) -> None:  # ty
     next(b for b in at.button if b.label == "Import").click().run()
     assert "Imported into sheets: 2 items" in texts(at)
     with engine.connect() as conn:
-        texts_in_db = [r[0] for r in conn.exec_driver_sql("select messages from item order by position")]
+        rows = conn.exec_driver_sql("select messages from item order by position")
+        texts_in_db = [orjson.dumps(zjson_value(r[0])).decode() for r in rows]
     assert "Capital of France?" in texts_in_db[1] and "=2+2" not in texts_in_db[0]

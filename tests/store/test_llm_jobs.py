@@ -127,7 +127,9 @@ def test_generate_fills_candidates_and_a_rerun_skips(
     assert sorted(c["model"] for c in got["p2"]) == ["m1", "m2"]
     assert {c["text"] for c in got["p3"]} == {"Reply from alpha: Hi", "Reply from beta: Hi"}
     item = session.exec(select(Item).where(Item.external_id == "p2")).one()
-    assert found(session, ds.id, '"reply from alpha name a colour"') == [item.id]  # the new replies are searchable
+    assert found(session, ds.id, '"reply from alpha name a colour"') == [
+        item.id
+    ]  # the new replies are searchable
     assert len(fake.log()) - seen == 5
 
     again = _run(session, engine, boss, ds, ["m1", "m2"])

@@ -23,7 +23,9 @@ def test_upgrade_from_empty_matches_models(tmp_path):
     upgrade(url)
     engine = make_engine(url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": not_search_index}), SQLModel.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": not_search_index}), SQLModel.metadata
+        )
     assert diff == [], f"store/models.py and the migrations differ: {diff}"
     assert {"user", "dataset", "item", "annotation", "result"} <= set(inspect(engine).get_table_names())
 
@@ -57,7 +59,9 @@ def test_upgrade_on_postgres(pg_server):
             conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
             == _script().get_current_head()
         )
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": not_search_index}), SQLModel.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": not_search_index}), SQLModel.metadata
+        )
     assert diff == []
 
 
