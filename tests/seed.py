@@ -9,6 +9,7 @@ from typing import Any
 
 from store import db
 from store.blobs import LocalBlobStore
+from store.cli.operator import cli_admin
 from store.datasets import get_dataset
 from store.importer import import_source
 from store.ontology import import_ontology
@@ -27,8 +28,11 @@ def seed(
     ontology: dict[str, Any],
     password: str,
     overlap: int | None = None,
+    team: dict[str, Any] | None = None,
 ) -> None:
-    """`users` maps username → role, all with `password`; `items` in the native format."""
+    """`users` maps username → role, all with `password`; `items` in the native format. `team`: the
+    dataset's team settings (configure_dataset's overlap, review, reject_reasons), set as the command line's
+    operator sets them (`python -m store datasets configure`)."""
     engine = db.get_engine(database_url)
     with db.write_session(engine) as session:
         made = {name: create_user(session=session, username=name, password=password, role=role)
@@ -45,3 +49,5 @@ def seed(
         if overlap is not None:  # (as an admin among `users`)
             admin = next(u for u in made.values() if u.role == "admin")
             configure_dataset(session=session, user=admin, dataset_id=ds.id, overlap=overlap)
+        if team:
+            configure_dataset(session=session, user=cli_admin(), dataset_id=ds.id, **team)

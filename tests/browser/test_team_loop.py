@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from store.models import Annotation, Item, User
 from tests.browser.test_evaluate import idle, pairwise
 from tests.conftest import ARTIFACTS, eventually, sign_in
+from tests.seed import seed
 
 ITEMS = [
     {
@@ -35,35 +36,13 @@ PASSWORD = "correct-horse-1"
 
 
 def setup_loop(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for name, role in (
-        ("ann1", "annotator"),
-        ("ann2", "annotator"),
-        ("ann3", "annotator"),
-        ("rv", "reviewer"),
-    ):
-        server.add_user(name, PASSWORD, role)
-    data = tmp_path / "loop.jsonl"
-    data.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
-    onto = tmp_path / "onto.json"
-    onto.write_text(json.dumps(ONTOLOGY))
-    for args in (
-        ("datasets", "create", "loop"),
-        ("import", "loop", str(data)),
-        ("ontology", "import", "loop", str(onto)),
-        (
-            "datasets",
-            "configure",
-            "loop",
-            "--overlap",
-            "2",
-            "--review",
-            "all",
-            "--reject-reasons",
-            "Wrong preference;Other",
-        ),
-    ):
-        done = server.cli(*args)
-        assert done.returncode == 0, (args, done.stderr)
+    """Three annotators and a reviewer, and dataset "loop" (overlap 2, review all, two reject reasons),
+    written through the store in this process (tests/seed.py): eight `python -m store` starts cost ~1.5 s of
+    CPU each, and those commands are tested in tests/store (test_team_cli, test_ontology_cli, ...)."""
+    seed(server.database_url, server.blobs, tmp_path,
+         users={"ann1": "annotator", "ann2": "annotator", "ann3": "annotator", "rv": "reviewer"},
+         dataset="loop", items=ITEMS, ontology=ONTOLOGY, password=PASSWORD,
+         team={"overlap": 2, "review": "all", "reject_reasons": "Wrong preference;Other"})  # fmt: skip
 
 
 def shown_item(page) -> str:  # type: ignore[no-untyped-def]
@@ -141,6 +120,7 @@ def test_the_whole_team_loop(app_server, browser, tmp_path):
     # The reviewer sends ann1's answer back with a reason (x, Reason, Send back).
     rv = new_page(browser, app_server, "rv", "/review?dataset=loop&item=p1&annotator=ann1")
     rv.get_by_text(re.compile(r"^ann1 on item p1")).wait_for()
+    idle(rv)  # (under load `x` pressed before the page had finished drawing opened nothing)
     rv.keyboard.press("x")
     rv.get_by_role("textbox", name="Reason").fill("B answers the question; A does not.")
     rv.get_by_role("button", name="Send back").click()
