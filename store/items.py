@@ -103,18 +103,37 @@ def list_items(
         Item.dataset_id == dataset_id,
         *item_conditions(session=session, user=user, dataset_id=dataset_id, flt=rest),
     ]
-    query, count = select(Item).where(*where), select(func.count()).select_from(Item).where(*where)
     if flt.search.strip():
-        from store.search import matches as search_matches
-
-        found = search_matches(session=session, dataset_id=dataset_id, query=flt.search)
-        query = query.join(found, found.c.item_id == Item.id).order_by(found.c.rank, Item.position, Item.id)
-        count = count.join(found, found.c.item_id == Item.id)
-    else:
-        query = query.order_by(Item.position, Item.id)
+        return _ranked_page(
+            session, dataset_id, flt.search, where if not rest.is_empty() else None, offset, limit
+        )
+    query, count = select(Item).where(*where), select(func.count()).select_from(Item).where(*where)
     total = session.execute(count).scalar_one()
-    rows = session.execute(query.offset(max(offset, 0)).limit(limit)).scalars().all()
+    rows = (
+        session.execute(query.order_by(Item.position, Item.id).offset(max(offset, 0)).limit(limit))
+        .scalars()
+        .all()
+    )
     return list(rows), int(total)
+
+
+def _ranked_page(
+    session: Session, dataset_id: int, query: str, where: list[Any] | None, offset: int, limit: int
+) -> tuple[list[Item], int]:
+    """A page of the search's matches, best first (ties by id), and how many. The matches are counted and
+    ordered on the index's ids alone, and only the page's items are read: with no other filter no item row
+    is touched for the other matches (a word in 40 % of a million items reads 20 rows, not 400,000)."""
+    from store.search import matches
+
+    found = matches(session=session, dataset_id=dataset_id, query=query)
+    ids = select(found.c.item_id, found.c.rank)
+    if where is not None:  # other filters: each match is checked against them
+        ids = ids.join(Item, Item.id == found.c.item_id).where(*where)
+    ids_sub = ids.subquery()
+    total = session.execute(select(func.count()).select_from(ids_sub)).scalar_one()
+    page = list(session.execute(select(ids_sub.c.item_id).order_by(ids_sub.c.rank, ids_sub.c.item_id).offset(max(offset, 0)).limit(limit)).scalars())  # fmt: skip
+    items = {i.id: i for i in session.execute(select(Item).where(Item.id.in_(page))).scalars()}
+    return [items[i] for i in page if i in items], int(total)
 
 
 def get_item(*, session: Session, user: User, item_id: int) -> Item:

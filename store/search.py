@@ -193,12 +193,14 @@ def search_items(
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     found = matches(session=session, dataset_id=dataset_id, query=query)
     total = session.execute(select(func.count()).select_from(found)).scalar_one()
-    rows = session.execute(
-        select(Item.id, Item.external_id, found.c.rank)
-        .join(found, found.c.item_id == Item.id)
-        .where(Item.dataset_id == dataset_id)
-        .order_by(found.c.rank, Item.position, Item.id)
+    # ordered on the index's ids alone (ties by id); only the page's items are read
+    page = session.execute(
+        select(found.c.item_id, found.c.rank)
+        .order_by(found.c.rank, found.c.item_id)
         .offset(max(offset, 0))
         .limit(limit)
     ).all()
-    return [Hit(i, e, float(r)) for i, e, r in rows], int(total)
+    ext = dict(
+        session.execute(select(Item.id, Item.external_id).where(Item.id.in_([i for i, _ in page]))).all()
+    )
+    return [Hit(i, ext[i], float(r)) for i, r in page if i in ext], int(total)
