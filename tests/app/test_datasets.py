@@ -141,3 +141,30 @@ def test_xlsx_with_several_sheets_choose_one(env, tmp_path: Path) -> None:  # ty
         rows = conn.exec_driver_sql("select messages from item order by position")
         texts_in_db = [orjson.dumps(zjson_value(r[0])).decode() for r in rows]
     assert "Capital of France?" in texts_in_db[1] and "=2+2" not in texts_in_db[0]
+
+
+def test_import_can_skip_near_duplicates_and_names_them(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine, admin = env
+    prompt = (
+        "please write a short friendly email to my landlord asking when the broken heater will be repaired"
+    )
+    rows = [{"id": "a", "messages": [{"role": "user", "content": prompt}]},
+            {"id": "b", "messages": [{"role": "user", "content": prompt.replace("friendly", "polite")}]},
+            {"id": "c", "messages": [{"role": "user", "content": "name three rivers of south america and their lengths"}]}]  # fmt: skip
+    path = tmp_path / "near.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    at = open_page(admin)
+    at.text_input(key="datasets.new_name").input("near")
+    at.button[0].click().run()
+    at.radio(key="datasets.kind").set_value("Server path").run()
+    next(t for t in at.text_input if t.label == "Server path").input(str(path)).run()
+    next(c for c in at.checkbox if c.label == "Skip near duplicates").check().run()
+    assert next(s for s in at.slider if s.label == "Similarity at least").value == 0.8
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert "Imported into near: 2 items" in texts(at) and "1 skipped as near duplicates" in texts(at)
+    assert any(e.label == "1 near duplicates left out" for e in at.expander) and "b ≈ a" in texts(at)
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("select external_id from item order by position")] == [
+            "a",
+            "c",
+        ]
