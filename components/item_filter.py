@@ -66,6 +66,21 @@ def load_saved(dataset_id: int, user: User, name: str) -> ItemFilter | None:
         return None
 
 
+def saved_pick_ui(*, dataset_id: int, user: User, key: str, label: str = "Items") -> ItemFilter | None:
+    """A select of the dataset's saved filters (Export's and the report's "Items"); the chosen one's filter,
+    None for all items."""
+    names = saved_names(dataset_id, user)
+    choice = st.selectbox(label, [None, *names], key=f"{key}.{dataset_id}",
+                          format_func=lambda n: "All items" if n is None else f"Saved: {n}",
+                          help="Only the items a saved filter selects (saved on the Datasets page)")  # fmt: skip
+    if choice is None:
+        return None
+    flt = load_saved(dataset_id, user, choice)
+    if flt is None:
+        st.warning(f"The saved filter “{choice}” cannot be read any more: all items are shown.")
+    return flt
+
+
 def _fill(key: str, flt: ItemFilter) -> None:
     """Put a filter into the form's widgets."""
     st.session_state[f"{key}.status"] = list(flt.status)

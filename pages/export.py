@@ -9,6 +9,7 @@ import orjson
 import streamlit as st
 
 from components.auth import require_role
+from components.item_filter import saved_pick_ui
 from core.export import FORMATS, Options
 from store import db
 from store.datasets import list_datasets
@@ -59,6 +60,7 @@ with left:
     with db.read_session() as session:
         people = dataset_annotators(session=session, dataset_id=dataset.id)
     annotators = st.multiselect("Annotators", people, placeholder="Everyone", key="export.annotators")
+    items = saved_pick_ui(dataset_id=dataset.id, user=user, key="export.items")
     c1, c2 = st.columns(2)
     date_from = c1.date_input("Changed from", value=None, key="export.from")
     date_to = c2.date_input("Changed until", value=None, key="export.to")
@@ -76,6 +78,7 @@ filters = ExportFilters(
     validity=validity,
     agree_only=agree,
     final=final,
+    items=items.to_dict() if items else None,
 )
 options = Options(pair_mode=pair_mode)
 

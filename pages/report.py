@@ -38,7 +38,7 @@ name = st.selectbox(
 dataset = next(d for d in datasets if d.name == name)
 with db.read_session() as session:
     people = dataset_annotators(session=session, dataset_id=dataset.id)
-filters = filters_ui(people)
+filters = filters_ui(people, dataset_id=dataset.id, user=user)
 
 try:
     report = cached_report(user.id, dataset.id, filters)

@@ -1,6 +1,6 @@
 """The Report page's pieces: the cached figures, the filters, and one drawing function per section.
 
-filters = filters_ui(people)                      # ReportFilters
+filters = filters_ui(people, dataset_id=dataset.id, user=user)  # ReportFilters
 report = cached_report(user.id, dataset.id, filters)
 progress_ui(report, charts(report)); agreement_ui(...); models_ui(...); annotators_ui(report)
 """

@@ -28,7 +28,16 @@ def cached_report(user_id: int, dataset_id: int, filters: ReportFilters) -> dict
         visible_dataset(session=session, user=user, dataset_id=dataset_id)
         key = last_change(session=session, dataset_id=dataset_id)
     today = datetime.now(UTC).date()
-    return _report(dataset_id, filters.status, filters.annotators, filters.since, filters.until, key, today)
+    return _report(
+        dataset_id,
+        filters.status,
+        filters.annotators,
+        filters.since,
+        filters.until,
+        filters.items,
+        key,
+        today,
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the report…")
@@ -38,10 +47,11 @@ def _report(
     annotators: tuple[str, ...],
     since: date | None,
     until: date | None,
+    items: str,
     changed: tuple[Any, ...],  # part of the cache key only (a parameter named _x would not be)
     today: date,
 ) -> dict[str, Any]:
-    filters = ReportFilters(status=status, annotators=annotators, since=since, until=until)
+    filters = ReportFilters(status=status, annotators=annotators, since=since, until=until, items=items)
     with db.read_session() as session:
         return report_data(
             session=session, user=cli_admin(), dataset_id=dataset_id, filters=filters, today=today

@@ -7,7 +7,9 @@ from typing import Any
 
 import streamlit as st
 
+from components.item_filter import saved_pick_ui
 from core.report import html as rh
+from store.models import User
 from store.report import ReportFilters
 
 STATUS = {
@@ -17,14 +19,22 @@ STATUS = {
 }
 
 
-def filters_ui(people: list[str]) -> ReportFilters:
-    """The filters shared with Export: status, annotators, the days the work last changed."""
-    c1, c2, c3, c4 = st.columns([2, 3, 1.2, 1.2])
+def filters_ui(people: list[str], *, dataset_id: int, user: User) -> ReportFilters:
+    """The filters shared with Export: status, annotators, the days the work last changed, a saved item filter."""
+    c1, c2, c3, c4, c5 = st.columns([2, 3, 1.2, 1.2, 2])
     status = c1.selectbox("Status", list(STATUS), format_func=STATUS.get, key="report.status")
     annotators = c2.multiselect("Annotators", people, placeholder="Everyone", key="report.annotators")
     since: date | None = c3.date_input("Changed from", value=None, key="report.since")
     until: date | None = c4.date_input("Changed until", value=None, key="report.until")
-    return ReportFilters(status=status, annotators=tuple(annotators), since=since, until=until)
+    with c5:
+        items = saved_pick_ui(dataset_id=dataset_id, user=user, key="report.items")
+    return ReportFilters(
+        status=status,
+        annotators=tuple(annotators),
+        since=since,
+        until=until,
+        items=items.to_json() if items else "",
+    )
 
 
 def _chart(made: dict[str, Any], name: str) -> None:

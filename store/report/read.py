@@ -78,7 +78,7 @@ def read_columns(session: Session, dataset_id: int, filters: ExportFilters, name
     res: dict[str, list[np.ndarray]] = {k: [] for k in ("ann", "class", "slot", "cand", "values")}
     answers, slots, values = TextCodes(), TextCodes(), TextCodes()
     starts = ids[::CHUNK].tolist()
-    for lo, hi in zip(starts, [*starts[1:], None], strict=True):
+    for lo, hi in zip(starts, [*starts[1:], None][: len(starts)], strict=True):  # none selected: no chunk
         span = [*where, Annotation.id >= lo] + ([Annotation.id < hi] if hi is not None else [])
         a, i, u, c = conn.execute(
             select(

@@ -64,3 +64,23 @@ def test_annotators_may_not_export(env):
     _, annotator = env
     at = page(annotator)
     assert not at.code and not at.metric
+
+
+def test_a_saved_filter_narrows_the_items(env, app_engine):
+    from core.filters import ItemFilter
+    from store.filters import save_filter
+
+    data, _ = env
+    with db.write_session(app_engine) as session:
+        save_filter(session=session, user=data["admin"], dataset_id=data["dataset"].id, name="bob's",
+                    flt=ItemFilter(annotators=["bob"]))  # fmt: skip
+    at = page(data["admin"])
+    at.selectbox(key="export.dataset").set_value("handmade").run()
+    at.radio(key="export.status").set_value("saved").run()
+    assert [m.value for m in at.metric] == ["6", "6", "8"]
+    at.selectbox(key=f"export.items.{data['dataset'].id}").set_value("bob's").run()
+    assert not at.exception and [m.value for m in at.metric] == [
+        "2",
+        "2",
+        "4",
+    ]  # items r3 and sft, both by alice and bob

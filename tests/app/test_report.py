@@ -57,3 +57,17 @@ def test_reviewer_sees_it_annotator_is_refused(data):
     assert not page(data["users"]["rv"]).exception
     at = page(data["users"]["alice"])
     assert not at.header and not at.metric
+
+
+def test_a_saved_filter_narrows_the_items(data, app_engine):
+    from core.filters import ItemFilter
+    from store.filters import save_filter
+
+    boss, ds = data["users"]["boss"], data["dataset"]
+    with db.write_session(app_engine) as session:
+        save_filter(
+            session=session, user=boss, dataset_id=ds.id, name="carol's", flt=ItemFilter(annotators=["carol"])
+        )
+    at = page(boss)
+    at.selectbox(key=f"report.items.{ds.id}").set_value("carol's").run()
+    assert not at.exception and [m.value for m in at.metric][0] == "1"  # item i5 only
