@@ -56,8 +56,10 @@ def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = Non
     return query.where(Annotation.status == "submitted")
 
 
-def _extra(session: Session, dataset_id: int, flt: ItemFilter | None) -> list[Any]:
-    return conditions(session=session, dataset_id=dataset_id, flt=flt) if flt else []
+def _extra(session: Session, dataset_id: int, flt: ItemFilter | None, correlated: bool = False) -> list[Any]:
+    """The filter's conditions; `correlated` (EXISTS per item) where the read walks items in order and stops
+    after a few (store/filters.py's module doc)."""
+    return conditions(session=session, dataset_id=dataset_id, flt=flt, correlated=correlated) if flt else []
 
 
 def count_items(
@@ -121,18 +123,22 @@ def following(
 ) -> list[Item]:
     """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    extra = _extra(session, dataset_id, flt)
+    extra = _extra(session, dataset_id, flt, correlated=True)
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
     if step > 0:
         if item is not None:
+            # the redundant `>=` lets SQLite seek the (dataset_id, position) index: with the OR alone and bound
+            # parameters it scanned the dataset from its start (40 ms in the middle of 1M items)
             query = query.where(
-                or_(Item.position > item.position, and_(Item.position == item.position, Item.id > item.id))
+                Item.position >= item.position,
+                or_(Item.position > item.position, and_(Item.position == item.position, Item.id > item.id)),
             )
         query = query.order_by(Item.position, Item.id)
     else:
         if item is not None:
             query = query.where(
-                or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id))
+                Item.position <= item.position,
+                or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id)),
             )
         query = query.order_by(Item.position.desc(), Item.id.desc())
     return list(session.exec(query.limit(limit)).all())
@@ -171,7 +177,7 @@ def item_at(
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     if rank < 1:
         return None
-    extra = _extra(session, dataset_id, flt)
+    extra = _extra(session, dataset_id, flt, correlated=True)
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
     return session.exec(query.order_by(Item.position, Item.id).offset(rank - 1).limit(1)).first()
 

@@ -153,6 +153,14 @@ CASES = [
 def test_each_filter_alone_and_combined(session, world):
     for spec, expected in CASES:
         assert _found(session, world, **spec) == expected.split(), spec
+        # navigation's correlated EXISTS form selects the same items (the IN form above counts), also beside
+        # the queue's join of the annotator's own annotation ("todo")
+        flt = ItemFilter.from_dict(spec)
+        walked = queue.following(session=session, user=world.admin, dataset_id=world.ds, item=None, step=1,
+                                 limit=100, flt=flt)  # fmt: skip
+        assert sorted((i.external_id for i in walked), key=lambda e: int(e[1:])) == expected.split(), spec
+        kw = {"session": session, "user": world.ann1, "dataset_id": world.ds, "status": "todo", "flt": flt}
+        assert len(queue.following(**kw, item=None, step=1, limit=100)) == queue.count_items(**kw), spec
     # Names the filter uses must exist in the dataset.
     with pytest.raises(InputError, match="no class named 'nope'"):
         _found(session, world, label="nope")
