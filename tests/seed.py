@@ -51,3 +51,25 @@ def seed(
             configure_dataset(session=session, user=admin, dataset_id=ds.id, overlap=overlap)
         if team:
             configure_dataset(session=session, user=cli_admin(), dataset_id=ds.id, **team)
+
+
+def add_user(server: Any, username: str, password: str, role: str = "annotator") -> None:
+    """What `server.add_user` does (`python -m store users add`: create_user in one write), in this process:
+    a CLI start costs ~1.5 s of CPU, more under load. The command itself runs in tests/browser/test_smoke.py."""
+    with db.write_session(db.get_engine(server.database_url)) as session:
+        create_user(session=session, username=username, password=password, role=role)
+
+
+def import_dataset(server: Any, dataset: str, source: Path, ontology: dict[str, Any] | None = None) -> None:
+    """What `python -m store import DATASET SOURCE` and `python -m store ontology import DATASET FILE` do
+    (import_source creating the dataset; import_ontology replacing), in this process, for a test's setup."""
+    engine = db.get_engine(server.database_url)
+    import_source(user=None, dataset_name=dataset, source=str(source), engine=engine, create=True,
+                  blobs=LocalBlobStore(Path(server.blobs)))  # fmt: skip
+    if ontology is not None:
+        with db.write_session(engine) as session:
+            ds = get_dataset(session=session, name=dataset)
+            # (a copy, as the command reads it from a file: import_ontology may fill in what it adds)
+            import_ontology(
+                session=session, user=None, dataset_id=ds.id, data=json.loads(json.dumps(ontology))
+            )

@@ -9,6 +9,7 @@ from sqlmodel import select
 from store import db
 from store.models import Asset, User
 from tests.conftest import ARTIFACTS, sign_in
+from tests.seed import add_user
 
 ALL_PAGES = ["Home", "Evaluate", "Respond", "Datasets", "Ontology", "Export", "Team"]
 REFUSAL = "Your role does not allow this page."
@@ -65,7 +66,7 @@ def test_first_admin_needs_the_printed_setup_code(app_server, page):
 
 
 def test_admin_opens_every_page(app_server, page):
-    app_server.add_user("boss", "password1", role="admin")
+    add_user(app_server, "boss", "password1", role="admin")
     sign_in(page, app_server, "boss", "password1")
     for path in ["datasets", "ontology", "export", "team", "evaluate", "respond"]:
         page.goto(f"{app_server.url}/{path}")
@@ -77,8 +78,8 @@ def test_admin_opens_every_page(app_server, page):
 
 
 def test_annotator_cannot_open_admin_pages_even_by_url(app_server, page):
-    app_server.add_user("boss", "password1", role="admin")
-    app_server.add_user("ann", "password1", role="annotator")
+    add_user(app_server, "boss", "password1", role="admin")
+    add_user(app_server, "ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1")
     assert _nav(page).get_by_role("link", name="Evaluate").is_visible()
     assert _nav(page).get_by_role("link", name="Respond").is_visible()
@@ -93,7 +94,7 @@ def test_annotator_cannot_open_admin_pages_even_by_url(app_server, page):
 
 
 def test_wrong_password_gives_the_message_and_no_access(app_server, page):
-    app_server.add_user("boss", "password1", role="admin")
+    add_user(app_server, "boss", "password1", role="admin")
     page.goto(app_server.url + "/team")
     page.get_by_role("textbox", name="Username").fill("boss")
     page.get_by_role("textbox", name="Password").fill("not the password")
@@ -107,7 +108,7 @@ def test_wrong_password_gives_the_message_and_no_access(app_server, page):
 
 
 def test_page_opened_without_signing_in_shows_the_sign_in(app_server, page):
-    app_server.add_user("boss", "password1", role="admin")
+    add_user(app_server, "boss", "password1", role="admin")
     for path in ["/", "/datasets", "/team", "/evaluate?dataset=Demo&item=1"]:
         page.goto(app_server.url + path)
         page.get_by_role("button", name="Sign in").wait_for()
@@ -116,7 +117,7 @@ def test_page_opened_without_signing_in_shows_the_sign_in(app_server, page):
 
 
 def test_reload_and_new_tab_stay_signed_in_and_sign_out_ends_both(app_server, page):
-    app_server.add_user("boss", "password1", role="admin")
+    add_user(app_server, "boss", "password1", role="admin")
     sign_in(page, app_server, "boss", "password1")
     cookie = next(c for c in page.context.cookies() if c["name"] == "parley_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
@@ -136,7 +137,7 @@ def test_reload_and_new_tab_stay_signed_in_and_sign_out_ends_both(app_server, pa
 
 
 def test_deep_link_survives_sign_in(app_server, page):
-    app_server.add_user("ann", "password1", role="annotator")
+    add_user(app_server, "ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=Demo&item=3")
     page.wait_for_url(re.compile(r"/evaluate\?dataset=Demo&item=3$"))
     assert _nav(page).get_by_role("link", name="Evaluate").is_visible()
@@ -149,7 +150,7 @@ def test_images_are_served_to_signed_in_users_only(app_server, page):
         asset = session.exec(select(Asset)).first()
     url = f"{app_server.url}/asset/{asset.id}"
     assert page.request.get(url).status == 404  # not signed in yet
-    app_server.add_user("ann", "password1", role="annotator")
+    add_user(app_server, "ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1")
     response = page.request.get(url)
     assert response.status == 200
@@ -180,7 +181,7 @@ def test_cookie_route_wants_our_page_and_a_live_ticket_once(app_server):
 
     from store.sessions import create_session
 
-    app_server.add_user("ann", "password1", role="annotator")
+    add_user(app_server, "ann", "password1", role="annotator")
     with db.write_session(app_server.engine()) as session:
         user = session.exec(select(User)).one()
         ticket = create_session(session=session, user=user, ticket=True)

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from store.models import Annotation, Classification, Item, OntologyClass, Result
 from tests.browser.test_evaluate_data import import_hh_with_cli
 from tests.conftest import ARTIFACTS, sign_in
+from tests.seed import add_user
 
 
 def bubble(page, ref: str):  # type: ignore[no-untyped-def]
@@ -107,7 +108,7 @@ def stored(engine):  # type: ignore[no-untyped-def]
 def open_hh_as_ann(app_server, page, datasets_dir, tmp_path, user_class: bool = False) -> None:  # type: ignore[no-untyped-def]
     """The HH-RLHF sample imported with the example ontology, annotator "ann" signed in on its item 1."""
     import_hh_with_cli(app_server, datasets_dir, tmp_path, user_class=user_class)
-    app_server.add_user("ann", "password1", role="annotator")
+    add_user(app_server, "ann", "password1", role="annotator")
     sign_in(page, app_server, "ann", "password1", path="/evaluate?dataset=hh&item=1")
     bubble(page, "m0").wait_for()
 
@@ -440,7 +441,7 @@ def test_blind_comparison_shuffles_per_annotator_and_hides_model_names(app_serve
         session.commit()
         item_id = item.id
     for name, role in (("root", "admin"), ("ann", "annotator"), ("bob", "annotator")):
-        app_server.add_user(name, "password1", role=role)
+        add_user(app_server, name, "password1", role=role)
     with Session(engine) as session:
         ids = {u.username: u.id for u in session.exec(select(User))}
 

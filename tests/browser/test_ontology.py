@@ -6,7 +6,10 @@ import json
 
 from playwright.sync_api import expect
 
+from store import db
+from store.datasets import create_dataset
 from tests.conftest import ARTIFACTS, sign_in
+from tests.seed import add_user
 
 
 def settle(page) -> None:  # type: ignore[no-untyped-def]
@@ -40,9 +43,10 @@ def choose(page, label: str, option: str, nth: int = 0) -> None:  # type: ignore
 
 
 def test_build_download_upload_ontology(app_server, page, tmp_path):
-    app_server.add_user("ann", "password1", role="admin")
-    for name in ("alpha", "beta"):
-        assert app_server.cli("datasets", "create", name).returncode == 0
+    add_user(app_server, "ann", "password1", role="admin")
+    with db.write_session(app_server.engine()) as session:  # (`python -m store datasets create NAME`)
+        for name in ("alpha", "beta"):
+            create_dataset(session=session, name=name)
     sign_in(page, app_server, "ann", "password1", path="/ontology")
     page.get_by_role("heading", name="Ontology").wait_for()
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from core.response import count_chars, count_words
 from store.models import Annotation, Result
 from tests.conftest import ARTIFACTS, eventually, sign_in
+from tests.seed import add_user, import_dataset
 
 ONTOLOGY = {
     "classes": [
@@ -47,17 +48,10 @@ ONTOLOGY = {
 
 
 def _setup(app_server, datasets_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    app_server.add_user("ann", "password1", role="annotator")
-    for args in (
-        ("datasets", "create", "alpaca"),
-        ("import", "alpaca", str(datasets_dir / "llamafactory_alpaca_en_demo.json")),
-    ):
-        done = app_server.cli(*args)
-        assert done.returncode == 0, done.stderr
-    onto = tmp_path / "ontology.json"
-    onto.write_text(json.dumps(ONTOLOGY), encoding="utf-8")
-    done = app_server.cli("ontology", "import", "alpaca", str(onto))
-    assert done.returncode == 0, done.stderr
+    """Annotator "ann" and dataset "alpaca" (the LLaMA-Factory Alpaca sample, this ontology), written in this
+    process as `python -m store users add / import / ontology import` would (four CLI starts cost ~6 s)."""
+    add_user(app_server, "ann", "password1", role="annotator")
+    import_dataset(app_server, "alpaca", datasets_dir / "llamafactory_alpaca_en_demo.json", ONTOLOGY)
 
 
 def _results(app_server) -> tuple[str | None, dict[str, str]]:  # type: ignore[no-untyped-def]
