@@ -120,10 +120,10 @@ def list_items(
 def _ranked_page(
     session: Session, dataset_id: int, query: str, where: list[Any] | None, offset: int, limit: int
 ) -> tuple[list[Item], int]:
-    """A page of the search's matches, best first (ties by id), and how many. The matches are counted and
+    """A page of the search's matches, best first (ties by id; in order past search.RANKED_UP_TO), and how many. The matches are counted and
     ordered on the index's ids alone, and only the page's items are read: with no other filter no item row
     is touched for the other matches (a word in 40 % of a million items reads 20 rows, not 400,000)."""
-    from store.search import matches
+    from store.search import matches, page_of
 
     found = matches(session=session, dataset_id=dataset_id, query=query)
     ids = select(found.c.item_id, found.c.rank)
@@ -131,7 +131,7 @@ def _ranked_page(
         ids = ids.join(Item, Item.id == found.c.item_id).where(*where)
     ids_sub = ids.subquery()
     total = session.execute(select(func.count()).select_from(ids_sub)).scalar_one()
-    page = list(session.execute(select(ids_sub.c.item_id).order_by(ids_sub.c.rank, ids_sub.c.item_id).offset(max(offset, 0)).limit(limit)).scalars())  # fmt: skip
+    page = [i for i, _ in page_of(session, ids_sub, total, offset, limit)]
     items = {i.id: i for i in session.execute(select(Item).where(Item.id.in_(page))).scalars()}
     return [items[i] for i in page if i in items], int(total)
 

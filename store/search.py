@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, column, func, select, text
+from sqlalchemy import Float, Integer, bindparam, column, func, literal, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -171,12 +171,15 @@ def _work_matches(conn: Connection, dataset_id: int, terms: list[Any]) -> set[in
         .join(Result, Result.annotation_id == Annotation.id)
         .where(Annotation.dataset_id == dataset_id, Result.text != None, *holds(Result.text))  # noqa: E711
     )
-    comments = (
-        select(Comment.item_id)
-        .join(Item, Item.id == Comment.item_id)
-        .where(Item.dataset_id == dataset_id, *holds(Comment.text))
-    )
-    return set(conn.execute(replies.union(comments)).scalars())
+    found = set(conn.execute(replies).scalars())
+    # Comments hold no dataset: the matching ones first (few), then which of their items are this dataset's
+    # (joined in one query, SQLite walked the dataset's million items to look for their comments).
+    commented = set(conn.execute(select(Comment.item_id).where(*holds(Comment.text))).scalars()) - found
+    for chunk in (sorted(commented)[i : i + 500] for i in range(0, len(commented), 500)):
+        found.update(
+            conn.execute(select(Item.id).where(Item.id.in_(chunk), Item.dataset_id == dataset_id)).scalars()
+        )
+    return found
 
 
 @dataclass
@@ -193,14 +196,24 @@ def search_items(
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     found = matches(session=session, dataset_id=dataset_id, query=query)
     total = session.execute(select(func.count()).select_from(found)).scalar_one()
-    # ordered on the index's ids alone (ties by id); only the page's items are read
-    page = session.execute(
-        select(found.c.item_id, found.c.rank)
-        .order_by(found.c.rank, found.c.item_id)
-        .offset(max(offset, 0))
-        .limit(limit)
-    ).all()
+    page = page_of(session, found, total, offset, limit)
     ext = dict(
         session.execute(select(Item.id, Item.external_id).where(Item.id.in_([i for i, _ in page]))).all()
     )
     return [Hit(i, ext[i], float(r)) for i, r in page if i in ext], int(total)
+
+
+# Past this many matches a page is in the dataset's order, not ranked: ranking a word found in a large part of
+# the dataset scores every match (a word in 98 % of a million items: about a second) and tells little, its
+# weight (bm25's idf) being near nothing.
+RANKED_UP_TO = 50_000
+
+
+def page_of(session: Session, found: Any, total: int, offset: int, limit: int) -> list[tuple[int, float]]:
+    """(item id, rank) of one page of `found` (columns item_id, rank; `total` rows): best first, ties by
+    id, on the ids alone (no item row is read); in id order when there are more than RANKED_UP_TO."""
+    if total > RANKED_UP_TO:
+        query = select(found.c.item_id, literal(0.0)).order_by(found.c.item_id)
+    else:
+        query = select(found.c.item_id, found.c.rank).order_by(found.c.rank, found.c.item_id)
+    return [(int(i), float(r)) for i, r in session.execute(query.offset(max(offset, 0)).limit(limit))]
