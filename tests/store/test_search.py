@@ -175,10 +175,13 @@ def test_migration_0004_keeps_every_item_findable(tmp_path):
 def test_past_ranked_up_to_a_page_is_in_the_datasets_order(session, tmp_path, monkeypatch):
     ds, ids = _import(session, tmp_path)
     admin = make_user(session, "admin4", role="admin")
-    first = lambda: [
-        h.external_id
-        for h in search.search_items(session=session, user=admin, dataset_id=ds, query="bread")[0]
-    ]  # noqa: E731
+
+    def first():
+        return [
+            h.external_id
+            for h in search.search_items(session=session, user=admin, dataset_id=ds, query="bread")[0]
+        ]
+
     assert first() == ["en2", "en1"]  # ranked
     monkeypatch.setattr(search, "RANKED_UP_TO", 1)
     assert first() == ["en1", "en2"]  # too many to rank: in order
