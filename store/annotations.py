@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from store.access import visible_item
 from store.errors import Conflict, InputError
+from store.filters import refresh_disagree
 from store.models import Annotation, Item, Result, User, utcnow
 from store.team import history, queue
 from store.team.settings import wants_review
@@ -147,6 +148,8 @@ def bump_version(
     )
     if done.rowcount != 1:
         raise Conflict(conflict)
+    if set(values) - {"draft", "draft_at"}:  # the work or its status changed (a draft's does not count)
+        refresh_disagree(session, [ann.item_id])
     return old + 1
 
 

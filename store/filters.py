@@ -22,8 +22,9 @@ import json
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, cast, false, func, or_, select, true, union_all
+from sqlalchemy import ColumnElement, Text, and_, cast, false, func, or_, select, true, union_all, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from core.filters import FilterError, ItemFilter
@@ -94,7 +95,7 @@ def conditions(
             )
             where.append(Item.id.in_(ids) if flt.comments else Item.id.not_in(ids))
     if flt.disagree:
-        where.append(Item.id.in_(_disagreeing(dataset_id)))
+        where.append(Item.disagree == true())  # kept by refresh_disagree
     if flt.models:
         where.append(_model_condition(flt.models))
     if flt.imported_from:
@@ -242,18 +243,40 @@ def _results_with(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
     return select(Result.annotation_id).where(*where)
 
 
-def _disagreeing(dataset_id: int) -> Any:
-    """Items with ≥ 2 submitted/accepted annotations where some judgement is in one and not in all.
+def refresh_disagree(session: Session, item_ids: list[int]) -> None:
+    """Recompute Item.disagree ("annotators disagree") of these items: after any change to their submitted or
+    accepted work (a save or submit, a review's verdict or fix, imported annotations)."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return
+    flagged = Item.id.in_(disagreeing(item_ids=ids))
+    session.execute(
+        update(Item).where(Item.id.in_(ids)).values(disagree=flagged),
+        execution_options={"synchronize_session": False},
+    )
+    for item_id in ids:  # (a bulk update: an Item already in the session reads the new value again)
+        loaded = session.identity_map.get(identity_key(Item, item_id))
+        if loaded is not None:
+            session.expire(loaded, ["disagree"])
+
+
+def disagreeing(*, dataset_id: int | None = None, item_ids: list[int] | None = None) -> Any:
+    """Items (of the dataset, among `item_ids`; all when neither is given) with ≥ 2 submitted/accepted
+    annotations where some judgement is in one and not in all.
 
     A judgement is a result (class, bubble, its values and text as stored) or one classification answer
     (question, answer as stored). Counting, per item, the annotations holding each judgement: they agree
     exactly when every judgement is held by all of them (an annotation holds a judgement at most once).
-    Two grouped reads over the dataset's finished annotations: this filter costs seconds on a million items
-    (bench/filters.py), the others milliseconds.
+    Two grouped reads over the finished annotations: seconds on a million items (bench/filters.py), so the
+    filter reads Item.disagree, which refresh_disagree keeps with this query for one item at a time (and
+    migration 0004 for all).
     """
-    done = and_(
-        Annotation.dataset_id == dataset_id, Annotation.status.in_(_DONE), Annotation.final == false()
-    )
+    where = [Annotation.status.in_(_DONE), Annotation.final == false()]
+    if dataset_id is not None:
+        where.append(Annotation.dataset_id == dataset_id)
+    if item_ids is not None:
+        where.append(Annotation.item_id.in_(item_ids))
+    done = and_(*where)
     counts = (
         select(Annotation.item_id, func.count().label("n"))
         .where(done)

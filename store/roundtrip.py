@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from core.dialogue import ParsedItem
 from core.formats.native import HISTORY_ENTRY
+from store.filters import refresh_disagree
 from store.models import (
     Annotation,
     AuditEvent,
@@ -258,6 +259,7 @@ def apply_native(
         counts["annotations"] = len(rows)
         counts["results"] = len(result_rows)
         _count_slots(session, dataset, rows)
+        refresh_disagree(session, [row["item_id"] for row in rows if not row["final"]])
     counts["history"] = _add_history(session, dataset, items, users, ids, made, now)
     session.flush()
     return counts

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from core.filters import ItemFilter
 from store import filters, queue
@@ -254,3 +254,22 @@ def test_cli_export_takes_a_saved_filter(tmp_path):
         bad.returncode == 2
         and "saved filter 'nope': not found in this dataset (saved: 'large')" in bad.stderr
     )
+
+
+def test_disagree_is_kept_as_the_work_changes(session, world):
+    from store.annotations import saved_work
+    from store.team.review import reject
+
+    ann = session.execute(
+        select(Annotation).where(
+            Annotation.item_id == world.ids["x1"], Annotation.annotator_id == world.ann2.id
+        )
+    ).scalar_one()
+    own = saved_work(session, ann)
+    assert _found(session, world, disagree=True) == ["x1"]
+    reject(session=session, user=world.rv, annotation_id=ann.id, version=ann.version, reason="redo")
+    assert _found(session, world, disagree=True) == []  # one finished annotation left
+    session.refresh(ann)
+    save_annotation(session=session, user=world.ann2, item_id=world.ids["x1"], work=own, version=ann.version,
+                    submit=True)  # fmt: skip
+    assert _found(session, world, disagree=True) == ["x1"]

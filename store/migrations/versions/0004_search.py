@@ -3,7 +3,8 @@
 Item.search_text (a lower-cased second copy of every message and candidate, searched with LIKE) goes; the
 database's own full-text index takes its place (store/search.py). Item.messages and Item.candidates become
 zstd-compressed JSON (store/zjson.py), with the facts SQL asked of them in columns of their own: models,
-message_count, assets. SavedFilter holds the named item filters of a dataset.
+message_count, assets. SavedFilter holds the named item filters of a dataset. Item.disagree keeps the
+filter "annotators disagree" per item.
 
 Every item is rewritten once, in chunks, and indexed: existing databases stay searchable.
 
@@ -19,7 +20,7 @@ import sqlmodel
 from alembic import op
 
 from core.search import item_text
-from store import search
+from store import filters, search
 from store.zjson import compress, item_assets, item_models
 
 revision: str = "0004_search"
@@ -59,6 +60,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("models", sa.Text(), nullable=False, server_default="[]"))
         batch_op.add_column(sa.Column("message_count", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("assets", sa.Text(), nullable=False, server_default=""))
+        batch_op.add_column(sa.Column("disagree", sa.Boolean(), nullable=False, server_default=sa.false()))
 
     conn = op.get_bind()
     item = sa.table(
@@ -72,6 +74,7 @@ def upgrade() -> None:
         sa.column("models", sa.Text),
         sa.column("message_count", sa.Integer),
         sa.column("assets", sa.Text),
+        sa.column("disagree", sa.Boolean),
     )
     old = sa.select(
         item.c.id, item.c.dataset_id, sa.cast(item.c.messages, sa.Text), sa.cast(item.c.candidates, sa.Text)
@@ -116,6 +119,10 @@ def upgrade() -> None:
             search.index_texts(conn, dataset_id, pairs)
     if conn.dialect.name != "sqlite":
         search.ensure_index(conn, 0)  # the shared table, even with no item yet
+    # "annotators disagree", kept per item from now on (store/filters.refresh_disagree): the items with two
+    # or more finished annotations that differ, by the filter's own query
+    flagged = filters.disagreeing()
+    conn.execute(item.update().where(item.c.id.in_(flagged)).values(disagree=sa.true()))
 
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.drop_column("search_text")
