@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from store.zjson import zjson_value
 from tests.conftest import ARTIFACTS, sign_in
 
 
@@ -77,4 +78,6 @@ def test_upload_csv_fix_mapping_and_import(app_server, page, tmp_path: Path) -> 
     with app_server.engine().connect() as conn:
         rows = conn.exec_driver_sql("select external_id, messages from item order by position").all()
     assert [r[0] for r in rows] == ["q1", "q2"]
-    assert "What is 2+2?\\nShow work." in rows[0][1]  # a quoted newline kept inside the cell
+    assert (
+        zjson_value(rows[0][1])[0]["text"] == "What is 2+2?\nShow work."
+    )  # a quoted newline kept inside the cell
