@@ -70,8 +70,9 @@ def has_index(conn: Connection, dataset_id: int) -> bool:
 def index_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str]]) -> None:
     """Index (item id, item_text) pairs of new items (ensure_index first)."""
     if conn.dialect.name == "sqlite":
-        sql = f"INSERT INTO {fts_table(dataset_id)} (rowid, doc) VALUES (?, ?)"
-        conn.exec_driver_sql(sql, [(i, document(t)) for i, t in rows])
+        params = [(i, document(t)) for i, t in rows]
+        if params:  # executemany of nothing is an error to sqlite3
+            conn.exec_driver_sql(f"INSERT INTO {fts_table(dataset_id)} (rowid, doc) VALUES (?, ?)", params)
         return
     params = [(i, dataset_id, document(t, separate=True)) for i, t in rows]
     if params:
@@ -91,10 +92,9 @@ def replace_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, s
         # Only rows the index holds: telling FTS5 to forget words it never indexed corrupts it.
         marks = ", ".join("?" * len(rows))
         held = {r[0] for r in conn.exec_driver_sql(f"SELECT rowid FROM {table} WHERE rowid IN ({marks})", tuple(i for i, _, _ in rows))}  # fmt: skip
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({table}, rowid, doc) VALUES ('delete', ?, ?)",
-            [(i, document(old)) for i, old, _ in rows if i in held],
-        )
+        forget = [(i, document(old)) for i, old, _ in rows if i in held]
+        if forget:
+            conn.exec_driver_sql(f"INSERT INTO {table} ({table}, rowid, doc) VALUES ('delete', ?, ?)", forget)
     index_texts(conn, dataset_id, [(i, new) for i, _, new in rows])
 
 

@@ -80,7 +80,9 @@ def _flow(server, page, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped
     pages = []
     sign_in(page, server, "root", "password1", path="/datasets")
     page.get_by_role("tab", name="Generate").click()
-    picker = page.locator(".stMultiSelect").first
+    picker = (
+        page.locator(".stMultiSelect").filter(has_text="Models").first
+    )  # the Generate tab's, not the filters'
     for name in ("m-alpha", "m-beta"):
         picker.click()
         page.get_by_role("option", name=name).click()
