@@ -13,6 +13,7 @@ Target: p95 <= 200 ms for a word or a phrase.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import statistics
@@ -52,15 +53,18 @@ def vocabulary(rng: random.Random) -> list[str]:
 
 
 def write_jsonl(path: Path, items: int, words: list[str], rng: random.Random) -> None:
-    weights = [1 / (k + 1) for k in range(len(words))]  # Zipf: the k-th word 1/k as often as the first
+    # Zipf: the k-th word 1/k as often as the first (cumulative weights: choices() would sum them every call)
+    cum = list(itertools.accumulate(1 / (k + 1) for k in range(len(words))))
     with path.open("w") as out:
         for n in range(items):
             if n % 100 == 7:
                 text = "".join(rng.choice(CHINESE) for _ in range(30))
                 replies = ["".join(rng.choice(CHINESE) for _ in range(20)) for _ in range(2)]
             else:
-                text = " ".join(rng.choices(words, weights, k=rng.randint(8, 25)))
-                replies = [" ".join(rng.choices(words, weights, k=rng.randint(10, 30))) for _ in range(2)]
+                text = " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(8, 25)))
+                replies = [
+                    " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(10, 30))) for _ in range(2)
+                ]
             rec = {"id": f"s{n}", "messages": [{"role": "user", "content": text}],
                    "responses": [{"content": replies[0], "model": "m-large"}, {"content": replies[1], "model": "m-small"}]}  # fmt: skip
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
