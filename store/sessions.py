@@ -201,11 +201,27 @@ def get_setting(*, session: Session, key: str) -> str | None:
     return None if row is None else row.value
 
 
-def set_setting(*, session: Session, key: str, value: str) -> None:
-    row = session.get(Setting, key) or Setting(key=key)
-    row.value = value
-    session.add(row)
+def _upsert_setting(session: Session, key: str, value: str, *, replace: bool) -> None:
+    """INSERT … ON CONFLICT in one statement: replicas starting together on a new database each write
+    their setting at once (a read-then-insert made the second one's start fail on the primary key)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    statement = insert(Setting.__table__).values(key=key, value=value)  # type: ignore[attr-defined]
+    if replace:
+        statement = statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["key"])
+    session.execute(statement)
+    cached = session.identity_map.get(session.identity_key(Setting, key))  # type: ignore[arg-type]
+    if cached is not None:
+        session.expire(cached)
     session.flush()
+
+
+def set_setting(*, session: Session, key: str, value: str) -> None:
+    _upsert_setting(session, key, value, replace=True)
 
 
 def install_secret(*, session: Session, key: str) -> str:
@@ -213,9 +229,8 @@ def install_secret(*, session: Session, key: str) -> str:
     existing = get_setting(session=session, key=key)
     if existing:
         return existing
-    secret = secrets.token_hex(32)
-    set_setting(session=session, key=key, value=secret)
-    return secret
+    _upsert_setting(session, key, secrets.token_hex(32), replace=False)
+    return get_setting(session=session, key=key) or ""  # another replica's, when it was first
 
 
 def new_setup_code(*, session: Session) -> str | None:
