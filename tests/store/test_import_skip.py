@@ -82,10 +82,12 @@ def test_without_the_option_every_item_is_imported(session: Session, tmp_path: P
 
 
 def test_cli_skip_duplicates_prints_which(tmp_path: Path) -> None:
-    env = cli_env(tmp_path)
-    assert (
-        store_cli(env, "import", "skip", _write(tmp_path / "first.jsonl", FIRST), "--quiet").returncode == 0
-    )
+    def first(session: Session) -> None:  # the dataset's items, imported in this process
+        import_source(user=None, dataset_name="skip", source=_write(tmp_path / "first.jsonl", FIRST),
+                      engine=session.get_bind(), create=True, blobs=LocalBlobStore(tmp_path / "blobs"))  # fmt: skip
+        session.commit()
+
+    env = cli_env(tmp_path, first)
     out = store_cli(
         env, "import", "skip", _write(tmp_path / "second.jsonl", SECOND), "--quiet", "--skip-duplicates"
     )
