@@ -16,8 +16,9 @@ from typing import Any
 
 import streamlit as st
 
+from core.dialogue import dialogue_text
 from core.filters import STATUSES, FilterError, ItemFilter
-from core.search import item_text, marked_html
+from core.search import marked_html
 from store import db
 from store.errors import Forbidden, InputError, NotFound
 from store.export import dataset_annotators
@@ -274,7 +275,7 @@ def matches_table(found: list[Item], query: str) -> str:
     marked (core/search.py escapes the text)."""
     rows = "".join(
         f"<tr><td>{html.escape(i.external_id)}</td>"
-        f"<td>{marked_html(item_text(i.messages, i.candidates), query)}</td></tr>"
+        f"<td>{marked_html(dialogue_text(i.messages, i.candidates), query)}</td></tr>"
         for i in found
     )
     return f'{MATCHES_CSS}<table class="parley-matches"><tbody>{rows}</tbody></table>'

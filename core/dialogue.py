@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
@@ -73,7 +74,12 @@ def candidate_label(index: int) -> str:
     return label
 
 
-def search_text(messages: list[Message], candidates: list[Candidate]) -> str:
-    """The plain text an item is searched by: every message and candidate, lower-cased."""
-    parts = [m.get("text", "") for m in messages] + [c.get("text", "") for c in candidates]
-    return "\n".join(parts).lower()
+def prompt_text(messages: Sequence[Any] | None) -> str:
+    """An item's prompt: the text of every message, one a line (the candidates are the replies to it)."""
+    return "\n".join(str(m.get("text") or "") for m in messages or ())
+
+
+def dialogue_text(messages: Sequence[Any] | None, candidates: Sequence[Any] | None) -> str:
+    """An item's whole dialogue: the text of its messages, then of its candidate replies, one a line (what
+    full-text search indexes, and near-duplicates compare with over="dialogue")."""
+    return "\n".join(str(p.get("text") or "") for p in [*(messages or ()), *(candidates or ())])

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from core.dialogue import dialogue_text, prompt_text
+
 DEFAULT_THRESHOLD = 0.8
 NUM_PERM = 128
 SEED = 1
@@ -53,18 +55,6 @@ CHECK_ELEMENTS = 4_000_000  # shingles per batch of exact checks (memory: ~16 by
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _HAS_CJK = re.compile(f"[{_CJK}]")
-
-
-def prompt_text(messages: Sequence[dict[str, Any]] | None) -> str:
-    """An item's prompt: the text of every message (the candidates are the replies to it)."""
-    return "\n".join(str(m.get("text") or "") for m in messages or ())
-
-
-def dialogue_text(
-    messages: Sequence[dict[str, Any]] | None, candidates: Sequence[dict[str, Any]] | None
-) -> str:
-    """An item's whole dialogue: its messages, then its candidate replies."""
-    return "\n".join(str(m.get("text") or "") for m in [*(messages or ()), *(candidates or ())])
 
 
 def item_text(messages: Any, candidates: Any, over: str) -> str:

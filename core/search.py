@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Any
 
 # CJK ideographs (with extensions and compatibility forms), kana, and their half-width forms.
 _CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
@@ -32,11 +31,6 @@ class Term:
 
     words: tuple[str, ...]
     prefix: bool = False
-
-
-def item_text(messages: list[Any] | None, candidates: list[Any] | None) -> str:
-    """Every message's and candidate's text, one per line, as stored parts hold them (the search document)."""
-    return "\n".join([str(p.get("text") or "") for p in messages or ()] + [str(p.get("text") or "") for p in candidates or ()])  # fmt: skip
 
 
 def document(text: str, *, separate: bool = False) -> str:

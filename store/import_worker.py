@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from core.dialogue import ParsedItem
+from core.dialogue import ParsedItem, prompt_text
 from core.errors import FormatError
 from store.errors import InputError
 from store.sources import MB, Bundle, Limits, OpenedFile, open_source
@@ -124,7 +124,7 @@ def stored_parts(
     parts: list[Any], asset_id: AssetId | None, label: str, texts: list[str]
 ) -> list[dict[str, Any]]:
     """Messages or candidates as stored: image refs replaced by asset ids, no empty "images" key; each
-    part's text is appended to `texts` (for the search text, in core.search.item_text's order).
+    part's text is appended to `texts` (for the search text, in core.dialogue.dialogue_text's order).
 
     Copies (never changes the reader's dicts: a reader may share a message between items, e.g. the common
     path of an OpenAssistant tree). NeedsImages when a part has images and `asset_id` is None."""
@@ -164,7 +164,7 @@ def item_row(
         dumps(item.meta).decode() if item.meta else "{}",
         ids[1],
         ids[2],
-        "\n".join(texts),  # = core.search.item_text(messages, candidates)
+        "\n".join(texts),  # = core.search.dialogue_text(messages, candidates)
     )
 
 
@@ -187,7 +187,7 @@ NEAR_LISTED = 50
 
 def _near(skipper: Any, counts: Counts, ext: str, messages: list[Any]) -> bool:
     """Whether the item nearly repeats an earlier one (skipper: core.neardup.Skipper); counted if so."""
-    found = skipper.check(ext, "\n".join(str(m.get("text") or "") for m in messages))
+    found = skipper.check(ext, prompt_text(messages))
     if found is None:
         return False
     counts.near_skipped += 1

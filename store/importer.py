@@ -697,7 +697,8 @@ def _write_items(
 
 def _skipper(session: Session, dataset_id: int, threshold: float) -> Any:
     """A core.neardup.Skipper that knows the prompts of the dataset's items."""
-    from core.neardup import Skipper, prompt_text
+    from core.dialogue import prompt_text
+    from core.neardup import Skipper
 
     skipper = Skipper(threshold)
     query = (

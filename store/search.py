@@ -6,7 +6,7 @@ what the page highlights). A dataset's index goes with it by DROP TABLE. Postgre
 `item_search` (item id, dataset id, tsvector of the `simple` configuration) with a GIN index, made by
 migration 0004 (or here, for a schema made by create_all).
 
-What is indexed is core.search.document of core.search.item_text: every message and candidate. The
+What is indexed is core.search.document of core.dialogue.dialogue_text: every message and candidate. The
 importer, the demo and the generation runner index what they write; `rebuild_index` indexes a dataset from
 its items (migration, restore of an old backup, tests that write items directly).
 """
@@ -21,7 +21,8 @@ from sqlalchemy import Float, Integer, bindparam, column, func, literal, select,
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from core.search import document, fts5_query, item_text, parse, pg_tsquery
+from core.dialogue import dialogue_text
+from core.search import document, fts5_query, parse, pg_tsquery
 from store.access import visible_dataset
 from store.models import Annotation, Comment, Item, Result, User
 
@@ -68,7 +69,7 @@ def has_index(conn: Connection, dataset_id: int) -> bool:
 
 
 def index_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str]]) -> None:
-    """Index (item id, item_text) pairs of new items (ensure_index first)."""
+    """Index (item id, dialogue_text) pairs of new items (ensure_index first)."""
     if conn.dialect.name == "sqlite":
         params = [(i, document(t)) for i, t in rows]
         if params:  # executemany of nothing is an error to sqlite3
@@ -84,7 +85,7 @@ def index_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str
 
 
 def replace_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str, str]]) -> None:
-    """Re-index items whose text changed: (item id, old item_text, new item_text). A contentless FTS5 index
+    """Re-index items whose text changed: (item id, old dialogue_text, new dialogue_text). A contentless FTS5 index
     forgets a row only when told the words it indexed, hence the old text."""
     rows = list(rows)
     if conn.dialect.name == "sqlite" and rows:
@@ -115,7 +116,7 @@ def rebuild_index(conn: Connection, dataset_id: int) -> int:
         rows = conn.execute(query.where(Item.id > last).order_by(Item.id).limit(CHUNK)).all()
         if not rows:
             return done
-        index_texts(conn, dataset_id, [(i, item_text(m, c)) for i, m, c in rows])
+        index_texts(conn, dataset_id, [(i, dialogue_text(m, c)) for i, m, c in rows])
         done += len(rows)
         last = rows[-1][0]
 

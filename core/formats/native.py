@@ -373,7 +373,7 @@ def plain_row(obj: Any, rec: Record) -> tuple[str, bytes, bytes, str, str, int, 
         rec.item_id(obj),
         dumps(messages),
         dumps(candidates),
-        "\n".join(texts),  # = core.search.item_text of the stored parts
+        "\n".join(texts),  # = core.dialogue.dialogue_text of the stored parts
         dumps([c.get("model") or None for c in candidates]).decode(),  # = store.zjson.item_models
         len(messages),
         len(candidates),

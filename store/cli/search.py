@@ -8,7 +8,8 @@ import argparse
 import orjson
 from sqlalchemy import select
 
-from core.search import item_text, parse, spans
+from core.dialogue import dialogue_text
+from core.search import parse, spans
 from store import db
 from store.cli.operator import cli_admin
 from store.datasets import get_dataset
@@ -44,7 +45,7 @@ def _search(args: argparse.Namespace) -> int:
                 print(hit.external_id)
             return 0
         texts = dict(
-            (i, item_text(m, c))
+            (i, dialogue_text(m, c))
             for i, m, c in session.execute(
                 select(Item.id, Item.messages, Item.candidates).where(Item.id.in_([h.item_id for h in hits]))
             )

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlmodel import Session, select
 
 from core.aio import run_in_own_loop
+from core.dialogue import dialogue_text
 from core.evaluation import ClassDef, QuestionDef
 from core.llm import judge as judging
 from core.llm.chat import RetryPolicy, chat_messages, image_url
-from core.search import item_text
 from store import search
 from store.db import read_session, write_session
 from store.errors import InputError, NotFound
@@ -248,14 +248,14 @@ def _write_candidates(session: Session, answers: list[tuple[_Pair, str, int]]) -
     texts: dict[int, list[tuple[int, str, str]]] = {}
     for item_id, dataset_id, messages, stored in rows:  # an item deleted meanwhile is simply not there
         candidates = list(stored or [])
-        old = item_text(messages, stored)
+        old = dialogue_text(messages, stored)
         have = {c.get("model") for c in candidates if isinstance(c, dict)}
         for model, text in by_item[item_id]:
             if model not in have:
                 candidates.append({"text": text, "model": model})
                 have.add(model)
         changes.append({"b_id": item_id, "b_candidates": candidates, "b_models": item_models(candidates)})
-        texts.setdefault(dataset_id, []).append((item_id, old, item_text(messages, candidates)))
+        texts.setdefault(dataset_id, []).append((item_id, old, dialogue_text(messages, candidates)))
     table = Item.__table__
     conn = session.connection()
     conn.execute(

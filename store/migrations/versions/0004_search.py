@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from core.search import item_text
+from core.dialogue import dialogue_text
 from store import filters, search
 from store.zjson import compress, item_assets, item_models
 
@@ -110,7 +110,7 @@ def upgrade() -> None:
                     "b_assets": item_assets(messages, candidates),
                 }
             )
-            texts.setdefault(dataset_id, []).append((item_id, item_text(messages, candidates)))
+            texts.setdefault(dataset_id, []).append((item_id, dialogue_text(messages, candidates)))
         conn.execute(update, params)
         for dataset_id, pairs in texts.items():
             if dataset_id not in indexed:
