@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +36,47 @@ def make_dataset(session: Session, name: str = "demo", **kw) -> Dataset:  # type
     return dataset
 
 
-def store_cli(env: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    """`python -m store ARGS` as a user runs it, in its own process, with `env` (DATABASE_URL, PARLEY_BLOBS)."""
-    return subprocess.run(
-        [sys.executable, "-m", "store", *args], input=input, capture_output=True, text=True, env=env, cwd=ROOT
-    )
+def store_cli(
+    env: dict[str, str], *args: str, input: str | None = None, process: bool = False
+) -> subprocess.CompletedProcess:
+    """`python -m store ARGS` with `env` (DATABASE_URL, PARLEY_BLOBS): its exit code, stdout and stderr.
+
+    Run in this process by `store.cli.main` with `env` as os.environ, stdin from `input` and the output
+    captured, as `python -m store` runs it (exit code 1 and the traceback for an uncaught error). A new
+    interpreter costs 2-3 s of imports a call (tens of seconds on CI's loaded cores); `process=True` runs
+    one, for what only a process shows (its own exit, signals)."""
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "store", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+    from store.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved, stdin = dict(os.environ), sys.stdin
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin = io.StringIO(input or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors, and a command that exits
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+                if not isinstance(exc.code, int | None):
+                    print(exc.code, file=sys.stderr)
+            except Exception:  # as the interpreter would: the traceback on stderr, exit code 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sys.stdin = stdin
+    return subprocess.CompletedProcess(["python", "-m", "store", *args], code, out.getvalue(), err.getvalue())
 
 
 def cli_env(tmp_path: Path, build: Callable[[Session], Any] | None = None) -> dict[str, str]:
