@@ -123,10 +123,29 @@ def _items_with(ann: Any, where: list[ColumnElement[bool]], correlated: bool) ->
     return Item.id.in_(select(ann.item_id).where(*where))
 
 
-def _annotation_conditions(
+def count_by_annotations(*, session: Session, dataset_id: int, flt: ItemFilter) -> int | None:
+    """How many items `flt` selects, when it sets conditions on one annotation only (status other than
+    untouched, annotators, class, answer, validity): the distinct item ids of the annotations that meet them,
+    read from the annotation indexes alone. None for any other filter (the caller counts items).
+
+    At 1M items the same count through `Item.id IN (…)` looks up every selected item's row (500 ms for
+    240k items), this reads no item row (240 ms)."""
+    if flt.is_empty() or "untouched" in flt.status or not (flt.status or flt.annotation_level()):
+        return None
+    rest = ItemFilter(status=flt.status, annotators=flt.annotators, label=flt.label, attribute=flt.attribute,
+                      value=flt.value, question=flt.question, answer=flt.answer, validity=flt.validity)  # fmt: skip
+    if rest != flt:
+        return None
+    flt.check()
+    ann, where = _annotation_where(session, dataset_id, flt, correlated=False)
+    return int(session.execute(select(func.count(ann.item_id.distinct())).where(*where)).scalar_one())
+
+
+def _annotation_where(
     session: Session, dataset_id: int, flt: ItemFilter, correlated: bool
-) -> list[ColumnElement[bool]]:
-    """status, annotators, class (attribute value), classification answer and validity: one annotation."""
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The annotation alias and the conditions one annotation must meet (status, annotators, class,
+    classification answer, validity), within the dataset."""
     touched = [s for s in flt.status if s != "untouched"]
     on_work = bool(flt.label or flt.question or flt.validity)
     # an alias: the queue's reads join the user's own annotation, which a correlated EXISTS must not take
@@ -154,6 +173,16 @@ def _annotation_conditions(
             where.append(results.where(Result.annotation_id == ann.id).correlate(ann).exists())
         else:
             where.append(ann.id.in_(results))
+    return ann, where
+
+
+def _annotation_conditions(
+    session: Session, dataset_id: int, flt: ItemFilter, correlated: bool
+) -> list[ColumnElement[bool]]:
+    """status, annotators, class (attribute value), classification answer and validity: one annotation."""
+    touched = [s for s in flt.status if s != "untouched"]
+    on_work = bool(flt.label or flt.question or flt.validity)
+    ann, where = _annotation_where(session, dataset_id, flt, correlated)
     annotated = _items_with(ann, where, correlated)
     needs_annotation = bool(touched or on_work or (flt.annotators and not flt.status))
     if "untouched" not in flt.status:

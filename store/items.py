@@ -13,7 +13,7 @@ from store import search
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
-from store.filters import item_conditions
+from store.filters import conditions, count_by_annotations, item_conditions
 from store.models import (
     Annotation,
     AuditEvent,
@@ -107,14 +107,45 @@ def list_items(
         return _ranked_page(
             session, dataset_id, flt.search, where if not rest.is_empty() else None, offset, limit
         )
-    query, count = select(Item).where(*where), select(func.count()).select_from(Item).where(*where)
-    total = session.execute(count).scalar_one()
-    rows = (
-        session.execute(query.order_by(Item.position, Item.id).offset(max(offset, 0)).limit(limit))
-        .scalars()
-        .all()
-    )
-    return list(rows), int(total)
+    total = count_by_annotations(session=session, dataset_id=dataset_id, flt=rest)
+    if total is None:
+        total = session.execute(select(func.count()).select_from(Item).where(*where)).scalar_one()
+    offset = max(offset, 0)
+    if not total or offset >= total:
+        return [], int(total)
+    order = (Item.position, Item.id)
+    window = _walk_window(session, dataset_id, total, offset + limit) if where[1:] else None
+    if window is not None:
+        walk = [Item.dataset_id == dataset_id, Item.position < window,
+                *conditions(session=session, dataset_id=dataset_id, flt=rest, correlated=True)]  # fmt: skip
+        rows = session.execute(
+            select(Item).where(*walk).order_by(*order).offset(offset).limit(limit)
+        ).scalars()
+        page = list(rows.all())
+        if len(page) == min(limit, total - offset):
+            return page, int(total)
+    query = select(Item).where(*where).order_by(*order).offset(offset).limit(limit)
+    return list(session.execute(query).scalars().all()), int(total)
+
+
+# A page of a filtered list is read by walking the dataset in order and checking each item (EXISTS) when
+# that is expected to reach the page within WALK_UP_TO items; otherwise, or when the selected items lie
+# elsewhere (a walk goes at most twice the expected distance), every selected id is sorted by position.
+# A filter selecting 24 % of 1M items finds its first page after ~80 items (under 1 ms) instead of sorting
+# 240k ids (425 ms); one selecting 0.1 % is sorted (1,000 ids) rather than walked (1M checks).
+WALK_UP_TO = 20_000
+
+
+def _walk_window(session: Session, dataset_id: int, selected: int, upto: int) -> int | None:
+    """The position below which to walk for the page's items, or None to sort instead: the walk is expected
+    to find them within page end × dataset size / selected items."""
+    # (min and max apart: SQLite reads one end of the index for each, and scans it for both at once)
+    first = session.execute(select(func.min(Item.position)).where(Item.dataset_id == dataset_id)).scalar()
+    last = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset_id)).scalar()
+    if first is None or last is None:
+        return None
+    expected = upto * (last - first + 1) / selected
+    return int(first + 2 * expected) + 1 if expected <= WALK_UP_TO else None
 
 
 def _ranked_page(

@@ -161,6 +161,12 @@ def test_each_filter_alone_and_combined(session, world):
         assert sorted((i.external_id for i in walked), key=lambda e: int(e[1:])) == expected.split(), spec
         kw = {"session": session, "user": world.ann1, "dataset_id": world.ds, "status": "todo", "flt": flt}
         assert len(queue.following(**kw, item=None, step=1, limit=100)) == queue.count_items(**kw), spec
+        # page by page, as the Datasets list reads it (walking the dataset or sorting the selection)
+        if not flt.search:
+            pages = [list_items(session=session, user=world.admin, dataset_id=world.ds, flt=flt, offset=o, limit=3)
+                     for o in range(0, 9, 3)]  # fmt: skip
+            assert [i.external_id for page, _ in pages for i in page] == expected.split(), spec
+            assert {total for _, total in pages} == {len(expected.split())}, spec
     # Names the filter uses must exist in the dataset.
     with pytest.raises(InputError, match="no class named 'nope'"):
         _found(session, world, label="nope")
@@ -168,6 +174,34 @@ def test_each_filter_alone_and_combined(session, world):
         _found(session, world, question="nope", answer="x")
     with pytest.raises(InputError, match="not a candidate label"):
         _found(session, world, question="preference", answer="first")
+
+
+def test_a_page_of_items_selected_far_from_the_start_is_found(session):
+    """The list walks the dataset in order for a page when the selection is dense; a selection lying past
+    where the walk looks (here the second half) is sorted instead, and every page is right."""
+    admin = User(username="admin", role="admin")
+    session.add(admin)
+    ds = make_dataset(session, "far").id
+    old, new = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    session.execute(insert(Item), [
+        {"dataset_id": ds, "external_id": f"x{i}", "name": "", "position": i, "meta": {},
+         "messages": [{"role": "user", "text": "q"}], "candidates": _models(i), "created_at": new if i >= 20 else old}
+        for i in range(40)
+    ])  # fmt: skip
+    session.commit()
+    for spec, selected in [({"imported_from": "2026-01-01"}, range(20, 40)),
+                           ({"imported_from": "2026-01-01", "models": ["m-large"]}, range(21, 40, 2)),
+                           ({"models": ["m-small"]}, range(0, 40, 2))]:  # fmt: skip
+        flt = ItemFilter.from_dict(spec)
+        for limit in (1, 5, 7):
+            got = []
+            for offset in range(0, 40, limit):
+                page, total = list_items(
+                    session=session, user=admin, dataset_id=ds, flt=flt, offset=offset, limit=limit
+                )
+                assert total == len(selected), spec
+                got += [i.external_id for i in page]
+            assert got == [f"x{i}" for i in selected], (spec, limit)
 
 
 def test_navigation_and_saved_filters(session, world):
