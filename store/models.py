@@ -261,7 +261,17 @@ class Annotation(SQLModel, table=True):
 class Result(SQLModel, table=True):
     """One class applied inside an annotation: to a message, a candidate, or (response) the item."""
 
-    __table_args__ = (UniqueConstraint("annotation_id", "class_id", "slot"),)
+    __table_args__ = (
+        UniqueConstraint("annotation_id", "class_id", "slot"),
+        # The few results with written text (responses), for search's "in a written reply" without reading
+        # every result (0.4 s at 1M items on each search: store.search._work_matches).
+        Index(
+            "ix_result_written",
+            "annotation_id",
+            sqlite_where=text("text IS NOT NULL"),
+            postgresql_where=text("text IS NOT NULL"),
+        ),  # fmt: skip
+    )
     id: int | None = Field(default=None, primary_key=True)
     annotation_id: int = Field(foreign_key="annotation.id", index=True, ondelete="CASCADE")
     class_id: int = Field(foreign_key="ontologyclass.id", index=True)

@@ -176,6 +176,26 @@ def test_each_filter_alone_and_combined(session, world):
         _found(session, world, question="preference", answer="first")
 
 
+def test_a_search_in_navigation_checked_per_item_walks_the_same_items(session, world, monkeypatch):
+    """Navigation checks a search per item when the index finds many matches (store.search.item_matches),
+    else reads the matches as a set: both walk the items the list shows, comments' words included."""
+    from store import search
+
+    cases = [(spec, expected) for spec, expected in CASES if "search" in spec]
+    cases += [({"search": "odd reply"}, "x6"), ({"search": "reply", "status": ["rejected"]}, "x6")]
+    for threshold in (0, 1_000):
+        monkeypatch.setattr(search, "CHECKED_PER_ITEM_FROM", threshold)
+        for spec, expected in cases:
+            flt = ItemFilter.from_dict(spec)
+            assert _found(session, world, **spec) == expected.split(), spec
+            for step in (1, -1):
+                walked = queue.following(session=session, user=world.admin, dataset_id=world.ds, item=None,
+                                         step=step, limit=100, flt=flt)  # fmt: skip
+                assert (
+                    sorted((i.external_id for i in walked), key=lambda e: int(e[1:])) == expected.split()
+                ), spec
+
+
 def test_a_page_of_items_selected_far_from_the_start_is_found(session):
     """The list walks the dataset in order for a page when the selection is dense; a selection lying past
     where the walk looks (here the second half) is sorted instead, and every page is right."""
