@@ -135,6 +135,15 @@ def count_by_annotations(*, session: Session, dataset_id: int, flt: ItemFilter) 
 
     At 1M items the same count through `Item.id IN (…)` looks up every selected item's row (500 ms for
     240k items), this reads no item row (240 ms)."""
+    found = annotation_items(session=session, dataset_id=dataset_id, flt=flt)
+    if found is None:
+        return None
+    return int(session.execute(select(func.count(found.c.item_id.distinct()))).scalar_one())
+
+
+def annotation_items(*, session: Session, dataset_id: int, flt: ItemFilter) -> Any:
+    """The item ids `flt` selects (a subquery, column item_id, an id possibly more than once) when it sets
+    conditions on one annotation only (see count_by_annotations); None for any other filter."""
     if flt.is_empty() or "untouched" in flt.status or not (flt.status or flt.annotation_level()):
         return None
     rest = ItemFilter(status=flt.status, annotators=flt.annotators, label=flt.label, attribute=flt.attribute,
@@ -143,7 +152,7 @@ def count_by_annotations(*, session: Session, dataset_id: int, flt: ItemFilter) 
         return None
     flt.check()
     ann, where = _annotation_where(session, dataset_id, flt, correlated=False)
-    return int(session.execute(select(func.count(ann.item_id.distinct())).where(*where)).scalar_one())
+    return select(ann.item_id.label("item_id")).where(*where).subquery("by_annotation")
 
 
 def _annotation_where(

@@ -13,7 +13,7 @@ from store import search
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
-from store.filters import conditions, count_by_annotations, item_conditions
+from store.filters import annotation_items, conditions, count_by_annotations, item_conditions
 from store.models import (
     Annotation,
     AuditEvent,
@@ -104,8 +104,15 @@ def list_items(
         *item_conditions(session=session, user=user, dataset_id=dataset_id, flt=rest),
     ]
     if flt.search.strip():
+        by_annotation = annotation_items(session=session, dataset_id=dataset_id, flt=rest)
         return _ranked_page(
-            session, dataset_id, flt.search, where if not rest.is_empty() else None, offset, limit
+            session,
+            dataset_id,
+            flt.search,
+            where if not rest.is_empty() else None,
+            offset,
+            limit,
+            by_annotation,
         )
     total = count_by_annotations(session=session, dataset_id=dataset_id, flt=rest)
     if total is None:
@@ -149,7 +156,13 @@ def _walk_window(session: Session, dataset_id: int, selected: int, upto: int) ->
 
 
 def _ranked_page(
-    session: Session, dataset_id: int, query: str, where: list[Any] | None, offset: int, limit: int
+    session: Session,
+    dataset_id: int,
+    query: str,
+    where: list[Any] | None,
+    offset: int,
+    limit: int,
+    by_annotation: Any = None,
 ) -> tuple[list[Item], int]:
     """A page of the search's matches, best first (ties by id; in order past search.RANKED_UP_TO), and how many. The matches are counted and
     ordered on the index's ids alone, and only the page's items are read: with no other filter no item row
@@ -158,13 +171,23 @@ def _ranked_page(
 
     found = matches(session=session, dataset_id=dataset_id, query=query)
     ids = select(found.c.item_id, found.c.rank)
-    if where is not None:  # other filters: each match is checked against them
-        ids = ids.join(Item, Item.id == found.c.item_id).where(*where)
+    if by_annotation is not None:
+        # Only conditions on annotations: each match is looked up in their item ids, no item row read. (`+ 0`:
+        # SQLite would hand each of those ids to FTS5 as a rowid to find, 2.5 s for 36k ids, instead of
+        # reading the matches once.)
+        ids = ids.where((found.c.item_id + 0).in_(select(by_annotation.c.item_id)))
+    elif where is not None:  # other filters: each match's item is read and checked (`+ 0`: as above)
+        ids = ids.join(Item, Item.id == found.c.item_id + 0).where(*where)
     ids_sub = ids.subquery()
     total = session.execute(select(func.count()).select_from(ids_sub)).scalar_one()
-    page = [i for i, _ in page_of(session, ids_sub, total, offset, limit)]
+    return _items_in_order(session, [i for i, _ in page_of(session, ids_sub, total, offset, limit)]), int(
+        total
+    )
+
+
+def _items_in_order(session: Session, page: list[int]) -> list[Item]:
     items = {i.id: i for i in session.execute(select(Item).where(Item.id.in_(page))).scalars()}
-    return [items[i] for i in page if i in items], int(total)
+    return [items[i] for i in page if i in items]
 
 
 def get_item(*, session: Session, user: User, item_id: int) -> Item:
