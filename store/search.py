@@ -130,9 +130,8 @@ def matches(*, session: Session | Connection, dataset_id: int, query: str) -> An
     they are read where they live instead of being indexed). Those items rank after the dialogue's matches."""
     conn = _conn(session)
     terms = parse(query)
-    cols = (column("item_id", Integer), column("rank", Float))
     if not terms:
-        return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*cols).subquery("found")
+        return _nothing()
     indexed = has_index(conn, dataset_id)
     if conn.dialect.name == "sqlite":
         table = fts_table(dataset_id)
@@ -153,11 +152,19 @@ def matches(*, session: Session | Connection, dataset_id: int, query: str) -> An
             f"SELECT id AS item_id, 0.0 AS rank FROM item WHERE id IN ({', '.join(map(str, sorted(extra)))})"
         )
     if not parts:
-        return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*cols).subquery("found")
+        return _nothing()
     sql = text(" UNION ALL ".join(parts))
     if indexed:
         sql = sql.bindparams(**params)
-    return sql.columns(*cols).subquery("found")
+    return sql.columns(*_COLUMNS).subquery("found")
+
+
+_COLUMNS = (column("item_id", Integer), column("rank", Float))
+
+
+def _nothing() -> Any:
+    """`matches` for a query that can match nothing."""
+    return text("SELECT 0 AS item_id, 0.0 AS rank WHERE 1 = 0").columns(*_COLUMNS).subquery("found")
 
 
 # A search that is a navigation filter (the tool pages' ←/→ and next item, which walk items in order and stop
