@@ -161,6 +161,7 @@ def test_each_filter_alone_and_combined(session, world):
         assert sorted((i.external_id for i in walked), key=lambda e: int(e[1:])) == expected.split(), spec
         kw = {"session": session, "user": world.ann1, "dataset_id": world.ds, "status": "todo", "flt": flt}
         assert len(queue.following(**kw, item=None, step=1, limit=100)) == queue.count_items(**kw), spec
+        assert queue.count_items(**{**kw, "status": "all"}) == len(expected.split()), spec
         # page by page, as the Datasets list reads it (walking the dataset or sorting the selection)
         if not flt.search:
             pages = [list_items(session=session, user=world.admin, dataset_id=world.ds, flt=flt, offset=o, limit=3)
