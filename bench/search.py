@@ -70,7 +70,8 @@ def write_jsonl(path: Path, items: int, words: list[str], rng: random.Random) ->
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-def build(db_file: Path, items: int) -> None:
+def build(db_file: Path, items: int, url: str | None = None) -> None:
+    """Generate the JSONL beside `db_file` and import it into `url` (default: the SQLite file `db_file`)."""
     from store import db
     from store.blobs import LocalBlobStore
     from store.importer import import_source, wait_checkpoints
@@ -83,7 +84,7 @@ def build(db_file: Path, items: int) -> None:
     print(
         f"generated {items:,} items, {source.stat().st_size / 2**20:,.0f} MB in {time.perf_counter() - t0:.0f} s"
     )
-    url = f"sqlite:///{db_file}"
+    url = url or f"sqlite:///{db_file}"
     db.upgrade(url)
     t0 = time.perf_counter()
     import_source(user=None, dataset_name="search", source=str(source), engine=db.get_engine(url), create=True,
@@ -113,18 +114,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--db", default="/tmp/parley-search-{items}.db")
+    parser.add_argument("--url", help="another database (PostgreSQL: an empty database is filled first)")
     args = parser.parse_args()
     db_file = Path(args.db.format(items=args.items))
-    if not db_file.exists():
-        build(db_file, args.items)
-    print(f"database {db_file} {db_file.stat().st_size / 2**20:,.0f} MB")
     from sqlmodel import Session, select
 
     from store import db
     from store.models import Dataset, User
     from store.search import search_items
 
-    engine = db.get_engine(f"sqlite:///{db_file}")
+    if args.url:
+        db.upgrade(args.url)
+        with Session(db.get_engine(args.url)) as session:
+            empty = session.exec(select(Dataset.id)).first() is None
+        if empty:
+            build(db_file.with_suffix(".pg"), args.items, args.url)
+        print(f"database {db.get_engine(args.url).url.render_as_string(hide_password=True)}")
+    elif not db_file.exists():
+        build(db_file, args.items)
+    if not args.url:
+        print(f"database {db_file} {db_file.stat().st_size / 2**20:,.0f} MB")
+    engine = db.get_engine(args.url or f"sqlite:///{db_file}")
     words = vocabulary(random.Random(5))
     rng = random.Random(9)
     admin = User(id=0, username="bench", role="admin")
