@@ -75,12 +75,15 @@ def index_texts(conn: Connection, dataset_id: int, rows: Iterable[tuple[int, str
         if params:  # executemany of nothing is an error to sqlite3
             conn.exec_driver_sql(f"INSERT INTO {fts_table(dataset_id)} (rowid, doc) VALUES (?, ?)", params)
         return
-    params = [(i, dataset_id, document(t, separate=True)) for i, t in rows]
-    if params:
+    docs = {i: document(t, separate=True) for i, t in rows}  # (an id twice: its last text)
+    if docs:
+        # One statement for the batch: row by row, the server's per-statement work was most of a
+        # PostgreSQL import's time (18 of 22 s for 30k items).
         conn.exec_driver_sql(
-            "INSERT INTO item_search (item_id, dataset_id, doc) VALUES (%s, %s, to_tsvector('simple', %s)) "
+            "INSERT INTO item_search (item_id, dataset_id, doc) "
+            "SELECT i, %s, to_tsvector('simple', t) FROM unnest(%s::integer[], %s::text[]) AS u(i, t) "
             "ON CONFLICT (item_id) DO UPDATE SET doc = excluded.doc",
-            params,
+            (dataset_id, list(docs), list(docs.values())),
         )
 
 
