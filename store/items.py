@@ -13,7 +13,7 @@ from store import search
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
-from store.filters import annotation_items, conditions, count_by_annotations, item_conditions
+from store.filters import annotation_items, conditions, count_selected, item_conditions
 from store.models import (
     Annotation,
     AuditEvent,
@@ -114,9 +114,7 @@ def list_items(
             limit,
             by_annotation,
         )
-    total = count_by_annotations(session=session, dataset_id=dataset_id, flt=rest)
-    if total is None:
-        total = session.execute(select(func.count()).select_from(Item).where(*where)).scalar_one()
+    total = count_selected(session=session, dataset_id=dataset_id, flt=rest)
     offset = max(offset, 0)
     if not total or offset >= total:
         return [], int(total)
@@ -180,14 +178,9 @@ def _ranked_page(
         ids = ids.join(Item, Item.id == found.c.item_id + 0).where(*where)
     ids_sub = ids.subquery()
     total = session.execute(select(func.count()).select_from(ids_sub)).scalar_one()
-    return _items_in_order(session, [i for i, _ in page_of(session, ids_sub, total, offset, limit)]), int(
-        total
-    )
-
-
-def _items_in_order(session: Session, page: list[int]) -> list[Item]:
+    page = [i for i, _ in page_of(session, ids_sub, total, offset, limit)]
     items = {i.id: i for i in session.execute(select(Item).where(Item.id.in_(page))).scalars()}
-    return [items[i] for i in page if i in items]
+    return [items[i] for i in page if i in items], int(total)
 
 
 def get_item(*, session: Session, user: User, item_id: int) -> Item:

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from core.filters import ItemFilter
 from store.access import visible_dataset
 from store.errors import InputError, NotFound
-from store.filters import conditions, count_by_annotations
+from store.filters import conditions, count_selected
 from store.models import Annotation, Item, User
 
 FILTERS = ("all", "todo", "new", "progress", "submitted")
@@ -67,10 +67,8 @@ def count_items(
 ) -> int:
     """How many items of the dataset pass the filter."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    if status == "all" and flt is not None:  # (the tool page's "n / total" after each Submit with a filter)
-        by_annotations = count_by_annotations(session=session, dataset_id=dataset_id, flt=flt)
-        if by_annotations is not None:
-            return by_annotations
+    if status == "all":  # (the tool page's "n / total", recounted after each Submit with a filter)
+        return count_selected(session=session, dataset_id=dataset_id, flt=flt)
     extra = _extra(session, dataset_id, flt)
     query = _filtered(select(func.count(Item.id)).where(Item.dataset_id == dataset_id), user, status, extra)
     return int(session.exec(query).one())

@@ -197,20 +197,14 @@ def item_matches(*, session: Session | Connection, dataset_id: int, query: str) 
         )
         per_item = "SELECT 1 FROM item_search WHERE item_search.item_id = item.id AND doc @@ to_tsquery('simple', :q)"
         q = pg_tsquery(terms)
-    params = {"q": q, "dataset": dataset_id}
+    params = {k: v for k, v in {"q": q, "dataset": dataset_id}.items() if f":{k}" in found}
     many = conn.execute(
-        text(f"SELECT count(*) FROM ({found} LIMIT {CHECKED_PER_ITEM_FROM + 1}) AS f").bindparams(
-            **{k: v for k, v in params.items() if f":{k}" in found}
-        )
+        text(f"SELECT count(*) FROM ({found} LIMIT {CHECKED_PER_ITEM_FROM + 1}) AS f").bindparams(**params)
     ).scalar_one()
     if many > CHECKED_PER_ITEM_FROM:
         indexed: Any = text(f"EXISTS ({per_item})").bindparams(q=q)
     else:
-        indexed = Item.id.in_(
-            text(found)
-            .bindparams(**{k: v for k, v in params.items() if f":{k}" in found})
-            .columns(column("rowid", Integer))
-        )
+        indexed = Item.id.in_(text(found).bindparams(**params).columns(column("rowid", Integer)))
     extra = _work_matches(conn, dataset_id, terms)
     return or_(indexed, Item.id.in_(sorted(extra))) if extra else indexed
 

@@ -197,7 +197,7 @@ NO_USER = {
     "export.annotation_filter": "a WHERE clause built inside write_export / report_data",
     "report.read.read_columns": "inside report_data (checked)",
     "filters.conditions": "item_conditions without the check: inside the checked queue, export and report reads",
-    "filters.count_by_annotations": "inside items.list_items, after its checked item_conditions",
+    "filters.count_selected": "inside items.list_items (after its checked item_conditions) and queue.count_items (checked)",
     "filters.annotation_items": "inside items.list_items, after its checked item_conditions",
     "filters.disagreeing": "a query built inside refresh_disagree, migration 0004 and bench/filters.py",
     "filters.refresh_disagree": "inside the checked saves, review verdicts and annotation imports",
