@@ -533,7 +533,8 @@ _checkpoints: list[threading.Thread] = []
 
 
 def _checkpoint_later(engine: Engine) -> None:
-    """Copy the WAL into the database file in a background thread (SQLite WAL only).
+    """Refresh the planner's statistics (store.db.analyze) and copy the WAL into the database file, in a
+    background thread (SQLite WAL only).
 
     PASSIVE: readers and writers go on meanwhile; a writer's own automatic checkpoint finds this one
     running and skips. A process that exits waits for it (atexit); one killed leaves it to the next
@@ -543,6 +544,8 @@ def _checkpoint_later(engine: Engine) -> None:
         return
 
     def run() -> None:
+        with contextlib.suppress(Exception):
+            db.analyze(engine)
         with contextlib.suppress(Exception), engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             if raw is not None:

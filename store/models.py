@@ -131,6 +131,17 @@ class Item(SQLModel, table=True):
         UniqueConstraint("dataset_id", "external_id"),
         Index("ix_item_dataset_position", "dataset_id", "position"),
         Index("ix_item_queue", "dataset_id", "full", "position"),
+        # For the filters (store/filters.py) at 1M items, each read from its index instead of every item row:
+        # imported between dates, a candidate's model (the few distinct lists, then their ranges), disagree.
+        Index("ix_item_created", "dataset_id", "created_at"),
+        Index("ix_item_models", "dataset_id", "models"),
+        Index(
+            "ix_item_disagree",
+            "dataset_id",
+            "position",
+            sqlite_where=text("disagree = 1"),
+            postgresql_where=text("disagree"),
+        ),  # fmt: skip
     )
     id: int | None = Field(default=None, primary_key=True)
     dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
@@ -215,7 +226,10 @@ class Annotation(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("item_id", "annotator_id", "final"),
-        Index("ix_annotation_dataset_status", "dataset_id", "status"),
+        # (…, item_id): the filters count and list an annotation condition's items from the index alone.
+        Index("ix_annotation_dataset_status", "dataset_id", "status", "final", "item_id"),
+        Index("ix_annotation_dataset_item", "dataset_id", "item_id"),
+        Index("ix_annotation_annotator_id", "annotator_id", "dataset_id", "item_id", "status", "final"),
         Index(
             "ux_annotation_one_final",
             "item_id",
@@ -228,7 +242,7 @@ class Annotation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", ondelete="CASCADE")
     dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
-    annotator_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    annotator_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
     # draft | saved | submitted | accepted | rejected (rejected goes back to its author; resubmitting
     # returns it to review)
     status: str = Field(default="draft", max_length=16)

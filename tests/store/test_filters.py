@@ -225,6 +225,56 @@ def test_a_page_of_items_selected_far_from_the_start_is_found(session):
             assert got == [f"x{i}" for i in selected], (spec, limit)
 
 
+def test_a_model_filter_matches_whole_names_read_from_the_lists_or_from_each_item(session, monkeypatch):
+    """The model filter reads the dataset's distinct model lists and selects the items holding a matching
+    one; past MODEL_LISTS_UP_TO lists it tests every item's list. Both select the same items: whole names
+    only (m-large is not m-large-2), any script, candidates without a model ignored."""
+    admin = User(username="admin", role="admin")
+    session.add(admin)
+    ds = make_dataset(session, "models").id
+    lists = [
+        ["m-large", None],
+        ["m-large-2", "m-small"],
+        ["模型", "m-small"],
+        [None, None],
+        ["m-small", "m-large"],
+    ]
+    session.execute(insert(Item), [
+        {"dataset_id": ds, "external_id": f"x{i}", "name": "", "position": i, "meta": {},
+         "messages": [{"role": "user", "text": "q"}],
+         "candidates": [{"text": f"r{k}", "model": m} for k, m in enumerate(lists[i % len(lists)])]}
+        for i in range(10)
+    ])  # fmt: skip
+    session.commit()
+    cases = [(["m-large"], [0, 4, 5, 9]), (["模型"], [2, 7]), (["m-large-2", "模型"], [1, 2, 6, 7]),
+             (["m-small"], [1, 2, 4, 6, 7, 9]), (["m-"], []), (["nobody"], [])]  # fmt: skip
+    for up_to in (filters.MODEL_LISTS_UP_TO, 1):
+        monkeypatch.setattr(filters, "MODEL_LISTS_UP_TO", up_to)
+        for models, selected in cases:
+            flt = ItemFilter(models=models)
+            page, total = list_items(session=session, user=admin, dataset_id=ds, flt=flt, limit=20)
+            assert ([i.external_id for i in page], total) == ([f"x{i}" for i in selected], len(selected)), (
+                up_to,
+                models,
+            )
+            walked = queue.following(
+                session=session, user=admin, dataset_id=ds, item=None, step=1, limit=20, flt=flt
+            )
+            assert [i.external_id for i in walked] == [f"x{i}" for i in selected], (up_to, models)
+
+
+def test_untouched_is_counted_as_the_items_less_the_annotated_ones(session, world):
+    """Status untouched alone (with annotators or not) is counted apart (store.filters.count_selected): the
+    count matches the items listed and walked."""
+    for spec in ({"status": ["untouched"]}, {"status": ["untouched"], "annotators": ["ann2"]},
+                 {"status": ["untouched"], "annotators": ["ann1", "ann2"]}):  # fmt: skip
+        flt = ItemFilter.from_dict(spec)
+        walked = queue.following(session=session, user=world.admin, dataset_id=world.ds, item=None, step=1,
+                                 limit=100, flt=flt)  # fmt: skip
+        counted = filters.count_selected(session=session, dataset_id=world.ds, flt=flt)
+        assert counted == len(walked) == len(_found(session, world, **spec)) > 0, spec
+
+
 def test_navigation_and_saved_filters(session, world):
     flt = ItemFilter(status=["submitted", "accepted"])
     kw = {"session": session, "user": world.rv, "dataset_id": world.ds, "flt": flt}
@@ -328,3 +378,46 @@ def test_disagree_is_kept_as_the_work_changes(session, world):
     save_annotation(session=session, user=world.ann2, item_id=world.ids["x1"], work=own, version=ann.version,
                     submit=True)  # fmt: skip
     assert _found(session, world, disagree=True) == ["x1"]
+
+
+def test_a_per_item_check_looks_annotations_up_by_item_with_or_without_statistics(tmp_path):
+    """Navigation checks a filter per item (correlated EXISTS). On SQLite with no statistics the planner
+    took the covering (dataset, status, final, item) index for it and read every annotation of the dataset
+    per item (minutes at 1M items): the check names no dataset, and store.db.upgrade writes statistics."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from store import db
+
+    url = f"sqlite:///{tmp_path}/plan.db"
+    db.upgrade(url)
+    engine = db.get_engine(url)
+    with Session(engine) as session:
+        ds = make_dataset(session, "plan").id
+        session.add(User(username="ann1", role="annotator"))
+        session.execute(insert(Item), [
+            {"dataset_id": ds, "external_id": f"x{i}", "name": "", "position": i, "meta": {},
+             "messages": [{"role": "user", "text": "q"}], "candidates": []} for i in range(3)
+        ])  # fmt: skip
+        session.commit()
+        for stats in (False, True):
+            if stats:
+                db.analyze(engine)
+            else:
+                session.execute(text("DELETE FROM sqlite_stat1"))
+                session.commit()
+            for spec in ({"status": ["final"]}, {"status": ["submitted"], "annotators": ["ann1"]},
+                         {"status": ["untouched"]}, {"validity": "invalid"}):  # fmt: skip
+                where = filters.conditions(session=session, dataset_id=ds, flt=ItemFilter.from_dict(spec),
+                                           correlated=True)  # fmt: skip
+                query = select(Item.id).where(Item.dataset_id == ds, *where).order_by(Item.position).limit(3)
+                sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+                plan = " / ".join(
+                    r[3] for r in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql)
+                )
+                assert "ix_annotation_dataset_status" not in plan and "flt_annotation USING" in plan, (
+                    stats,
+                    spec,
+                    plan,
+                )
+        assert session.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'item'")).scalar()
