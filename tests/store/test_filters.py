@@ -147,6 +147,8 @@ CASES = [
     ({"imported_from": "2026-03-01", "imported_to": "2026-03-01", "status": ["untouched"]}, ""),
     ({"search": "refund"}, "x1 x5"),
     ({"search": "refund", "status": ["accepted"], "models": ["m-large"]}, "x5"),
+    ({"search": "question", "status": ["untouched", "draft"]}, "x3 x4 x8"),
+    ({"search": "question", "annotators": ["ann2"]}, "x1 x2 x5 x6"),
 ]
 
 
@@ -163,11 +165,17 @@ def test_each_filter_alone_and_combined(session, world):
         assert len(queue.following(**kw, item=None, step=1, limit=100)) == queue.count_items(**kw), spec
         assert queue.count_items(**{**kw, "status": "all"}) == len(expected.split()), spec
         # page by page, as the Datasets list reads it (walking the dataset or sorting the selection)
-        if not flt.search:
-            pages = [list_items(session=session, user=world.admin, dataset_id=world.ds, flt=flt, offset=o, limit=3)
-                     for o in range(0, 9, 3)]  # fmt: skip
-            assert [i.external_id for page, _ in pages for i in page] == expected.split(), spec
-            assert {total for _, total in pages} == {len(expected.split())}, spec
+        pages = [list_items(session=session, user=world.admin, dataset_id=world.ds, flt=flt, offset=o, limit=3)
+                 for o in range(0, 9, 3)]  # fmt: skip
+        listed = [i.external_id for page, _ in pages for i in page]
+        if flt.search:  # best match first: the pages read in turn give the whole list's order
+            whole, _ = list_items(session=session, user=world.admin, dataset_id=world.ds, flt=flt, limit=100)
+            assert listed == [i.external_id for i in whole] and sorted(listed) == sorted(expected.split()), (
+                spec
+            )
+        else:
+            assert listed == expected.split(), spec
+        assert {total for _, total in pages} == {len(expected.split())}, spec
     # Names the filter uses must exist in the dataset.
     with pytest.raises(InputError, match="no class named 'nope'"):
         _found(session, world, label="nope")

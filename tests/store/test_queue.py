@@ -69,7 +69,11 @@ def test_next_todo_wraps_and_ends(session, items):
         save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
     nxt = next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[2])
     assert nxt.external_id == "x1"  # wrapped round
-    for row in rows[:3]:
+    for row in rows[:2]:
+        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
+    assert next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[-1]).id == rows[2].id
+    assert next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[2]) is None  # only itself left
+    for row in rows[2:3]:
         save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
     assert next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[2]) is None
 
