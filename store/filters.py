@@ -195,8 +195,12 @@ def _annotation_where(
     if touched:
         own = [v for s in touched for v in _OWN.get(s, ())]
         either = []
+        # With annotators named, their covering (annotator, dataset, item, status, final) index answers all of
+        # it; `|| ''` keeps SQLite off the (dataset, status, …) index, which leaves each annotator to look up
+        # (submitted · ann1 · model at 1M items: 360 -> 210 ms).
+        status = ann.status + "" if flt.annotators and not correlated else ann.status
         if own:
-            either.append(and_(ann.status.in_(own), ann.final == false()))
+            either.append(and_(status.in_(own), ann.final == false()))
         if "final" in touched:
             either.append(ann.final == true())
         where.append(or_(*either) if len(either) > 1 else either[0])

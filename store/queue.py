@@ -123,12 +123,15 @@ def following(
     limit: int = 1,
     flt: ItemFilter | None = None,
     upto: Item | None = None,
+    below: int | None = None,
 ) -> list[Item]:
     """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first;
-    `upto` (step > 0): none past it."""
+    `upto` (step > 0): none past it; `below`: only positions below it."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     extra = _extra(session, dataset_id, flt, correlated=True)
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
+    if below is not None:
+        query = query.where(Item.position < below)
     if upto is not None and step > 0:
         query = query.where(
             Item.position <= upto.position,
@@ -165,6 +168,8 @@ def next_todo(
         "status": "todo",
         "flt": flt,
     }
+    if after is not None and flt is not None and not flt.is_empty():
+        return _next_todo_filtered(session, user, dataset_id, after, flt)
     found = neighbour(**kw, item=after, step=1)
     if found is None and after is not None:
         # wrapping round: from the start up to `after`, not the items past it again (when nothing is left
@@ -174,6 +179,27 @@ def next_todo(
         if found is not None and found.id == after.id:
             return None
     return found
+
+
+# Under a filter, next_todo checks the next WALKED_FIRST positions item by item (the filter as EXISTS), then
+# reads the filter's items as a set for the rest, wrapping round, in one query. At the end of a filtered queue
+# (nothing left) the walk checked every item of the dataset: 1.2-1.9 s at 1M items, the set ~0.3-0.5 s.
+WALKED_FIRST = 2_000
+
+
+def _next_todo_filtered(
+    session: Session, user: User, dataset_id: int, after: Item, flt: ItemFilter
+) -> Item | None:
+    near = following(session=session, user=user, dataset_id=dataset_id, item=after, step=1, status="todo",
+                     flt=flt, below=after.position + WALKED_FIRST)  # fmt: skip
+    if near:
+        return near[0]
+    wrapped = or_(Item.position < after.position, and_(Item.position == after.position, Item.id < after.id))
+    query = _filtered(
+        select(Item).where(Item.dataset_id == dataset_id), user, "todo", _extra(session, dataset_id, flt)
+    )
+    query = query.where(Item.id != after.id).order_by(wrapped, Item.position, Item.id)
+    return session.exec(query.limit(1)).first()
 
 
 def item_at(

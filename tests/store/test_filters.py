@@ -283,6 +283,26 @@ def test_untouched_is_counted_as_the_items_less_the_annotated_ones(session, worl
         assert counted == len(walked) == len(_found(session, world, **spec)) > 0, spec
 
 
+def test_next_todo_under_a_filter_walks_near_then_reads_the_rest_as_a_set(session, world, monkeypatch):
+    """Submit-and-next under a filter: the first item after the current one that the filter selects and the
+    annotator has not submitted, wrapping round, never the current one; the same whether it is found by the
+    walk over the next WALKED_FIRST positions or in the filter's set (store.queue._next_todo_filtered)."""
+    items = [session.get(Item, world.ids[f"x{i}"]) for i in range(1, 9)]
+    specs = [spec for spec, _ in CASES if spec] + [{"search": "question"}]
+    for spec in specs:
+        flt = ItemFilter.from_dict(spec)
+        kw = {"session": session, "user": world.ann1, "dataset_id": world.ds, "flt": flt}
+        todo = [i.id for i in queue.following(**kw, item=None, step=1, status="todo", limit=100)]
+        for after in items:
+            k = items.index(after)
+            ring = [i.id for i in items[k + 1 :] + items[:k]]
+            expected = next((i for i in ring if i in todo), None)
+            for walked_first in (0, 1, 1_000):
+                monkeypatch.setattr(queue, "WALKED_FIRST", walked_first)
+                got = queue.next_todo(**kw, after=after)
+                assert (got.id if got else None) == expected, (spec, after.external_id, walked_first)
+
+
 def test_navigation_and_saved_filters(session, world):
     flt = ItemFilter(status=["submitted", "accepted"])
     kw = {"session": session, "user": world.rv, "dataset_id": world.ds, "flt": flt}
