@@ -30,6 +30,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -208,7 +209,9 @@ def _annotation_where(
         where.append(ann.annotator_id.in_(_annotators(flt.annotators)))
     if on_work:
         where.append(ann.status != "draft")  # a draft's work is not in its columns yet
-    if flt.validity:
+    if flt.validity == "invalid":  # (written out, not a parameter: the partial ix_annotation_invalid applies)
+        where.append(ann.validity == literal_column("'invalid'"))
+    elif flt.validity:
         where.append(ann.validity == flt.validity)
     if flt.question:
         where.append(_answer_condition(session, dataset_id, flt.question, flt.answer, ann))

@@ -231,6 +231,13 @@ class Annotation(SQLModel, table=True):
         Index("ix_annotation_dataset_item", "dataset_id", "item_id"),
         Index("ix_annotation_annotator_id", "annotator_id", "dataset_id", "item_id", "status", "final"),
         Index(
+            "ix_annotation_invalid",
+            "dataset_id",
+            "item_id",
+            sqlite_where=text("validity = 'invalid'"),
+            postgresql_where=text("validity = 'invalid'"),
+        ),  # fmt: skip
+        Index(
             "ux_annotation_one_final",
             "item_id",
             unique=True,
