@@ -79,17 +79,23 @@ def rank_of(
 ) -> int:
     """The 1-based place of `item` among the filtered items (as in "12 / 300"); 0 if it is filtered out."""
     visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
+    # (whether the item is selected first, checked on it alone: counting the items before it through the
+    # filter's sets took 0.3-1.8 s at 1M items, for an answer of 0 when it is not)
+    if (status != "all" or (flt is not None and not flt.is_empty())) and not session.exec(
+        _filtered(
+            select(Item.id).where(Item.id == item.id),
+            user,
+            status,
+            _extra(session, item.dataset_id, flt, True),
+        )
+    ).first():
+        return 0
     extra = _extra(session, item.dataset_id, flt)
     before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
     query = _filtered(
         select(func.count(Item.id)).where(Item.dataset_id == item.dataset_id, before), user, status, extra
     )
-    count = int(session.exec(query).one())
-    if (status != "all" or extra) and not session.exec(
-        _filtered(select(Item.id).where(Item.id == item.id), user, status, extra)
-    ).first():
-        return 0
-    return count
+    return int(session.exec(query).one())
 
 
 def neighbour(

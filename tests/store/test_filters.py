@@ -313,6 +313,9 @@ def test_navigation_and_saved_filters(session, world):
     assert walked == ["x1", "x2", "x5", "x7"]
     x5 = session.get(Item, world.ids["x5"])
     assert queue.rank_of(session=session, user=world.rv, item=x5, flt=flt) == 3
+    x3 = session.get(Item, world.ids["x3"])  # not selected: no place in the filtered list
+    assert queue.rank_of(session=session, user=world.rv, item=x3, flt=flt) == 0
+    assert queue.rank_of(session=session, user=world.rv, item=x3) == 3
     assert queue.item_at(**kw, rank=4).external_id == "x7"
     assert queue.following(**kw, item=x5, step=-1, limit=5)[0].external_id == "x2"
     # Submit-and-next: the next item under both the filter and "not submitted by me".
