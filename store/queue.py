@@ -128,21 +128,15 @@ def following(
     status: str = "all",
     limit: int = 1,
     flt: ItemFilter | None = None,
-    upto: Item | None = None,
     below: int | None = None,
 ) -> list[Item]:
     """Up to `limit` items after (`step` > 0) or before (`step` < 0) `item` under the filter, nearest first;
-    `upto` (step > 0): none past it; `below`: only positions below it."""
+    `below`: only positions below it."""
     visible_dataset(session=session, user=user, dataset_id=dataset_id)
     extra = _extra(session, dataset_id, flt, correlated=True)
     query = _filtered(select(Item).where(Item.dataset_id == dataset_id), user, status, extra)
     if below is not None:
         query = query.where(Item.position < below)
-    if upto is not None and step > 0:
-        query = query.where(
-            Item.position <= upto.position,
-            or_(Item.position < upto.position, and_(Item.position == upto.position, Item.id <= upto.id)),
-        )
     if step > 0:
         if item is not None:
             # the redundant `>=` lets SQLite seek the (dataset_id, position) index: with the OR alone and bound
@@ -178,9 +172,9 @@ def next_todo(
         return _next_todo_filtered(session, user, dataset_id, after, flt)
     found = neighbour(**kw, item=after, step=1)
     if found is None and after is not None:
-        # wrapping round: from the start up to `after`, not the items past it again (when nothing is left
-        # under a filter, every item is checked once rather than those past `after` twice)
-        wrapped = following(**kw, item=None, step=1, upto=after)
+        # wrapping round: from the start to `after`'s position, not the items past it again (when nothing is
+        # left, every item is checked once rather than those past `after` twice)
+        wrapped = following(**kw, item=None, step=1, below=after.position + 1)
         found = wrapped[0] if wrapped else None
         if found is not None and found.id == after.id:
             return None
