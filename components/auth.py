@@ -292,8 +292,10 @@ def install_cookie_secret() -> None:
 
 
 def announce_setup_code() -> None:
-    """On server start: bring the schema up to date and, while there are no users, print a new setup code."""
+    """On server start: bring the schema up to date, refresh SQLite's planner statistics and, while there are
+    no users, print a new setup code."""
     db.upgrade()
+    db.analyze(db.get_engine())
     with db.write_session() as session:
         code = new_setup_code(session=session)
     if code:
