@@ -37,7 +37,7 @@ def build(url: str, n: int) -> None:
     from sqlalchemy import insert, text, update
     from sqlmodel import Session
 
-    from store import db
+    from store import annotation_values, db
     from store.filters import disagreeing
     from store.models import Annotation, Comment, Item, Result, User
     from store.ontology import import_ontology, list_classes, list_classifications
@@ -119,6 +119,7 @@ def build(url: str, n: int) -> None:
               flush=True)  # fmt: skip
         # (bulk inserts: what store/filters.refresh_disagree keeps on each change, computed at once)
         session.execute(update(Item).where(Item.id.in_(disagreeing(dataset_id=ds.id))).values(disagree=True))
+        annotation_values.backfill(session.connection(), ds.id)  # (what the saves write, for bulk inserts)
         rebuild_index(session.connection(), ds.id)
         session.commit()
         session.execute(text("ANALYZE"))

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, false, insert, update
 from sqlmodel import Session, select
 
+from store import annotation_values
 from store.access import visible_item
 from store.errors import Conflict, InputError
 from store.filters import refresh_disagree
@@ -184,6 +185,7 @@ def save_annotation(
     session.execute(delete(Result).where(Result.annotation_id == ann.id))
     if rows:
         session.execute(insert(Result), rows)
+    annotation_values.replace(session, ann, rows, work.get("classifications"))
     if submit:
         status = "submitted"
     elif ann.status in ("submitted", "rejected"):

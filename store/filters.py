@@ -43,10 +43,12 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from core.filters import FilterError, ItemFilter
+from store import annotation_values
 from store.access import visible_dataset
 from store.errors import Forbidden, InputError, NotFound
 from store.models import (
     Annotation,
+    AnnotationValue,
     AuditEvent,
     Classification,
     Comment,
@@ -174,6 +176,9 @@ def annotation_items(*, session: Session, dataset_id: int, flt: ItemFilter) -> A
     if rest != flt:
         return None
     flt.check()
+    by_value = _value_items(session, dataset_id, flt)
+    if by_value is not None:
+        return by_value.subquery("by_value")
     ann, where = _annotation_where(session, dataset_id, flt, correlated=False)
     return select(ann.item_id.label("item_id")).where(*where).subquery("by_annotation")
 
@@ -214,13 +219,9 @@ def _annotation_where(
     elif flt.validity:
         where.append(ann.validity == flt.validity)
     if flt.question:
-        where.append(_answer_condition(session, dataset_id, flt.question, flt.answer, ann))
+        where.append(_with_value(dataset_id, ann, _answer_lookup(session, dataset_id, flt), correlated))
     if flt.label:
-        results = _results_with(session, dataset_id, flt)
-        if correlated:
-            where.append(results.where(Result.annotation_id == ann.id).correlate(ann).exists())
-        else:
-            where.append(ann.id.in_(results))
+        where.append(_with_value(dataset_id, ann, _result_lookup(session, dataset_id, flt), correlated))
     return ann, where
 
 
@@ -230,6 +231,9 @@ def _annotation_conditions(
     """status, annotators, class (attribute value), classification answer and validity: one annotation."""
     touched = [s for s in flt.status if s != "untouched"]
     on_work = bool(flt.label or flt.question or flt.validity)
+    by_value = None if correlated else _value_items(session, dataset_id, flt)
+    if by_value is not None:
+        return [Item.id.in_(by_value)]
     ann, where = _annotation_where(session, dataset_id, flt, correlated)
     annotated = _items_with(ann, where, correlated)
     needs_annotation = bool(touched or on_work or (flt.annotators and not flt.status))
@@ -276,36 +280,71 @@ def _candidate_index(label: str) -> int | None:
     return index - 1
 
 
-def _answer_condition(
-    session: Session,
-    dataset_id: int,
-    name: str,
-    answer: str,
-    ann: Any,
-) -> ColumnElement[bool]:
+_Lookup = tuple[list[str], str | None]  # AnnotationValue keys (any of them) and the value (None: any)
+
+
+def _value_rows(dataset_id: int, lookup: _Lookup) -> tuple[Any, list[ColumnElement[bool]]]:
+    """An AnnotationValue alias and the conditions of `lookup` on it within the dataset."""
+    keys, value = lookup
+    found = aliased(AnnotationValue, name="flt_value")
+    where = [found.dataset_id == dataset_id, found.key.in_(keys) if len(keys) > 1 else found.key == keys[0]]
+    if value is not None:
+        where.append(found.value == value)
+    return found, where
+
+
+def _with_value(dataset_id: int, ann: Any, lookup: _Lookup, correlated: bool) -> ColumnElement[bool]:
+    """The annotation `ann` has a value `lookup` names: a correlated EXISTS on the value's primary key
+    (annotation, key, value), or IN over the (dataset, key, value, item, annotation) index."""
+    found, where = _value_rows(dataset_id, lookup)
+    if correlated:
+        return (
+            select(found.annotation_id)
+            .where(found.annotation_id == ann.id, *where[1:])
+            .correlate(ann)
+            .exists()
+        )
+    return ann.id.in_(select(found.annotation_id).where(*where))
+
+
+def _value_items(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
+    """The item ids (a Select, an id possibly more than once) when the filter's annotation condition is one
+    class or one answer and nothing else (no status, annotators, validity): read from the values' index
+    alone, with no annotation looked up (class score = 4 at 1M items: 250 -> 30 ms). None otherwise."""
+    if flt.status or flt.annotators or flt.validity or bool(flt.label) == bool(flt.question):
+        return None
+    lookup = (
+        _result_lookup(session, dataset_id, flt) if flt.label else _answer_lookup(session, dataset_id, flt)
+    )
+    found, where = _value_rows(dataset_id, lookup)
+    return select(found.item_id.label("item_id")).where(*where)
+
+
+def _answer_lookup(session: Session, dataset_id: int, flt: ItemFilter) -> _Lookup:
+    """The value of the answer `flt.answer` to the classification `flt.question` (core/filters.py)."""
+    name, answer = flt.question, flt.answer
     question = session.execute(
         select(Classification).where(Classification.dataset_id == dataset_id, Classification.name == name)
     ).scalar_one_or_none()
     if question is None:
         raise InputError(f"filter field question: no classification named {name!r} in this dataset")
-    key = str(question.id)
-    answers = ann.classifications
-    if question.type in ("radio", "text"):
-        return answers[key].as_string() == answer
-    if question.type == "checkbox":
-        return _like_json(cast(answers[key], Text), answer)
-    if question.type == "pairwise" and answer.strip().lower() == "tie":
-        return answers[(key, "tie")].as_boolean() == true()
-    index = _candidate_index(answer)
-    if index is None:
-        raise InputError(f"filter field answer: {answer!r} is not a candidate label (A, B, …) for {name!r}")
-    if question.type == "ranking":
-        return answers[(key, 0)].as_integer() == index
-    return answers[(key, "chosen")].as_integer() == index
+    if question.type in ("radio", "text", "checkbox"):
+        value = annotation_values.encode(answer)
+    elif question.type == "pairwise" and answer.strip().lower() == "tie":
+        value = "#tie"
+    else:
+        index = _candidate_index(answer)
+        if index is None:
+            raise InputError(
+                f"filter field answer: {answer!r} is not a candidate label (A, B, …) for {name!r}"
+            )
+        value = f"#first:{index}" if question.type == "ranking" else f"#chosen:{index}"
+    return [annotation_values.question_key(question.id)], value  # type: ignore[arg-type]
 
 
-def _results_with(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
-    """Ids of annotations with a result of class `flt.label` (and its attribute's value)."""
+def _result_lookup(session: Session, dataset_id: int, flt: ItemFilter) -> _Lookup:
+    """The values of a result of class `flt.label` (with its attribute `flt.attribute` set; to `flt.value`
+    when given: one of its elements for a list)."""
     classes = list(
         session.execute(
             select(OntologyClass.id, OntologyClass.attributes).where(
@@ -319,26 +358,10 @@ def _results_with(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
         a.get("name") == flt.attribute for _, attributes in classes for a in attributes or ()
     ):
         raise InputError(f"filter field attribute: class {flt.label!r} has no attribute {flt.attribute!r}")
-    where: list[ColumnElement[bool]] = [Result.class_id.in_([cid for cid, _ in classes])]
-    if flt.attribute:
-        value = Result.values[flt.attribute]
-        if flt.value:
-            # One test per stored shape: a string (radio, text), a list of strings (checkbox), else any. Each
-            # reads the JSON of every result of the class (770k at 1M items): the three at once took 650 ms.
-            kinds = {a.get("type") for _, attributes in classes for a in attributes or ()
-                     if a.get("name") == flt.attribute}  # fmt: skip
-            text = cast(value, Text)
-            if kinds <= {"radio", "text"}:
-                where.append(value.as_string() == flt.value)
-            elif kinds == {"checkbox"}:
-                where.append(_like_json(text, flt.value))
-            else:
-                where.append(
-                    or_(value.as_string() == flt.value, text == flt.value, _like_json(text, flt.value))
-                )
-        else:
-            where.append(func.coalesce(cast(value, Text), "null").not_in(["null", '""', "[]"]))
-    return select(Result.annotation_id).where(*where)
+    if not flt.attribute:
+        return [annotation_values.class_key(c) for c, _ in classes], ""
+    keys = [annotation_values.class_key(c, flt.attribute) for c, _ in classes]
+    return keys, annotation_values.encode(flt.value) if flt.value else None
 
 
 def refresh_disagree(session: Session, item_ids: list[int]) -> None:

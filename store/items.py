@@ -16,6 +16,7 @@ from store.errors import InputError
 from store.filters import annotation_items, conditions, count_selected, item_conditions
 from store.models import (
     Annotation,
+    AnnotationValue,
     AuditEvent,
     Classification,
     Comment,
@@ -182,7 +183,12 @@ def _ranked_page(
         # Filtered matches are read once when they are few enough to rank (≤ RANKED_UP_TO), and counted and
         # ordered here: counting them and reading the page apart built the filter's sets twice (1.1 s for a
         # search with a status and an answer at 1M items).
-        rows = session.execute(select(ids_sub.c.item_id, ids_sub.c.rank).limit(RANKED_UP_TO + 1)).all()
+        # (on the connection: the ORM's rows cost 60 ms more for 15k matches)
+        rows = (
+            session.connection()
+            .execute(select(ids_sub.c.item_id, ids_sub.c.rank).limit(RANKED_UP_TO + 1))
+            .all()
+        )
         if len(rows) <= RANKED_UP_TO:
             rows.sort(key=lambda r: (r[1], r[0]))
             total = len(rows)
@@ -274,6 +280,7 @@ def delete_dataset(*, session: Session, user: User, dataset_id: int) -> dict[str
     item_ids = select(Item.id).where(Item.dataset_id == dataset_id)
     annotation_ids = select(Annotation.id).where(Annotation.dataset_id == dataset_id)
     session.execute(delete(Result).where(Result.annotation_id.in_(annotation_ids)))
+    session.execute(delete(AnnotationValue).where(AnnotationValue.dataset_id == dataset_id))
     session.execute(delete(Annotation).where(Annotation.dataset_id == dataset_id))
     session.execute(delete(Suggestion).where(Suggestion.item_id.in_(item_ids)))
     session.execute(delete(Comment).where(Comment.item_id.in_(item_ids)))

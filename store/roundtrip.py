@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from core.dialogue import ParsedItem
 from core.formats.native import HISTORY_ENTRY
+from store import annotation_values
 from store.filters import refresh_disagree
 from store.models import (
     Annotation,
@@ -248,14 +249,19 @@ def apply_native(
         new_ids = session.execute(
             insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True), rows
         ).scalars()
-        result_rows = []
+        result_rows, value_rows = [], []
         for annotation_id, row, results in zip(new_ids, rows, pending, strict=True):
             made[(row["item_id"], row["annotator_id"], row["final"])] = annotation_id
             for r in results:
                 r["annotation_id"] = annotation_id
                 result_rows.append(r)
+            if row["status"] != "draft":  # (a draft's work is not what the filters read: annotation_values)
+                pairs = [(r["class_id"], r["values"]) for r in results]
+                ann = (annotation_id, dataset.id, row["item_id"])
+                value_rows += annotation_values.rows_of(ann, pairs, row["classifications"])
         if result_rows:
             session.execute(insert(Result), result_rows)
+        annotation_values.insert_rows(session.connection(), value_rows)
         counts["annotations"] = len(rows)
         counts["results"] = len(result_rows)
         _count_slots(session, dataset, rows)

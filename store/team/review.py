@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, false, func, insert, true
 from sqlmodel import Session, select
 
+from store import annotation_values
 from store.access import visible_dataset, visible_item
 from store.annotations import bump_version, result_rows, saved_work, stored_form
 from store.errors import Conflict, InputError, NotFound
@@ -223,11 +224,13 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
 
 
 def write_results(session: Session, ann: Annotation, work: dict[str, Any]) -> list[dict[str, Any]]:
-    """Replace the annotation's results with those of `work` (one per class per target)."""
+    """Replace the annotation's results with those of `work` (one per class per target), and the values the
+    filters look up with its results and answers."""
     rows = result_rows(ann.id, work)
     session.execute(delete(Result).where(Result.annotation_id == ann.id))
     if rows:
         session.execute(insert(Result), rows)
+    annotation_values.replace(session, ann, rows, work.get("classifications"))
     return rows
 
 

@@ -15,6 +15,7 @@ from store.importer import import_source
 from store.models import Annotation, Asset, Item, Result, User
 from store.roundtrip import apply_native
 from tests.store.export_data import build, make_item
+from tests.store.test_annotation_values import named_values
 from tests.utils import make_dataset
 
 
@@ -64,6 +65,9 @@ def test_native_export_imports_and_exports_to_the_same_bytes(engine, session, tm
     assert first_images == second_images == [f"images/{sha}.png"]
     assert second_bytes == first_bytes
     assert b'"annotator":"bob","status":"saved"' in first_bytes and b"A better answer." in first_bytes
+    # what the class and answer filters look up came along (store/annotation_values.py)
+    values = named_values(session, data["dataset"].id)
+    assert values and named_values(session, copy.id) == values
 
 
 def test_missing_annotator_is_created_inactive_and_existing_work_is_kept(session):
