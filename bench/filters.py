@@ -8,7 +8,7 @@ saved, submitted, accepted, rejected; valid / invalid; a topic radio and a pairw
 full-text index. Each case: count + the first page of 20 (store.items.list_items, as the Datasets page
 asks), p50/p95 over --runs runs. Navigation: store.queue.following / next_todo with the filter (what → and
 Submit-and-next ask). Target: a filter combination ≤ 300 ms p95.
-Usage: python bench/filters.py [--items N] [--runs N] [--rebuild]
+Usage: python bench/filters.py [--items N] [--runs N] [--rebuild] [--url postgresql+psycopg://…/EMPTY_DB]
 """
 
 from __future__ import annotations
@@ -118,10 +118,16 @@ def build(url: str, n: int) -> None:
         print(f"  annotations {len(ann_rows):,}, results {len(result_rows):,} {time.perf_counter() - started:.1f} s",
               flush=True)  # fmt: skip
         # (bulk inserts: what store/filters.refresh_disagree keeps on each change, computed at once)
+        session.execute(
+            text("ANALYZE")
+        )  # (without statistics PostgreSQL planned the next query as nested loops)
         session.execute(update(Item).where(Item.id.in_(disagreeing(dataset_id=ds.id))).values(disagree=True))
+        print(f"  disagree {time.perf_counter() - started:.1f} s", flush=True)
         annotation_values.backfill(session.connection(), ds.id)  # (what the saves write, for bulk inserts)
+        print(f"  annotation values {time.perf_counter() - started:.1f} s", flush=True)
         rebuild_index(session.connection(), ds.id)
         session.commit()
+        print(f"  search index {time.perf_counter() - started:.1f} s", flush=True)
         session.execute(text("ANALYZE"))
         session.commit()
     print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
@@ -167,6 +173,7 @@ CASES = [
 
 
 def run(url: str, runs: int) -> None:
+    from sqlalchemy import func
     from sqlmodel import Session, select
 
     from core.filters import ItemFilter
@@ -188,7 +195,8 @@ def run(url: str, runs: int) -> None:
             )
             print(f"{name:36} {out[1]:>9,} {p50:>8.1f} {p95:>8.1f}", flush=True)  # type: ignore[index]
         print("\nnext item (the tool page's → and Submit-and-next) with a filter active")
-        middle = session.exec(select(Item).where(Item.dataset_id == ds, Item.position == 500_000)).first()
+        half = session.exec(select(func.max(Item.position)).where(Item.dataset_id == ds)).one() // 2
+        middle = session.exec(select(Item).where(Item.dataset_id == ds, Item.position == half)).one()
         for name, spec in [("no filter", {}), ("status: submitted", {"status": ["submitted"]}),
                            ("model: m-large", {"models": ["m-large"]}),
                            ("submitted · ann1 · m-large", CASES[15][1]),
@@ -214,22 +222,37 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--url", help="an empty PostgreSQL database (built on first use) instead of SQLite in /tmp"
+    )
     args = parser.parse_args()
-    path = Path(f"/tmp/parley-bench-filters-{args.items}-v{VERSION}.db")
-    if args.rebuild or not path.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        print(f"building {args.items:,} items into {path} …", flush=True)
-        try:
-            build(f"sqlite:///{path}", args.items)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
     from store import db
 
-    db.upgrade(f"sqlite:///{path}")  # a database built before a later migration
+    if args.url:
+        url = args.url
+        db.upgrade(url)
+        with db.get_engine(url).connect() as conn:
+            built = conn.exec_driver_sql("SELECT count(*) FROM item").scalar()
+        if built not in (0, args.items):
+            raise SystemExit(f"{url} holds {built:,} items, not {args.items:,}: give an empty database")
+        if not built:
+            print(f"building {args.items:,} items into {url} …", flush=True)
+            build(url, args.items)
+    else:
+        path = Path(f"/tmp/parley-bench-filters-{args.items}-v{VERSION}.db")
+        url = f"sqlite:///{path}"
+        if args.rebuild or not path.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            print(f"building {args.items:,} items into {path} …", flush=True)
+            try:
+                build(url, args.items)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+    db.upgrade(url)  # a database built before a later migration
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores; other agents run here)\n")
-    run(f"sqlite:///{path}", args.runs)
+    run(url, args.runs)
     return 0
 
 

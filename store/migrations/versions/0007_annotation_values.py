@@ -3,7 +3,7 @@
 A class, attribute value or classification answer filter read the JSON of every result or annotation of the
 dataset (500-850 ms at 1M items). annotation_value holds one row per class on a result, attribute value and
 answer of each saved annotation (store/annotation_values.py), looked up on (dataset, key, value, item,
-annotation); this migration writes them for the annotations already saved (34 s at 1M items).
+annotation); this migration writes them for the annotations already saved (42 s at 1M items).
 
 Revision ID: 0007_annotation_values
 Revises: 0006_filter_indexes
