@@ -44,8 +44,16 @@ def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = Non
         raise InputError(f"status filter {status!r}: must be one of {', '.join(FILTERS)}")
     if status == "all":
         return query
+    # (the dataset too, which the annotation shares with its item: the annotator's covering (annotator,
+    # dataset, item, status, final) index then answers the status without reading the annotation row; at the
+    # end of a filtered queue on 1M items, 86k checks: 285 -> 232 ms)
     query = query.outerjoin(
-        Annotation, and_(Annotation.item_id == Item.id, Annotation.annotator_id == user.id)
+        Annotation,
+        and_(
+            Annotation.item_id == Item.id,
+            Annotation.annotator_id == user.id,
+            Annotation.dataset_id == Item.dataset_id,
+        ),
     )
     if status == "todo":
         return query.where(or_(Annotation.id == None, Annotation.status != "submitted"))  # noqa: E711
