@@ -203,11 +203,14 @@ def _next_todo_filtered(
     if near:
         return near[0]
     wrapped = or_(Item.position < after.position, and_(Item.position == after.position, Item.id < after.id))
+    # (the id only: PostgreSQL sorted the candidates' whole rows, dialogues included, before the "todo" check
+    # dropped them; 86k at 1M items, 22 MB sorted on disk)
     query = _filtered(
-        select(Item).where(Item.dataset_id == dataset_id), user, "todo", _extra(session, dataset_id, flt)
+        select(Item.id).where(Item.dataset_id == dataset_id), user, "todo", _extra(session, dataset_id, flt)
     )
     query = query.where(Item.id != after.id).order_by(wrapped, Item.position, Item.id)
-    return session.exec(query.limit(1)).first()
+    found = session.exec(query.limit(1)).first()
+    return session.get(Item, found) if found is not None else None
 
 
 def item_at(
