@@ -10,6 +10,7 @@ from core.filters import ItemFilter
 from store import db
 from store.annotations import save_annotation
 from store.models import Item, User
+from store.ontology import create_class, create_classification
 from store.search import rebuild_index
 from tests.conftest import ROOT
 from tests.utils import make_dataset
@@ -61,3 +62,49 @@ def test_search_filter_save_and_hand_over(app_engine) -> None:  # type: ignore[n
         ItemFilter(search="refund", status=["submitted"]).to_dict(),
     )
     assert at.session_state["tool.evaluate.filter"] == "handed"
+
+
+def test_class_value_and_answer_filters_list_the_annotated_items(app_engine) -> None:  # type: ignore[no-untyped-def]
+    """A class's attribute value and a classification answer, chosen in the form, list exactly the items whose
+    saved work holds them (read from the annotation values, store/annotation_values.py)."""
+    with db.write_session(app_engine) as session:
+        admin, ann = User(username="root", role="admin"), User(username="ann1", role="annotator")
+        session.add_all([admin, ann])
+        session.flush()
+        ds = make_dataset(session, "scored").id
+        session.execute(insert(Item), [
+            {"dataset_id": ds, "external_id": f"s{i}", "position": i, "name": "", "meta": {},
+             "messages": [{"role": "user", "text": f"Question {i}"}], "candidates": [{"text": "Reply."}]}
+            for i in range(1, 6)
+        ])  # fmt: skip
+        session.flush()
+        ids = dict(
+            session.execute(Item.__table__.select().with_only_columns(Item.external_id, Item.id)).all()
+        )
+        quality = create_class(session=session, user=admin, dataset_id=ds, data={
+            "name": "quality", "tool": "dialog_evaluation", "targets": ["bot"],
+            "attributes": [{"name": "score", "type": "radio", "options": ["1", "2", "3"]}]}).id  # fmt: skip
+        topic = create_classification(session=session, user=admin, dataset_id=ds, data={
+            "name": "topic", "type": "radio", "options": ["code", "chat"]}).id  # fmt: skip
+        for ext, score, answer in (("s1", "3", "code"), ("s2", "1", "chat"), ("s3", "3", "chat")):
+            work = {"classifications": {str(topic): answer},
+                    "results": [{"class_id": quality, "candidate": 0, "values": {"score": score}}]}  # fmt: skip
+            save_annotation(session=session, user=ann, item_id=ids[ext], work=work, version=0, submit=True)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user_id"] = admin.id
+    at.run()
+    key = f"datasets.filter.{ds}"
+
+    def listed() -> set[str]:
+        shown = " ".join(str(d.value) for d in at.dataframe) + " ".join(h.proto.body for h in at.get("html"))
+        return {f"s{i}" for i in range(1, 6) if f"s{i}" in shown}
+
+    at.selectbox(key=f"{key}.label").set_value("quality").run()
+    at.selectbox(key=f"{key}.attribute").set_value("score").run()
+    at.text_input(key=f"{key}.value").input("3").run()
+    assert any("2 items match" in m.value for m in at.markdown)
+    assert listed() == {"s1", "s3"}
+    at.selectbox(key=f"{key}.question").set_value("topic").run()
+    at.text_input(key=f"{key}.answer").input("chat").run()
+    assert any("1 item matches" in m.value for m in at.markdown)  # score 3 and chat: s3
+    assert listed() == {"s3"}
