@@ -22,9 +22,9 @@ from core.search import marked_html
 from store import db
 from store.errors import Forbidden, InputError, NotFound
 from store.export import dataset_annotators
-from store.filters import delete_filter, get_filter, list_filters, save_filter
 from store.models import Item, User
 from store.ontology import list_classes, list_classifications
+from store.saved_filters import delete_filter, get_filter, list_filters, save_filter
 
 ANY = "(any)"
 FIELDS = ("status", "annotators", "label", "attribute", "value", "question", "answer", "validity", "comments",

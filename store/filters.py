@@ -1,20 +1,18 @@
-"""Item filters in SQL (core/filters.py's ItemFilter: what each field means) and saved filters per dataset.
+"""Item filters in SQL (core/filters.py's ItemFilter: what each field means); saved filters are in
+store/saved_filters.py.
 
 `item_conditions` returns WHERE conditions on `Item` over the annotation, result and comment tables, in one
 of two forms with the same meaning:
 - `Item.id IN (subquery)` (or NOT IN): every filter is read once, whole, from an index and then looked up per
   item — for counts, a page of the list and Export's reads, which visit most of the dataset anyway.
-  Annotation conditions go through ix_annotation_dataset_status (dataset, status, final, item) or the annotator index;
-  results are reached by their annotation (ix_result_annotation_id); comments by item.
+  Annotation conditions go through ix_annotation_dataset_status (dataset, status, final, item) or the annotator
+  index; classes and answers through the annotation values (store/annotation_values.py); comments by item.
 - `correlated=True`: `EXISTS (SELECT 1 … WHERE annotation.item_id = item.id AND …)` (or NOT EXISTS), checked
   per candidate item through the (item_id, annotator_id) index — for the tool pages' ←/→ and next item
   (store/queue.py), which walk items in (position, id) order and stop after a few: building the whole set
   first cost ~1-3 s a step at 1M items (240k submitted ids), the per-row check milliseconds.
 Full-text search is IN for counts; for navigation it is checked per item when the index finds many
 matches (store.search.item_matches).
-
-Saved filters (`SavedFilter`): anyone who may see the dataset lists and uses them; admins and reviewers
-save (the same name overwrites) and delete them; both are audited.
 """
 
 from __future__ import annotations
@@ -45,17 +43,15 @@ from sqlmodel import Session
 from core.filters import FilterError, ItemFilter
 from store import annotation_values
 from store.access import visible_dataset
-from store.errors import Forbidden, InputError, NotFound
+from store.errors import InputError
 from store.models import (
     Annotation,
     AnnotationValue,
-    AuditEvent,
     Classification,
     Comment,
     Item,
     OntologyClass,
     Result,
-    SavedFilter,
     User,
 )
 
@@ -457,77 +453,3 @@ def _model_condition(session: Session, dataset_id: int, models: list[str]) -> Co
     wanted = set(models)
     chosen = [v for v in lists if wanted.intersection(m for m in json.loads(v) if isinstance(m, str))]
     return Item.models.in_(chosen) if chosen else false()
-
-
-# ---------------------------------------------------------------- saved filters
-
-
-def _require_curator(user: User) -> None:
-    if user.role not in ("admin", "reviewer"):
-        raise Forbidden("only admins and reviewers may save or delete filters")
-
-
-def list_filters(*, session: Session, user: User, dataset_id: int) -> list[SavedFilter]:
-    """The dataset's saved filters, by name."""
-    visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    query = select(SavedFilter).where(SavedFilter.dataset_id == dataset_id).order_by(SavedFilter.name)
-    return list(session.execute(query).scalars())
-
-
-def get_filter(*, session: Session, user: User, dataset_id: int, name: str) -> ItemFilter:
-    """The saved filter `name` of the dataset; NotFound (naming the saved ones) when there is none."""
-    visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    row = session.execute(
-        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
-    ).scalar_one_or_none()
-    if row is None:
-        names = session.execute(
-            select(SavedFilter.name).where(SavedFilter.dataset_id == dataset_id).order_by(SavedFilter.name)
-        ).scalars()
-        known = ", ".join(map(repr, names)) or "none"
-        raise NotFound(f"saved filter {name!r}: not found in this dataset (saved: {known})")
-    return parse(row.spec)
-
-
-def save_filter(*, session: Session, user: User, dataset_id: int, name: str, flt: ItemFilter) -> SavedFilter:
-    """Save `flt` under `name` (the same name replaces it); admins and reviewers, audited."""
-    _require_curator(user)
-    visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InputError("filter name: 1 to 200 characters")
-    spec = parse(flt.to_dict()).to_dict()
-    row = session.execute(
-        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
-    ).scalar_one_or_none()
-    before = row.spec if row is not None else None
-    if row is None:
-        row = SavedFilter(dataset_id=dataset_id, name=name, spec=spec, created_by=user.id)
-    else:
-        row.spec, row.created_by = spec, user.id
-    session.add(row)
-    detail = {"name": name, "after": spec} | ({"before": before} if before is not None else {})
-    session.add(AuditEvent(user_id=user.id, dataset_id=dataset_id, action="filter.save", detail=detail))
-    session.flush()
-    return row
-
-
-def delete_filter(*, session: Session, user: User, dataset_id: int, name: str) -> None:
-    """Delete the saved filter `name`; admins and reviewers, audited."""
-    _require_curator(user)
-    visible_dataset(session=session, user=user, dataset_id=dataset_id)
-    row = session.execute(
-        select(SavedFilter).where(SavedFilter.dataset_id == dataset_id, SavedFilter.name == name)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"saved filter {name!r}: not found in this dataset")
-    session.add(
-        AuditEvent(
-            user_id=user.id,
-            dataset_id=dataset_id,
-            action="filter.delete",
-            detail={"name": name, "before": row.spec},
-        )
-    )
-    session.delete(row)
-    session.flush()

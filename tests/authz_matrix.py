@@ -125,10 +125,10 @@ STORE = [
     _store("queue.item_by_external_id", "read", MEMBERS),
     # item filters (the Datasets list, the tool pages' Show menu, Export and the report)
     _store("filters.item_conditions", "read", MEMBERS),
-    _store("filters.list_filters", "read", MEMBERS),
-    _store("filters.get_filter", "read", MEMBERS),
-    _store("filters.save_filter", "write", MEMBER_REVIEWERS),
-    _store("filters.delete_filter", "write", MEMBER_REVIEWERS),
+    _store("saved_filters.list_filters", "read", MEMBERS),
+    _store("saved_filters.get_filter", "read", MEMBERS),
+    _store("saved_filters.save_filter", "write", MEMBER_REVIEWERS),
+    _store("saved_filters.delete_filter", "write", MEMBER_REVIEWERS),
     _store(
         "queue.my_status", "read", SIGNED_IN, "the caller's own status on an item id, nothing of the item"
     ),

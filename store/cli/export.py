@@ -46,7 +46,7 @@ def saved_filter_spec(session: Any, dataset_id: int, name: str | None) -> dict[s
     if not name:
         return None
     from store.cli.operator import cli_admin
-    from store.filters import get_filter
+    from store.saved_filters import get_filter
 
     return get_filter(session=session, user=cli_admin(), dataset_id=dataset_id, name=name).to_dict()
 

@@ -68,7 +68,7 @@ def test_annotators_may_not_export(env):
 
 def test_a_saved_filter_narrows_the_items(env, app_engine):
     from core.filters import ItemFilter
-    from store.filters import save_filter
+    from store.saved_filters import save_filter
 
     data, _ = env
     with db.write_session(app_engine) as session:

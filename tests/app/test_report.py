@@ -61,7 +61,7 @@ def test_reviewer_sees_it_annotator_is_refused(data):
 
 def test_a_saved_filter_narrows_the_items(data, app_engine):
     from core.filters import ItemFilter
-    from store.filters import save_filter
+    from store.saved_filters import save_filter
 
     boss, ds = data["users"]["boss"], data["dataset"]
     with db.write_session(app_engine) as session:

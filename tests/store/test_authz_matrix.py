@@ -30,6 +30,7 @@ from store import (
     items,
     ontology,
     queue,
+    saved_filters,
     search,
     users,
 )
@@ -136,12 +137,12 @@ CALLS: dict[str, Call] = {
     "filters.item_conditions": lambda s, u, w: filters.item_conditions(
         session=s, user=u, dataset_id=w.r, flt=ItemFilter(status=["submitted"])
     ),
-    "filters.list_filters": lambda s, u, w: filters.list_filters(session=s, user=u, dataset_id=w.r),
-    "filters.get_filter": lambda s, u, w: filters.get_filter(session=s, user=u, dataset_id=w.r, name=_saved(s, w)),
-    "filters.save_filter": lambda s, u, w: filters.save_filter(
+    "saved_filters.list_filters": lambda s, u, w: saved_filters.list_filters(session=s, user=u, dataset_id=w.r),
+    "saved_filters.get_filter": lambda s, u, w: saved_filters.get_filter(session=s, user=u, dataset_id=w.r, name=_saved(s, w)),
+    "saved_filters.save_filter": lambda s, u, w: saved_filters.save_filter(
         session=s, user=u, dataset_id=w.r, name="mine", flt=ItemFilter(disagree=True)
     ),
-    "filters.delete_filter": lambda s, u, w: filters.delete_filter(
+    "saved_filters.delete_filter": lambda s, u, w: saved_filters.delete_filter(
         session=s, user=u, dataset_id=w.r, name=_saved(s, w)
     ),
     "queue.count_items": lambda s, u, w: queue.count_items(session=s, user=u, dataset_id=w.r),

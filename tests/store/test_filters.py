@@ -1,4 +1,4 @@
-"""Item filters (core/filters.py, store/filters.py) on SQLite and PostgreSQL: each filter alone and combined,
+"""Item filters (core/filters.py, store/filters.py, store/saved_filters.py) on SQLite and PostgreSQL: each filter alone and combined,
 saved filters, roles, and the filter on the tool pages' navigation, Export and the report."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from core.filters import ItemFilter
-from store import filters, queue
+from store import filters, queue, saved_filters
 from store.annotations import save_annotation, save_draft
 from store.comments import add_comment
 from store.errors import Forbidden, InputError, NotFound
@@ -324,31 +324,34 @@ def test_navigation_and_saved_filters(session, world):
 
     # Saved filters: reviewers and admins save and delete, everyone who sees the dataset uses them.
     flt = ItemFilter(status=["submitted"], models=["m-large"])
-    filters.save_filter(session=session, user=world.rv, dataset_id=world.ds, name="large done", flt=flt)
+    saved_filters.save_filter(session=session, user=world.rv, dataset_id=world.ds, name="large done", flt=flt)
     session.commit()
-    again = filters.get_filter(session=session, user=world.ann1, dataset_id=world.ds, name="large done")
+    again = saved_filters.get_filter(session=session, user=world.ann1, dataset_id=world.ds, name="large done")
     assert again == flt
-    assert [f.name for f in filters.list_filters(session=session, user=world.ann1, dataset_id=world.ds)] == [
-        "large done"
-    ]
+    assert [
+        f.name for f in saved_filters.list_filters(session=session, user=world.ann1, dataset_id=world.ds)
+    ] == ["large done"]
     flt2 = ItemFilter(disagree=True)
-    filters.save_filter(session=session, user=world.admin, dataset_id=world.ds, name="large done", flt=flt2)
+    saved_filters.save_filter(
+        session=session, user=world.admin, dataset_id=world.ds, name="large done", flt=flt2
+    )
     session.commit()
     assert (
-        filters.get_filter(session=session, user=world.admin, dataset_id=world.ds, name="large done") == flt2
+        saved_filters.get_filter(session=session, user=world.admin, dataset_id=world.ds, name="large done")
+        == flt2
     )
     actions = session.exec(AuditEvent.__table__.select().with_only_columns(AuditEvent.action)).scalars().all()
     assert actions.count("filter.save") == 2
     with pytest.raises(Forbidden):
-        filters.save_filter(session=session, user=world.ann1, dataset_id=world.ds, name="mine", flt=flt)
+        saved_filters.save_filter(session=session, user=world.ann1, dataset_id=world.ds, name="mine", flt=flt)
     with pytest.raises(Forbidden):
-        filters.delete_filter(session=session, user=world.ann1, dataset_id=world.ds, name="large done")
+        saved_filters.delete_filter(session=session, user=world.ann1, dataset_id=world.ds, name="large done")
     with pytest.raises(InputError, match="unknown field 'colour'"):
         filters.parse({"colour": "red"})
-    filters.delete_filter(session=session, user=world.rv, dataset_id=world.ds, name="large done")
+    saved_filters.delete_filter(session=session, user=world.rv, dataset_id=world.ds, name="large done")
     session.commit()
     with pytest.raises(NotFound, match="saved: none"):
-        filters.get_filter(session=session, user=world.admin, dataset_id=world.ds, name="large done")
+        saved_filters.get_filter(session=session, user=world.admin, dataset_id=world.ds, name="large done")
 
 
 def test_export_and_report_follow_the_filter(session, world):
@@ -377,7 +380,7 @@ def test_cli_export_takes_a_saved_filter(tmp_path):
              "messages": [{"role": "user", "text": "q"}], "candidates": _models(i)}
             for i in range(1, 5)
         ])  # fmt: skip
-        filters.save_filter(session=session, user=admin, dataset_id=ds, name="large", flt=ItemFilter(models=["m-large"]))  # fmt: skip
+        saved_filters.save_filter(session=session, user=admin, dataset_id=ds, name="large", flt=ItemFilter(models=["m-large"]))  # fmt: skip
         session.commit()
 
     env = cli_env(tmp_path, build)
