@@ -106,6 +106,53 @@ def rank_of(
     return int(session.exec(query).one())
 
 
+# rank_after counts the items between two places when they are at most this many positions apart
+RANK_CARRIED_UP_TO = 2_000
+
+
+def rank_after(
+    *,
+    session: Session,
+    user: User,
+    item: Item,
+    before: Item,
+    before_rank: int,
+    status: str = "all",
+    flt: ItemFilter | None = None,
+) -> int:
+    """rank_of(`item`) from `before_rank`, the place `before` had among the filtered items (it was one of
+    them) before a change to `before`'s work only, when `item` comes after `before` within
+    RANK_CARRIED_UP_TO positions (Submit-and-next): the place before `before`, plus the items selected now
+    from `before` to `item`, counted item by item over that range. rank_of counts every filtered item up to
+    `item` (0.14-0.38 s at 1M items for the middle of the dataset); elsewhere it is what this returns."""
+    visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
+    after = (before.position, before.id) < (item.position, item.id)
+    close = after and item.position <= before.position + RANK_CARRIED_UP_TO
+    if not close or before.dataset_id != item.dataset_id or before_rank < 1:
+        return rank_of(session=session, user=user, item=item, status=status, flt=flt)
+    extra = _extra(session, item.dataset_id, flt, True)
+    if (status != "all" or extra) and not session.exec(
+        _filtered(select(Item.id).where(Item.id == item.id), user, status, extra)
+    ).first():
+        return 0
+    from_before = or_(
+        Item.position > before.position, and_(Item.position == before.position, Item.id >= before.id)
+    )
+    up_to_item = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
+    query = _filtered(
+        select(func.count(Item.id)).where(
+            Item.dataset_id == item.dataset_id,
+            Item.position.between(before.position, item.position),  # (the index range; the ties below)
+            from_before,
+            up_to_item,
+        ),
+        user,
+        status,
+        extra,
+    )
+    return before_rank - 1 + int(session.exec(query).one())
+
+
 def neighbour(
     *,
     session: Session,

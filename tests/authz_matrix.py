@@ -118,6 +118,7 @@ STORE = [
     # navigating items (tool pages)
     _store("queue.count_items", "read", MEMBERS),
     _store("queue.rank_of", "read", MEMBERS),
+    _store("queue.rank_after", "read", MEMBERS),
     _store("queue.neighbour", "read", MEMBERS),
     _store("queue.following", "read", MEMBERS),
     _store("queue.next_todo", "read", MEMBERS),

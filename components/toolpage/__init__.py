@@ -105,6 +105,7 @@ from store.queue import (
     item_by_external_id,
     neighbour,
     next_todo,
+    rank_after,
     rank_of,
 )
 from store.team.queue import claim, holds_slot, next_in_queue, queue_before
@@ -350,6 +351,7 @@ class ToolContext:
                 # (The list is drawn at the top of the page, which this run has drawn already.)
                 st.rerun()
         was = _stored(kind).status
+        place = st.session_state.get(_k(kind, "rank"))  # (read before _write, which drops it under a filter)
         if not _write(kind, submit=submit):
             if st.session_state.get(_k(kind, "conflict")):
                 st.rerun()  # the conflict message is drawn at the top of the page
@@ -361,11 +363,17 @@ class ToolContext:
                 nxt = team.next_item(self.user, self.dataset.id, self.item)
             else:
                 choice = st.session_state.get(_k(kind, "filter"), "all")
-                flt = _nav(kind, self.user, self.dataset.id, choice)[1]
+                walk, flt = _nav(kind, self.user, self.dataset.id, choice)
                 with db.read_session() as session:
                     nxt = next_todo(
                         session=session, user=self.user, dataset_id=self.dataset.id, after=self.item, flt=flt
                     )
+                    if nxt is not None and place and place[:2] == (self.item.id, choice) and place[2] > 0:
+                        # "12 / 300" for the next item from this one's place: the items between them are
+                        # counted, not every item before it (0.14-0.38 s at 1M items with a filter)
+                        rank = rank_after(session=session, user=self.user, item=nxt, before=self.item,
+                                          before_rank=place[2], status=walk, flt=flt)  # fmt: skip
+                        st.session_state[_k(kind, "rank")] = (nxt.id, choice, rank)
             st.session_state[_k(kind, "note")] = "Submitted." + ("" if nxt else " Every item is submitted.")
             if nxt is not None:
                 _open_item(kind, nxt.id)

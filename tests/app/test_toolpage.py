@@ -207,3 +207,8 @@ def test_status_filter_counts(app_engine, tmp_path):
     assert "**– / 1**" in markdown_texts(at)
     at.selectbox(key="tool.evaluate.filter_pick").set_value("todo").run()
     assert "**1 / 4**" in markdown_texts(at)
+    # Submit-and-next under "todo": the submitted item leaves it, the next one is first of three (its place
+    # carried from this one's by store.queue.rank_after)
+    at.radio(key=wkey(at, "score.None")).set_value("3").run()
+    at.button(key="tool.evaluate.submit").click().run()
+    assert "**1 / 3**" in markdown_texts(at)

@@ -303,6 +303,41 @@ def test_next_todo_under_a_filter_walks_near_then_reads_the_rest_as_a_set(sessio
                 assert (got.id if got else None) == expected, (spec, after.external_id, walked_first)
 
 
+def test_a_place_carried_from_an_earlier_item_equals_the_place_counted(session, world, monkeypatch):
+    """rank_after (Submit-and-next's "12 / 300") gives what rank_of counts: for every filter, status and pair
+    of selected items, near (counted between them) or far and backwards (counted whole); 0 for an item the
+    filter leaves out; and after a submit that takes the earlier item out of the annotator's "todo"."""
+    items = [session.get(Item, world.ids[f"x{i}"]) for i in range(1, 9)]
+    specs = [spec for spec, _ in CASES] + [{"search": "question"}]
+    for spec, status, near in [(spec, status, queue.RANK_CARRIED_UP_TO) for spec in specs for status in ("all", "todo")] + [
+        (spec, "all", 0) for spec in specs[:4]
+    ]:  # fmt: skip
+        monkeypatch.setattr(queue, "RANK_CARRIED_UP_TO", near)
+        flt = ItemFilter.from_dict(spec) if spec else None
+        kw = {"session": session, "user": world.ann1, "status": status, "flt": flt}
+        places = {i.id: queue.rank_of(**kw, item=i) for i in items}
+        for k, before in enumerate(items):
+            if not places[before.id]:
+                continue
+            for item in items[k + 1 :] if near else items:
+                got = queue.rank_after(**kw, item=item, before=before, before_rank=places[before.id])
+                assert got == places[item.id], (spec, status, near, before.external_id, item.external_id)
+    # ann1 submits x3 (saved so far) under "todo": it leaves the list, and x4 takes its place
+    x3, x4 = items[2], items[3]
+    kw = {"session": session, "user": world.ann1, "status": "todo"}
+    before_rank = queue.rank_of(**kw, item=x3)
+    assert before_rank > 0
+    ann = session.execute(
+        select(Annotation).where(Annotation.item_id == x3.id, Annotation.annotator_id == world.ann1.id)
+    ).scalar_one()
+    work = {"validity": "valid", "invalid_reason": "", "classifications": {}, "results": []}
+    save_annotation(
+        session=session, user=world.ann1, item_id=x3.id, work=work, version=ann.version, submit=True
+    )
+    assert queue.rank_of(**kw, item=x4) == before_rank
+    assert queue.rank_after(**kw, item=x4, before=x3, before_rank=before_rank) == before_rank
+
+
 def test_navigation_and_saved_filters(session, world):
     flt = ItemFilter(status=["submitted", "accepted"])
     kw = {"session": session, "user": world.rv, "dataset_id": world.ds, "flt": flt}
