@@ -101,7 +101,7 @@ def conditions(
         where.append(Item.id.in_(select(_search(session, dataset_id, flt.search).c.item_id)))
     where.extend(_annotation_conditions(session, dataset_id, flt, correlated))
     if flt.comments is not None:
-        if correlated:
+        if correlated or (not flt.comments and _anti_join(session)):
             commented = select(Comment.item_id).where(Comment.item_id == Item.id).correlate(Item).exists()
             where.append(commented if flt.comments else ~commented)
         else:
@@ -129,6 +129,16 @@ def _search(session: Session, dataset_id: int, query: str) -> Any:
 
 def _annotators(names: list[str]) -> Any:
     return select(User.id).where(User.username.in_(names))
+
+
+def _anti_join(session: Session) -> bool:
+    """Whether "not among these items" is written NOT EXISTS (PostgreSQL) rather than NOT IN (SQLite).
+
+    PostgreSQL hashes a NOT IN subquery only when its ids fit in work_mem (4 MB by default); past that it
+    checks each item against the whole list: rank_of under "untouched" at 1M items (300k annotated ids) ran
+    for more than 18 minutes. NOT EXISTS is an anti-join it hashes at any size. SQLite builds the NOT IN list
+    once and looks each item up in it, where NOT EXISTS would search the index per item."""
+    return session.get_bind().dialect.name != "sqlite"
 
 
 def _items_with(ann: Any, where: list[ColumnElement[bool]], correlated: bool) -> ColumnElement[bool]:
@@ -238,7 +248,7 @@ def _annotation_conditions(
     if "untouched" not in flt.status:
         return [annotated] if needs_annotation else []
     _, anyone = _annotators_work(dataset_id, flt.annotators, ann, correlated)
-    untouched = ~_items_with(ann, anyone, correlated)
+    untouched = ~_items_with(ann, anyone, correlated or _anti_join(session))
     if touched:
         return [or_(untouched, annotated)]
     return [untouched, annotated] if on_work else [untouched]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from core.filters import ItemFilter
 from store import filters, queue, saved_filters
@@ -493,3 +493,22 @@ def test_a_per_item_check_looks_annotations_up_by_item_with_or_without_statistic
                     plan,
                 )
         assert session.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'item'")).scalar()
+
+
+def test_not_among_items_is_an_anti_join_on_postgresql(session, world):
+    """ "untouched" and "no comments" outside navigation: NOT EXISTS on PostgreSQL, which it plans as a hashed
+    anti-join at any size (a NOT IN list past work_mem was checked item by item: rank_of under "untouched"
+    ran for over 18 minutes at 1M items), NOT IN on SQLite (one list, looked up per item)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for spec in (
+        {"status": ["untouched"]},
+        {"comments": False},
+        {"status": ["untouched"], "annotators": ["ann2"]},
+    ):
+        where = filters.conditions(session=session, dataset_id=world.ds, flt=ItemFilter.from_dict(spec))
+        query = select(func.count()).select_from(Item).where(Item.dataset_id == world.ds, *where)
+        sql = str(query.compile(session.get_bind()))
+        assert ("NOT (EXISTS" in sql) == postgres and ("NOT IN" in sql) != postgres, (spec, sql)
+        if postgres:
+            plan = "\n".join(session.execute(text("EXPLAIN " + str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})))).scalars())  # fmt: skip
+            assert "Anti Join" in plan, (spec, plan)
