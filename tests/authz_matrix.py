@@ -119,6 +119,7 @@ STORE = [
     _store("queue.count_items", "read", MEMBERS),
     _store("queue.rank_of", "read", MEMBERS),
     _store("queue.rank_after", "read", MEMBERS),
+    _store("queue.selected", "read", MEMBERS),
     _store("queue.neighbour", "read", MEMBERS),
     _store("queue.following", "read", MEMBERS),
     _store("queue.next_todo", "read", MEMBERS),

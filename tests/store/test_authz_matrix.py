@@ -147,6 +147,7 @@ CALLS: dict[str, Call] = {
     ),
     "queue.count_items": lambda s, u, w: queue.count_items(session=s, user=u, dataset_id=w.r),
     "queue.rank_of": lambda s, u, w: queue.rank_of(session=s, user=u, item=_item(s, w.x2)),
+    "queue.selected": lambda s, u, w: queue.selected(session=s, user=u, item=_item(s, w.x2)),
     "queue.rank_after": lambda s, u, w: queue.rank_after(
         session=s, user=u, item=_item(s, w.x2), before=_item(s, w.x2), before_rank=1
     ),
