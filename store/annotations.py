@@ -181,11 +181,7 @@ def save_annotation(
     ann = _lock(session, user, item_id, version)
     before = saved_work(session, ann) if ann.version > 0 and ann.status != "draft" else None
     held = ann.status in queue.CLAIMING  # (read before the update below changes it)
-    rows = result_rows(ann.id, work)
-    session.execute(delete(Result).where(Result.annotation_id == ann.id))
-    if rows:
-        session.execute(insert(Result), rows)
-    annotation_values.replace(session, ann, rows, work.get("classifications"))
+    rows = write_results(session, ann, work)
     if submit:
         status = "submitted"
     elif ann.status in ("submitted", "rejected"):
@@ -223,6 +219,17 @@ def save_annotation(
     )
     session.commit()
     return new_version
+
+
+def write_results(session: Session, ann: Annotation, work: dict[str, Any]) -> list[dict[str, Any]]:
+    """Replace the annotation's results with those of `work` (one per class per target), and the values the
+    filters look up with its results and answers; returns the Result rows (a save, a fix, a final answer)."""
+    rows = result_rows(ann.id, work)
+    session.execute(delete(Result).where(Result.annotation_id == ann.id))
+    if rows:
+        session.execute(insert(Result), rows)
+    annotation_values.replace(session, ann, rows, work.get("classifications"))
+    return rows
 
 
 def result_rows(annotation_id: int, work: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,12 +11,12 @@ from sqlmodel import Session, select
 
 from core.adjudication import Criterion, agree, compare, compose
 from store.access import visible_dataset, visible_item
-from store.annotations import saved_work, stored_form
+from store.annotations import saved_work, stored_form, write_results
 from store.errors import InputError
 from store.models import Annotation, Item, OntologyClass, User, utcnow
 from store.team import history
 from store.team.history import require_reviewer
-from store.team.review import multi_submitted, submitted_works, write_results
+from store.team.review import multi_submitted, submitted_works
 
 
 @dataclass

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, true
+from sqlalchemy import false, func, true
 from sqlmodel import Session, select
 
-from store import annotation_values
 from store.access import visible_dataset, visible_item
-from store.annotations import bump_version, result_rows, saved_work, stored_form
+from store.annotations import bump_version, saved_work, stored_form, write_results
 from store.errors import Conflict, InputError, NotFound
 from store.models import Annotation, Item, Result, User, utcnow
 from store.team import history
@@ -221,17 +220,6 @@ def reject(*, session: Session, user: User, annotation_id: int, version: int, re
     if len(reason) > 2000:
         raise InputError("reason: at most 2,000 characters")
     return _verdict(session, user, annotation_id, version, "rejected", reason)
-
-
-def write_results(session: Session, ann: Annotation, work: dict[str, Any]) -> list[dict[str, Any]]:
-    """Replace the annotation's results with those of `work` (one per class per target), and the values the
-    filters look up with its results and answers."""
-    rows = result_rows(ann.id, work)
-    session.execute(delete(Result).where(Result.annotation_id == ann.id))
-    if rows:
-        session.execute(insert(Result), rows)
-    annotation_values.replace(session, ann, rows, work.get("classifications"))
-    return rows
 
 
 def fix_and_accept(
