@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, select
 
 from core.filters import ItemFilter
@@ -64,6 +64,16 @@ def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = Non
     return query.where(Annotation.status == "submitted")
 
 
+def in_order(item: Item, step: int, inclusive: bool = False) -> ColumnElement[bool]:
+    """The items after (`step` > 0) or before (`step` < 0) `item` in the dataset's (position, id) order;
+    `inclusive`: `item` too."""
+    if step > 0:
+        tie = Item.id >= item.id if inclusive else Item.id > item.id
+        return or_(Item.position > item.position, and_(Item.position == item.position, tie))
+    tie = Item.id <= item.id if inclusive else Item.id < item.id
+    return or_(Item.position < item.position, and_(Item.position == item.position, tie))
+
+
 def _extra(session: Session, dataset_id: int, flt: ItemFilter | None, correlated: bool = False) -> list[Any]:
     """The filter's conditions; `correlated` (EXISTS per item) where the read walks items in order and stops
     after a few (store/filters.py's module doc)."""
@@ -87,13 +97,13 @@ def selected(
 ) -> bool:
     """Whether the status filter and `flt` select `item` (checked on it alone)."""
     visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
-    return _selected(session, user, item, status, flt)
+    return _selected(session, user, item, status, _extra(session, item.dataset_id, flt, True))
 
 
-def _selected(session: Session, user: User, item: Item, status: str, flt: ItemFilter | None) -> bool:
-    if status == "all" and (flt is None or flt.is_empty()):
+def _selected(session: Session, user: User, item: Item, status: str, extra: list[Any]) -> bool:
+    """selected, given the filter's conditions in their per-item (correlated) form."""
+    if status == "all" and not extra:
         return True
-    extra = _extra(session, item.dataset_id, flt, True)
     return (
         session.exec(_filtered(select(Item.id).where(Item.id == item.id), user, status, extra)).first()
         is not None
@@ -107,12 +117,16 @@ def rank_of(
     visible_dataset(session=session, user=user, dataset_id=item.dataset_id)
     # (whether the item is selected first, checked on it alone: counting the items before it through the
     # filter's sets took 0.3-1.8 s at 1M items, for an answer of 0 when it is not)
-    if not _selected(session, user, item, status, flt):
+    if not _selected(session, user, item, status, _extra(session, item.dataset_id, flt, True)):
         return 0
     extra = _extra(session, item.dataset_id, flt)
-    before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
     query = _filtered(
-        select(func.count(Item.id)).where(Item.dataset_id == item.dataset_id, before), user, status, extra
+        select(func.count(Item.id)).where(
+            Item.dataset_id == item.dataset_id, in_order(item, -1, inclusive=True)
+        ),
+        user,
+        status,
+        extra,
     )
     return int(session.exec(query).one())
 
@@ -141,19 +155,15 @@ def rank_after(
     close = after and item.position <= before.position + RANK_CARRIED_UP_TO
     if not close or before.dataset_id != item.dataset_id or before_rank < 1:
         return rank_of(session=session, user=user, item=item, status=status, flt=flt)
-    if not _selected(session, user, item, status, flt):
-        return 0
     extra = _extra(session, item.dataset_id, flt, True)
-    from_before = or_(
-        Item.position > before.position, and_(Item.position == before.position, Item.id >= before.id)
-    )
-    up_to_item = or_(Item.position < item.position, and_(Item.position == item.position, Item.id <= item.id))
+    if not _selected(session, user, item, status, extra):
+        return 0
     query = _filtered(
         select(func.count(Item.id)).where(
             Item.dataset_id == item.dataset_id,
             Item.position.between(before.position, item.position),  # (the index range; the ties below)
-            from_before,
-            up_to_item,
+            in_order(before, 1, inclusive=True),
+            in_order(item, -1, inclusive=True),
         ),
         user,
         status,
@@ -205,17 +215,11 @@ def following(
         if item is not None:
             # the redundant `>=` lets SQLite seek the (dataset_id, position) index: with the OR alone and bound
             # parameters it scanned the dataset from its start (40 ms in the middle of 1M items)
-            query = query.where(
-                Item.position >= item.position,
-                or_(Item.position > item.position, and_(Item.position == item.position, Item.id > item.id)),
-            )
+            query = query.where(Item.position >= item.position, in_order(item, 1))
         query = query.order_by(Item.position, Item.id)
     else:
         if item is not None:
-            query = query.where(
-                Item.position <= item.position,
-                or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id)),
-            )
+            query = query.where(Item.position <= item.position, in_order(item, -1))
         query = query.order_by(Item.position.desc(), Item.id.desc())
     return list(session.exec(query.limit(limit)).all())
 
@@ -258,7 +262,7 @@ def _next_todo_filtered(
                      flt=flt, below=after.position + WALKED_FIRST)  # fmt: skip
     if near:
         return near[0]
-    wrapped = or_(Item.position < after.position, and_(Item.position == after.position, Item.id < after.id))
+    wrapped = in_order(after, -1)
     # (the id only: PostgreSQL sorted the candidates' whole rows, dialogues included, before the "todo" check
     # dropped them; 86k at 1M items, 22 MB sorted on disk)
     query = _filtered(

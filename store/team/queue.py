@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 from store.access import visible_dataset, visible_item
 from store.errors import Conflict
 from store.models import Annotation, Dataset, Item, Lease, QueueCursor, User, utcnow
+from store.queue import in_order
 from store.team import history
 from store.team.settings import overlap_of, team_settings
 
@@ -475,10 +476,9 @@ def queue_before(*, session: Session, user: User, dataset_id: int, item: Item, l
     open_to_me = and_(
         Item.full == false(), ~exists().where(Lease.item_id == Item.id, Lease.user_id == user.id)
     )
-    before = or_(Item.position < item.position, and_(Item.position == item.position, Item.id < item.id))
     query = (
         select(Item)
-        .where(Item.dataset_id == dataset_id, before, or_(mine, open_to_me))
+        .where(Item.dataset_id == dataset_id, in_order(item, -1), or_(mine, open_to_me))
         .order_by(Item.position.desc(), Item.id.desc())
         .limit(limit)
     )
