@@ -119,10 +119,8 @@ def backfill(connection: Connection, dataset_id: int | None = None) -> int:
     """Write the rows of every saved annotation (of the dataset; all when None) from its results and answers,
     after deleting theirs; returns how many were written. Reads annotations in id order, BATCH at a time."""
     scope = [] if dataset_id is None else [Annotation.dataset_id == dataset_id]
-    if dataset_id is None:
-        connection.execute(delete(AnnotationValue))
-    else:
-        connection.execute(delete(AnnotationValue).where(AnnotationValue.dataset_id == dataset_id))
+    mine = [] if dataset_id is None else [AnnotationValue.dataset_id == dataset_id]
+    connection.execute(delete(AnnotationValue).where(*mine))
     written, after = 0, 0
     while True:
         anns = connection.execute(

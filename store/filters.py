@@ -101,7 +101,7 @@ def conditions(
         where.append(Item.id.in_(select(_search(session, dataset_id, flt.search).c.item_id)))
     where.extend(_annotation_conditions(session, dataset_id, flt, correlated))
     if flt.comments is not None:
-        if correlated or (not flt.comments and _anti_join(session)):
+        if correlated or (not flt.comments and not _sqlite(session)):
             commented = select(Comment.item_id).where(Comment.item_id == Item.id).correlate(Item).exists()
             where.append(commented if flt.comments else ~commented)
         else:
@@ -131,14 +131,15 @@ def _annotators(names: list[str]) -> Any:
     return select(User.id).where(User.username.in_(names))
 
 
-def _anti_join(session: Session) -> bool:
-    """Whether "not among these items" is written NOT EXISTS (PostgreSQL) rather than NOT IN (SQLite).
+def _sqlite(session: Session) -> bool:
+    """Whether the session is on SQLite, whose planner some conditions are written differently for.
 
-    PostgreSQL hashes a NOT IN subquery only when its ids fit in work_mem (4 MB by default); past that it
-    checks each item against the whole list: rank_of under "untouched" at 1M items (300k annotated ids) ran
-    for more than 18 minutes. NOT EXISTS is an anti-join it hashes at any size. SQLite builds the NOT IN list
-    once and looks each item up in it, where NOT EXISTS would search the index per item."""
-    return session.get_bind().dialect.name != "sqlite"
+    "Not among these items" is NOT IN on SQLite and NOT EXISTS elsewhere. PostgreSQL hashes a NOT IN subquery
+    only when its ids fit in work_mem (4 MB by default); past that it checks each item against the whole list:
+    rank_of under "untouched" at 1M items (300k annotated ids) ran for more than 18 minutes. NOT EXISTS is an
+    anti-join it hashes at any size. SQLite builds the NOT IN list once and looks each item up in it, where
+    NOT EXISTS would search the index per item."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _items_with(ann: Any, where: list[ColumnElement[bool]], correlated: bool) -> ColumnElement[bool]:
@@ -211,8 +212,7 @@ def _annotation_where(
         # it; `|| ''` keeps SQLite off the (dataset, status, …) index, which leaves each annotator to look up
         # (submitted · ann1 · model at 1M items: 360 -> 210 ms). Not on PostgreSQL: it cannot estimate the
         # expression and looked 128k items up one by one (770 ms).
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        status = ann.status + "" if flt.annotators and not correlated and sqlite else ann.status
+        status = ann.status + "" if flt.annotators and not correlated and _sqlite(session) else ann.status
         if own:
             either.append(and_(status.in_(own), ann.final == false()))
         if "final" in touched:
@@ -248,7 +248,7 @@ def _annotation_conditions(
     if "untouched" not in flt.status:
         return [annotated] if needs_annotation else []
     _, anyone = _annotators_work(dataset_id, flt.annotators, ann, correlated)
-    untouched = ~_items_with(ann, anyone, correlated or _anti_join(session))
+    untouched = ~_items_with(ann, anyone, correlated or not _sqlite(session))
     if touched:
         return [or_(untouched, annotated)]
     return [untouched, annotated] if on_work else [untouched]
@@ -291,11 +291,13 @@ def _candidate_index(label: str) -> int | None:
 _Lookup = tuple[list[str], str | None]  # AnnotationValue keys (any of them) and the value (None: any)
 
 
-def _value_rows(dataset_id: int, lookup: _Lookup) -> tuple[Any, list[ColumnElement[bool]]]:
-    """An AnnotationValue alias and the conditions of `lookup` on it within the dataset."""
+def _value_rows(dataset_id: int | None, lookup: _Lookup) -> tuple[Any, list[ColumnElement[bool]]]:
+    """An AnnotationValue alias and the conditions of `lookup` on it (within the dataset unless None)."""
     keys, value = lookup
     found = aliased(AnnotationValue, name="flt_value")
-    where = [found.dataset_id == dataset_id, found.key.in_(keys) if len(keys) > 1 else found.key == keys[0]]
+    where = [found.key.in_(keys) if len(keys) > 1 else found.key == keys[0]]
+    if dataset_id is not None:
+        where.append(found.dataset_id == dataset_id)
     if value is not None:
         where.append(found.value == value)
     return found, where
@@ -304,13 +306,10 @@ def _value_rows(dataset_id: int, lookup: _Lookup) -> tuple[Any, list[ColumnEleme
 def _with_value(dataset_id: int, ann: Any, lookup: _Lookup, correlated: bool) -> ColumnElement[bool]:
     """The annotation `ann` has a value `lookup` names: a correlated EXISTS on the value's primary key
     (annotation, key, value), or IN over the (dataset, key, value, item, annotation) index."""
-    found, where = _value_rows(dataset_id, lookup)
+    found, where = _value_rows(None if correlated else dataset_id, lookup)
     if correlated:
         return (
-            select(found.annotation_id)
-            .where(found.annotation_id == ann.id, *where[1:])
-            .correlate(ann)
-            .exists()
+            select(found.annotation_id).where(found.annotation_id == ann.id, *where).correlate(ann).exists()
         )
     return ann.id.in_(select(found.annotation_id).where(*where))
 
