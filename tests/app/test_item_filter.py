@@ -18,23 +18,30 @@ from tests.utils import make_dataset
 PAGE = str(ROOT / "pages" / "datasets.py")
 
 
+def _dataset(session, name: str, items: dict[str, tuple[str, list[dict]]]) -> tuple[User, User, int, dict]:  # type: ignore[no-untyped-def]
+    """An admin, an annotator and a dataset of `items` (external id: the user's message, the candidates) with
+    its search index; returns them and the items' ids by external id."""
+    admin, ann = User(username="root", role="admin"), User(username="ann1", role="annotator")
+    session.add_all([admin, ann])
+    session.flush()
+    ds = make_dataset(session, name).id
+    session.execute(insert(Item), [
+        {"dataset_id": ds, "external_id": ext, "position": i, "name": "", "meta": {},
+         "messages": [{"role": "user", "text": text}], "candidates": candidates}
+        for i, (ext, (text, candidates)) in enumerate(items.items(), start=1)
+    ])  # fmt: skip
+    rebuild_index(session.connection(), ds)
+    session.flush()
+    ids = dict(session.execute(Item.__table__.select().with_only_columns(Item.external_id, Item.id)).all())
+    return admin, ann, ds, ids
+
+
 def test_search_filter_save_and_hand_over(app_engine) -> None:  # type: ignore[no-untyped-def]
     with db.write_session(app_engine) as session:
-        admin, ann = User(username="root", role="admin"), User(username="ann1", role="annotator")
-        session.add_all([admin, ann])
-        session.flush()
-        ds = make_dataset(session, "chats").id
-        session.execute(insert(Item), [
-            {"dataset_id": ds, "external_id": f"c{i}", "position": i, "name": "", "meta": {},
-             "messages": [{"role": "user", "text": f"Where is my refund {i}?" if i % 2 else f"Hello {i}"}],
-             "candidates": [{"text": "Soon.", "model": "m-large"}]}
-            for i in range(1, 7)
-        ])  # fmt: skip
-        rebuild_index(session.connection(), ds)
-        session.flush()
-        ids = dict(
-            session.execute(Item.__table__.select().with_only_columns(Item.external_id, Item.id)).all()
-        )
+        reply = [{"text": "Soon.", "model": "m-large"}]
+        admin, ann, ds, ids = _dataset(session, "chats", {
+            f"c{i}": (f"Where is my refund {i}?" if i % 2 else f"Hello {i}", reply) for i in range(1, 7)
+        })  # fmt: skip
         for ext in ("c1", "c2"):
             save_annotation(session=session, user=ann, item_id=ids[ext], work={}, version=0, submit=True)
     at = AppTest.from_file(PAGE, default_timeout=60)
@@ -68,19 +75,8 @@ def test_class_value_and_answer_filters_list_the_annotated_items(app_engine) -> 
     """A class's attribute value and a classification answer, chosen in the form, list exactly the items whose
     saved work holds them (read from the annotation values, store/annotation_values.py)."""
     with db.write_session(app_engine) as session:
-        admin, ann = User(username="root", role="admin"), User(username="ann1", role="annotator")
-        session.add_all([admin, ann])
-        session.flush()
-        ds = make_dataset(session, "scored").id
-        session.execute(insert(Item), [
-            {"dataset_id": ds, "external_id": f"s{i}", "position": i, "name": "", "meta": {},
-             "messages": [{"role": "user", "text": f"Question {i}"}], "candidates": [{"text": "Reply."}]}
-            for i in range(1, 6)
-        ])  # fmt: skip
-        session.flush()
-        ids = dict(
-            session.execute(Item.__table__.select().with_only_columns(Item.external_id, Item.id)).all()
-        )
+        items = {f"s{i}": (f"Question {i}", [{"text": "Reply."}]) for i in range(1, 6)}
+        admin, ann, ds, ids = _dataset(session, "scored", items)
         quality = create_class(session=session, user=admin, dataset_id=ds, data={
             "name": "quality", "tool": "dialog_evaluation", "targets": ["bot"],
             "attributes": [{"name": "score", "type": "radio", "options": ["1", "2", "3"]}]}).id  # fmt: skip
