@@ -35,6 +35,7 @@ import orjson
 
 from core.dialogue import ParsedItem, prompt_text
 from core.errors import FormatError
+from core.search import document
 from store.errors import InputError
 from store.sources import MB, Bundle, Limits, OpenedFile, open_source
 from store.zjson import compress, item_assets, item_models
@@ -102,7 +103,9 @@ def read(bundle: Bundle, options: Any, *, rows: bool = False) -> Any:
 # ---------------------------------------------------------------- rows
 
 # The item columns, in the order of a row tuple.
-# A row tuple has one more value after these: the item's search text (store.search indexes it by item id).
+# A row tuple has one more value after these: the item's search text, as core.search.document makes it for the
+# database (store.search.index_texts indexes it by item id, prepared=True). Made here, in the parser child:
+# on real text, whose every item holds some non-ASCII character, it was a sixth of the writer's time.
 ITEM_COLUMNS = ("dataset_id", "external_id", "name", "position", "messages", "candidates", "models", "message_count",
                 "assets", "meta", "import_job_id", "created_at")  # fmt: skip
 
@@ -144,9 +147,15 @@ def stored_parts(
 
 
 def item_row(
-    item: ParsedItem, ext: str, position: int, ids: tuple[Any, Any, Any], asset_id: AssetId | None
+    item: ParsedItem,
+    ext: str,
+    position: int,
+    ids: tuple[Any, Any, Any],
+    asset_id: AssetId | None,
+    separate: bool = False,
 ) -> tuple[Any, ...]:
-    """One item's row (ITEM_COLUMNS order); `ids` = (dataset_id, import_job_id, created_at as bound)."""
+    """One item's row (ITEM_COLUMNS order, then the search text); `ids` = (dataset_id, import_job_id,
+    created_at as bound); `separate`: the search text for PostgreSQL (core.search.document)."""
     texts: list[str] = []
     messages = stored_parts(item.messages, asset_id, ext, texts)
     candidates = stored_parts(item.candidates, asset_id, ext, texts)
@@ -164,7 +173,7 @@ def item_row(
         dumps(item.meta).decode() if item.meta else "{}",
         ids[1],
         ids[2],
-        "\n".join(texts),  # = core.search.dialogue_text(messages, candidates)
+        document("\n".join(texts), separate=separate),  # "\n".join: core.dialogue.dialogue_text
     )
 
 
@@ -226,6 +235,7 @@ class Job:
     position: int  # the dataset's highest position so far (-1: none)
     ids: tuple[Any, Any, Any]
     batch: int = BATCH
+    separate: bool = False  # the search text for PostgreSQL (core.search.document)
     skipper: Any = None  # core.neardup.Skipper when near duplicates are skipped (in this process only)
 
 
@@ -237,7 +247,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
     existing = job.existing
     check_existing = bool(existing)
     skipper = job.skipper
-    position, ids, size = job.position, job.ids, job.batch
+    position, ids, size, separate = job.position, job.ids, job.batch, job.separate
     rows: list[tuple[Any, ...] | None] = []
     extras: dict[str, ParsedItem] = {}
     deferred: list[tuple[int, int, str, ParsedItem]] = []
@@ -258,7 +268,8 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                 if skipper is not None and _near(skipper, counts, ext, orjson.loads(messages)):
                     continue
                 position += 1
-                rows.append((ids[0], ext, "", position, z(messages), z(candidates), models, n_m, "", "{}", ids[1], ids[2], search))  # fmt: skip
+                text = document(search, separate=separate)
+                rows.append((ids[0], ext, "", position, z(messages), z(candidates), models, n_m, "", "{}", ids[1], ids[2], text))  # fmt: skip
                 n_items += 1
                 n_messages += n_m
                 n_candidates += n_c
@@ -279,7 +290,7 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
                 continue
             position += 1
             try:
-                rows.append(row_of(item, ext, position, ids, asset_id))
+                rows.append(row_of(item, ext, position, ids, asset_id, separate))
             except NeedsImages:
                 deferred.append((len(rows), position, ext, item))
                 rows.append(None)
@@ -301,10 +312,10 @@ def batches(items: Iterator[ParsedItem], label: str, job: Job, asset_id: AssetId
     yield Batch(rows, extras, deferred, counts)
 
 
-def fill_deferred(batch: Batch, ids: tuple[Any, Any, Any], asset_id: AssetId) -> None:
+def fill_deferred(batch: Batch, job: Job, asset_id: AssetId) -> None:
     """Build the rows the child left to the parent (items with images), in place."""
     for index, position, ext, item in batch.deferred:
-        batch.rows[index] = item_row(item, ext, position, ids, asset_id)
+        batch.rows[index] = item_row(item, ext, position, job.ids, asset_id, job.separate)
     batch.deferred = []
 
 

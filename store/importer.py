@@ -94,7 +94,8 @@ def _insert_items(conn: Any, rows: list[tuple[Any, ...]], dataset_id: int) -> No
             Item.dataset_id == dataset_id, Item.position.between(min(texts), max(texts))
         )
     )
-    search.index_texts(conn, dataset_id, [(item_id, texts[position]) for item_id, position in found])
+    pairs = [(item_id, texts[position]) for item_id, position in found]
+    search.index_texts(conn, dataset_id, pairs, prepared=True)
 
 
 def _insert_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -650,6 +651,7 @@ def _write_items(
     ids = (dataset.id, job.id, now)
     work = import_worker.Job(
         source=child_source, options=options, limits=images.limits, existing=existing, position=-1 if position is None else position, ids=ids,
+        separate=dialect.name != "sqlite",
         skipper=_skipper(session, dataset.id, skip_duplicates) if skip_duplicates else None,  # type: ignore[arg-type]
     )  # fmt: skip
     child: import_worker.ParserProcess | None = None
@@ -670,7 +672,7 @@ def _write_items(
     try:
         for batch in source_batches:
             if batch.deferred:
-                import_worker.fill_deferred(batch, ids, images.asset_id)
+                import_worker.fill_deferred(batch, work, images.asset_id)
             c = batch.counts
             report.items, report.messages, report.candidates = c.items, c.messages, c.candidates
             report.annotations, report.skipped, report.skipped_ids = c.annotations, c.skipped, c.skipped_ids

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -16,6 +19,7 @@ from store import import_worker, importer
 from store.blobs import LocalBlobStore
 from store.importer import ImportProgress, import_source
 from store.models import Dataset, ImportJob, Item, Suggestion
+from tests.utils import found
 
 REAL = [
     "oasst_en_100_tree.jsonl",  # suggestions, messages shared between items
@@ -90,6 +94,65 @@ def test_child_process_writes_exactly_what_the_in_process_path_writes(
     assert [getattr(by_child, k) for k in counts] == [getattr(in_process, k) for k in counts]
     assert by_child.items > 0 and by_child.bytes > 0
     assert _items(engine, "child") == _items(engine, "inproc")
+
+
+def test_the_childs_search_text_finds_what_the_in_process_text_finds(
+    engine: Engine, tmp_path: Path, children: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser child makes the search text in the database's form (CJK characters spaced apart; on
+    PostgreSQL, words joined by punctuation split): both paths and both record shapes find the same items."""
+    data = tmp_path / "words.zip"
+    lines = [
+        {"id": "zh", "messages": [{"role": "user", "content": "我喜欢机器学习。"}], "responses": ["机器学习很有趣"]},
+        {"id": "ja", "messages": [{"role": "user", "content": "東京タワーはどこ?"}]},
+        {"id": "mail", "messages": [{"role": "user", "content": "Send the e-mail to a.b@example.org"}]},
+        {"id": "cafe", "messages": [{"role": "user", "text": "Un café, s'il vous plaît"}], "responses": [{"content": "ÉTÉ _under_score"}]},
+        {"id": "img", "messages": [{"role": "user", "content": "看图 caption-here", "images": ["pic.png"]}]},
+    ]  # fmt: skip
+    png = io.BytesIO()
+    Image.new("RGB", (4, 3)).save(png, "PNG")  # an item with an image: the parent builds its row
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("words.jsonl", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+        zf.writestr("pic.png", png.getvalue())
+    queries = [
+        "机器学习",
+        "学习",
+        "タワー",
+        "東京",
+        "e-mail",
+        "mail",
+        "example",
+        "café",
+        "été",
+        "under",
+        "score",
+        "plaît",
+        "看图",
+        "caption",
+    ]
+
+    def hits(name: str) -> dict[str, list[str]]:
+        with Session(engine) as s:
+            dataset_id = s.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one()
+            ext = dict(
+                s.execute(select(Item.id, Item.external_id).where(Item.dataset_id == dataset_id)).all()
+            )
+            return {q: sorted(ext[i] for i in found(s, dataset_id, q)) for q in queries}
+
+    by_child = _import(engine, str(data), "child", tmp_path / "b")
+    assert len(children) == 1 and by_child.items == 5
+    monkeypatch.setattr(importer, "PARSER_PROCESS_MIN_BYTES", 1 << 62)
+    _import(engine, str(data), "inproc", tmp_path / "b")
+    monkeypatch.setattr(import_worker, "PLAIN_ROWS", False)
+    _import(engine, str(data), "general", tmp_path / "b")
+    expected = {
+        "机器学习": ["zh"], "学习": ["zh"], "タワー": ["ja"], "東京": ["ja"], "e-mail": ["mail"], "mail": ["mail"],
+        "example": ["mail"], "café": ["cafe"], "été": ["cafe"], "under": ["cafe"], "score": ["cafe"], "plaît": ["cafe"],
+        "看图": ["img"], "caption": ["img"],
+    }  # fmt: skip
+    assert hits("child") == expected
+    assert hits("inproc") == expected
+    assert hits("general") == expected
 
 
 def _native_mix(path: Path) -> None:

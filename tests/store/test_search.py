@@ -18,7 +18,7 @@ from store.blobs import LocalBlobStore
 from store.db import make_engine, upgrade
 from store.importer import import_source
 from store.items import delete_dataset
-from store.models import Annotation, Comment, Dataset, Item, OntologyClass, Result
+from store.models import Annotation, Comment, Dataset, Item, OntologyClass, Result, User
 from tests.utils import cli_env, found, make_user, store_cli
 
 DIALOGUES = [
@@ -181,3 +181,28 @@ def test_past_ranked_up_to_a_page_is_in_the_datasets_order(session, tmp_path, mo
     assert first() == ["en2", "en1"]  # ranked
     monkeypatch.setattr(search, "RANKED_UP_TO", 1)
     assert first() == ["en1", "en2"]  # too many to rank: in order
+
+
+def test_an_index_made_before_the_pending_size_was_set_takes_it_at_the_next_import(tmp_path):
+    """FTS5's in-memory size for an import's new words (its `hashsize`): a dataset indexed with FTS5's default
+    (1 MB) gets search.PENDING_BYTES when items are next imported into it, and keeps finding the old ones."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        dataset_id, ids = _import(session, tmp_path)
+        admin = session.execute(select(User).where(User.username == "admin1")).scalar_one()
+        table = search.fts_table(dataset_id)
+        config = f"SELECT v FROM {table}_config WHERE k = 'hashsize'"
+        assert session.connection().exec_driver_sql(config).scalar() == search.PENDING_BYTES
+        session.connection().exec_driver_sql(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
+        session.commit()
+        more = tmp_path / "more.jsonl"
+        more.write_text(
+            json.dumps({"id": "new1", "messages": [{"role": "user", "content": "sourdough again"}]}) + "\n"
+        )
+        session.commit()  # (a new snapshot: the import commits on its own connection)
+        import_source(user=admin, dataset_name="s", source=str(more), engine=engine, blobs=LocalBlobStore(tmp_path / "blobs"))  # fmt: skip
+        assert session.connection().exec_driver_sql(config).scalar() == search.PENDING_BYTES
+        ids["new1"] = session.execute(select(Item.id).where(Item.external_id == "new1")).scalar_one()
+        assert sorted(_ext(ids, found(session, dataset_id, "sourdough"))) == ["en1", "new1"]
