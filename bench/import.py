@@ -150,7 +150,8 @@ def run_import(tmp: Path, name: str, source: str) -> tuple[object, float, float,
     until the WAL was checkpointed). The child's start-up is inside the seconds."""
     from store import db
     from store.blobs import LocalBlobStore
-    from store.importer import import_source, wait_checkpoints
+    from store.import_writer import wait_checkpoints
+    from store.importer import import_source
 
     url = f"sqlite:///{tmp}/{name}.db"
     db.upgrade(url)

@@ -74,7 +74,8 @@ def build(db_file: Path, items: int, url: str | None = None) -> None:
     """Generate the JSONL beside `db_file` and import it into `url` (default: the SQLite file `db_file`)."""
     from store import db
     from store.blobs import LocalBlobStore
-    from store.importer import import_source, wait_checkpoints
+    from store.import_writer import wait_checkpoints
+    from store.importer import import_source
 
     rng = random.Random(5)
     words = vocabulary(rng)

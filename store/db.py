@@ -153,7 +153,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
 # SQLite plans from sqlite_stat1, which only ANALYZE writes. Without it, the planner guessed a covering index
 # by dataset was as selective as one by item and a filter's per-item check read every annotation (minutes at
 # 1M items). Sampled (analysis_limit) it takes ~0.1 s at 1M items: at each server start
-# (components.auth.announce_setup_code) and after each import (importer._checkpoint_later). PostgreSQL's
+# (components.auth.announce_setup_code) and after each import (import_writer.checkpoint_later). PostgreSQL's
 # autovacuum keeps its own statistics.
 ANALYSIS_LIMIT = 1000
 

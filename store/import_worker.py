@@ -41,7 +41,7 @@ from store.sources import MB, Bundle, Limits, OpenedFile, open_source
 from store.zjson import compress, item_assets, item_models
 
 BATCH = 2000
-AssetId = Callable[..., str]  # (ref, *, label) -> asset id (store.importer._Images.asset_id)
+AssetId = Callable[..., str]  # (ref, *, label) -> asset id (store.import_images.ImageStore.asset_id)
 
 
 # ---------------------------------------------------------------- reading

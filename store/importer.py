@@ -11,21 +11,13 @@ row-building code. Either way a writer thread runs SQLite while the rows of the 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
-import io
-import itertools
 import os
-import re
-import sqlite3
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
@@ -38,82 +30,24 @@ from store.access import require_admin
 from store.blobs import BlobStore, get_blob_store
 from store.datasets import create_dataset
 from store.errors import InputError
-from store.models import Asset, Dataset, ImportJob, Item, Suggestion, User, utcnow
+from store.import_images import ImageStore, check_image, delete_blobs, read_image_ref, sweep_now
+from store.import_writer import checkpoint_later, insert_items, write_session
+from store.models import Dataset, ImportJob, Item, Suggestion, User, utcnow
 from store.sources import (
     MB,
     Bundle,
     Limits,
     OpenedFile,
     cleanup_stale_temp,
-    fetch_s3_object,
-    fetch_url,
     forget_fetched,
     kept_download,
     open_source,
     source_label,
 )
 
-IMPORT_CACHE_KB = 64 * 1024  # SQLite page cache of the import's connection
-# Items go in through one plain INSERT run by the driver's executemany, with JSON already serialized by
-# orjson: SQLAlchemy's JSON type would run json.dumps per value and build parameters per row.
-_ITEM_COLUMNS = import_worker.ITEM_COLUMNS
 # A source of at least this many data bytes that a second process can open again (a path on this server)
 # is read and parsed by a parser child process while this one writes (store.import_worker).
 PARSER_PROCESS_MIN_BYTES = int(float(os.environ.get("PARLEY_IMPORT_PROCESS_MIN_MB", "32")) * MB)
-
-
-# On SQLite, up to ROWS_PER_INSERT items go in one INSERT statement (fewer if the library allows fewer
-# parameters): the driver gives up the GIL around each statement, and taking it back while the parser
-# thread runs costs up to the switch interval, so one statement a row made the writer wait on the parser
-# more than on SQLite. 1,000 rows a statement took about a fifth less writer CPU than 50 (200 MB bench).
-ROWS_PER_INSERT = 1000
-
-
-def _item_insert_sql(paramstyle: str, rows: int = 1) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    one = f"({', '.join([mark] * len(_ITEM_COLUMNS))})"
-    return f"INSERT INTO item ({', '.join(_ITEM_COLUMNS)}) VALUES {', '.join([one] * rows)}"
-
-
-def _rows_per_insert(conn: Any) -> int:
-    raw = conn.connection.dbapi_connection
-    try:
-        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    except (AttributeError, sqlite3.Error):  # Python < 3.11: SQLite's own default before 3.32
-        limit = 999
-    return max(1, min(ROWS_PER_INSERT, limit // len(_ITEM_COLUMNS)))
-
-
-def _insert_items(conn: Any, rows: list[tuple[Any, ...]], dataset_id: int) -> None:
-    """Insert the rows (ITEM_COLUMNS and the search text last), then index their texts by the new ids."""
-    texts = {row[3]: row[-1] for row in rows}  # by position: consecutive in a batch, unique in the dataset
-    rows = [row[:-1] for row in rows]
-    _insert_rows(conn, rows)
-    found = conn.execute(
-        select(Item.id, Item.position).where(
-            Item.dataset_id == dataset_id, Item.position.between(min(texts), max(texts))
-        )
-    )
-    pairs = [(item_id, texts[position]) for item_id, position in found]
-    search.index_texts(conn, dataset_id, pairs, prepared=True)
-
-
-def _insert_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    paramstyle = conn.dialect.paramstyle
-    k = _rows_per_insert(conn) if conn.dialect.name == "sqlite" else 1
-    if len(rows) < k or k == 1:
-        conn.exec_driver_sql(_item_insert_sql(paramstyle), rows)
-        return
-    full = len(rows) - len(rows) % k
-    flat = itertools.chain.from_iterable
-    grouped = [tuple(flat(rows[i : i + k])) for i in range(0, full, k)]
-    conn.exec_driver_sql(_item_insert_sql(paramstyle, k), grouped)
-    if full < len(rows):
-        conn.exec_driver_sql(_item_insert_sql(paramstyle), rows[full:])
-
-
-IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
-MAX_IMAGE_BYTES = 50 * MB
 
 
 def _formats() -> Any:
@@ -188,119 +122,6 @@ class Preview:
     complete: bool  # False when counting stopped at the time budget ("at least count")
     images: dict[str, bytes] = field(default_factory=dict)  # refs shown in `items` → checked bytes
     ontology: dict[str, Any] | None = None
-
-
-# ---------------------------------------------------------------- images
-
-
-def check_image(data: bytes, *, label: str) -> tuple[str, int, int]:
-    """(mime, width, height) for PNG/JPEG/GIF/WebP bytes; InputError for anything else or a pixel bomb."""
-    from PIL import Image, UnidentifiedImageError
-
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InputError(f"{label}: image larger than {MAX_IMAGE_BYTES // MB} MB (refused)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as im:
-                width, height = im.size
-                fmt = im.format or ""
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InputError(
-                f"{label}: image has too many pixels (decompression bomb, over {Image.MAX_IMAGE_PIXELS} "
-                f"pixels; refused): {exc}"
-            ) from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise InputError(f"{label}: not a PNG, JPEG, GIF or WebP image (refused)") from None
-    if fmt not in IMAGE_FORMATS:
-        raise InputError(f"{label}: image format {fmt or 'unknown'} is not allowed (PNG, JPEG, GIF, WebP)")
-    return IMAGE_FORMATS[fmt], width, height
-
-
-def read_image_ref(
-    ref: str, bundle: Bundle, *, label: str, limits: Limits, names: set[str] | None = None
-) -> bytes:
-    """The bytes behind an image reference: a bundle member, an http(s) URL (SSRF-guarded) or s3://."""
-    if ref.startswith(("http://", "https://")):
-        buf = io.BytesIO()
-        fetch_url(ref, buf, limits=Limits(max_unpacked=MAX_IMAGE_BYTES, url_timeout=limits.url_timeout))
-        return buf.getvalue()
-    if ref.startswith("data:"):
-        return _data_uri(ref, label=label)
-    if ref.startswith("s3://"):
-        buf = io.BytesIO()
-        fetch_s3_object(ref, buf)
-        return buf.getvalue()
-    if ref not in (names if names is not None else set(bundle.names())) and not _has(bundle, ref):
-        raise InputError(f"{label}: image {ref!r} is not in {bundle.label}")
-    with bundle.open(ref) as fh:
-        data = fh.read(MAX_IMAGE_BYTES + 1)
-    return data
-
-
-def _data_uri(ref: str, *, label: str) -> bytes:
-    import base64
-    import binascii
-
-    head, _, payload = ref.partition(",")
-    if not head.endswith(";base64"):
-        raise InputError(f"{label}: only base64 data: image URIs are supported")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{label}: a data: image URI is not valid base64") from None
-
-
-def _has(bundle: Bundle, name: str) -> bool:
-    try:
-        bundle.size(name)
-    except (KeyError, InputError):
-        return False
-    return True
-
-
-class _Images:
-    """Stores each distinct image once per import: checked by Pillow, put in the blob store, Asset rows."""
-
-    def __init__(self, session: Session, bundle: Bundle, blobs: BlobStore, limits: Limits) -> None:
-        self.session, self.bundle, self.blobs, self.limits = session, bundle, blobs, limits
-        self.by_ref: dict[str, str] = {}
-        self.known: set[str] = set()  # asset ids with a row (before or in this import)
-        self.pending: dict[str, dict[str, Any]] = {}  # Asset rows to insert unless one exists already
-        self.created_blobs: list[str] = []
-        self.used: set[str] = set()
-        self.names = set(bundle.names())
-
-    def asset_id(self, ref: str, *, label: str) -> str:
-        found = self.by_ref.get(ref)
-        if found is None:
-            data = read_image_ref(ref, self.bundle, label=label, limits=self.limits, names=self.names)
-            mime, width, height = check_image(data, label=f"{label}: image {ref!r}")
-            found = sha256(data).hexdigest()
-            if found not in self.known:
-                if not self.blobs.exists(found):
-                    self.blobs.put(found, data, content_type=mime)
-                    self.created_blobs.append(found)
-                elif hasattr(self.blobs, "touch"):
-                    self.blobs.touch(found)  # in use again: sweep_orphan_blobs must not take it now
-                self.pending[found] = {"id": found, "mime": mime, "width": width, "height": height,
-                                       "bytes": len(data), "created_at": utcnow()}  # fmt: skip
-            self.known.add(found)
-            self.by_ref[ref] = found
-        self.used.add(found)
-        return found
-
-    def flush(self, pending: dict[str, dict[str, Any]]) -> None:
-        """Insert a batch's new Asset rows; one query finds those stored by an earlier import."""
-        if not pending:
-            return
-        ids = list(pending)
-        for start in range(0, len(ids), 500):
-            query = select(Asset.id).where(Asset.id.in_(ids[start : start + 500]))
-            for existing in self.session.execute(query).scalars():
-                del pending[existing]
-        if pending:
-            self.session.execute(insert(Asset), list(pending.values()))
 
 
 # ---------------------------------------------------------------- reading
@@ -421,11 +242,11 @@ def import_source(
     options = options if options is not None else default_options()
     limits = limits or Limits()
     blobs = blobs or get_blob_store()
-    _sweep_now(engine, blobs)
+    sweep_now(engine, blobs)
     label = source_label(source)
     report = ImportReport(dataset=dataset_name, source=label)
     started = time.monotonic()
-    images: _Images | None = None
+    images: ImageStore | None = None
     try:
         with open_source(source, limits=limits) as raw_bundle:
             bundle = import_worker.CountingBundle(raw_bundle)
@@ -435,7 +256,7 @@ def import_source(
             if skipped_files:
                 report.notes.append("left out (not a data file or image): " + ", ".join(skipped_files[:10]))
             total = sum(_size(raw_bundle, n) for n in report.data_files)
-            with _import_session(engine) as session:
+            with write_session(engine) as session:
                 dataset = _dataset(session, dataset_name, user, create)
                 job = ImportJob(
                     dataset_id=dataset.id, source=label, format=reading.format, status="running",
@@ -443,7 +264,7 @@ def import_source(
                 )  # fmt: skip
                 session.add(job)
                 session.flush()
-                images = _Images(session, bundle, blobs, limits)
+                images = ImageStore(session, bundle, blobs, limits)
                 native = _Native(user)
                 if reading.ontology:
                     native.apply(session, dataset, reading.ontology, [])
@@ -467,14 +288,14 @@ def import_source(
                 report.job_id = job.id
     except BaseException as exc:
         if images is not None:
-            _delete_blobs(engine, blobs, images.created_blobs)
+            delete_blobs(engine, blobs, images.created_blobs)
         if isinstance(exc, InputError | FormatError):
             _record_failure(engine, dataset_name, label, report, user, str(exc))
         raise
     report.seconds = time.monotonic() - started
     if _remote(source):
         forget_fetched(source)  # kept from the preview for this import; the next one downloads afresh
-    _checkpoint_later(engine)
+    checkpoint_later(engine)
     return report
 
 
@@ -495,116 +316,6 @@ def _child_source(source: Any, total: int) -> Any:
 def _remote(source: Any) -> bool:
     items = source if isinstance(source, list | tuple) else [source]
     return any(isinstance(s, str) and s.startswith(("http://", "https://", "s3://")) for s in items)
-
-
-@contextlib.contextmanager
-def _import_session(engine: Engine) -> Iterator[Session]:
-    """db.write_session, except that on SQLite in WAL mode the commit does not copy the WAL into the database.
-
-    A large import writes its pages once into the WAL; SQLite's automatic checkpoint would then copy them
-    all again and fsync, inside the commit (about as long as the import itself). The commit is as durable
-    without it (WAL with synchronous=NORMAL: a commit is never fsynced), so the copy is left to
-    _checkpoint_later, which runs it off the caller's path.
-    """
-    with engine.connect() as conn:
-        raw = None
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            raw = conn.connection.dbapi_connection  # PRAGMAs without SQLAlchemy opening a transaction
-            if raw is not None and raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                raw = None
-        previous = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] if raw is not None else None
-        cache = raw.execute("PRAGMA cache_size").fetchone()[0] if raw is not None else None
-        if raw is not None:
-            raw.execute("PRAGMA wal_autocheckpoint=0")
-            # The unique (dataset_id, external_id) index of a 1 GB import outgrows SQLite's 2 MB default
-            # page cache; its pages then go out and back in for every batch.
-            raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
-        try:
-            with db.committing(conn) as session:
-                yield session
-        finally:
-            if raw is not None:
-                with contextlib.suppress(Exception):  # never hide the import's own error
-                    raw.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
-                    raw.execute(f"PRAGMA cache_size={int(cache)}")
-
-
-_checkpoints: list[threading.Thread] = []
-
-
-def _checkpoint_later(engine: Engine) -> None:
-    """Refresh the planner's statistics (store.db.analyze) and copy the WAL into the database file, in a
-    background thread (SQLite WAL only).
-
-    PASSIVE: readers and writers go on meanwhile; a writer's own automatic checkpoint finds this one
-    running and skips. A process that exits waits for it (atexit); one killed leaves it to the next
-    commit's automatic checkpoint.
-    """
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            db.analyze(engine)
-        with contextlib.suppress(Exception), engine.connect() as conn:
-            raw = conn.connection.dbapi_connection
-            if raw is not None:
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    thread = threading.Thread(target=run, name="parley-wal-checkpoint", daemon=True)
-    if not _checkpoints:
-        atexit.register(wait_checkpoints)  # a CLI import ends with the copy done, not cut off
-    _checkpoints[:] = [t for t in _checkpoints if t.is_alive()] + [thread]
-    thread.start()
-
-
-def wait_checkpoints(timeout: float | None = None) -> None:
-    """Wait for the background WAL checkpoints started by imports (the CLI waits before it exits)."""
-    for thread in list(_checkpoints):
-        thread.join(timeout)
-
-
-ORPHAN_BLOB_HOURS = float(os.environ.get("PARLEY_ORPHAN_BLOB_HOURS", "24"))
-SWEEP_EVERY_SECONDS = 3600.0
-_last_sweep: dict[int, float] = {}
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def sweep_orphan_blobs(
-    engine: Engine, blobs: BlobStore, *, older_than_hours: float = ORPHAN_BLOB_HOURS
-) -> int:
-    """Delete image blobs that no Asset row names and that were last written over `older_than_hours` ago.
-
-    An import killed with `kill -9` leaves the blobs it stored without rows (its transaction never
-    committed). The age keeps the blobs of an import still running (or one about to commit) safe: an
-    import touches a blob it finds already stored. Only sha256-named keys are looked at. Returns how many
-    were deleted."""
-    keys_older_than = getattr(blobs, "keys_older_than", None)
-    if keys_older_than is None:
-        return 0
-    old = [k for k in keys_older_than(older_than_hours * 3600) if _SHA256.fullmatch(k)]
-    deleted = 0
-    for start in range(0, len(old), 500):
-        chunk = old[start : start + 500]
-        with Session(engine) as session:
-            kept = set(session.execute(select(Asset.id).where(Asset.id.in_(chunk))).scalars())
-        for key in chunk:
-            if key not in kept:
-                with contextlib.suppress(Exception):
-                    blobs.delete(key)
-                    deleted += 1
-    return deleted
-
-
-def _sweep_now(engine: Engine, blobs: BlobStore) -> None:
-    """sweep_orphan_blobs at an import's start, at most once an hour per blob store in this process."""
-    now = time.monotonic()
-    if now - _last_sweep.get(id(blobs), -SWEEP_EVERY_SECONDS) < SWEEP_EVERY_SECONDS:
-        return
-    _last_sweep[id(blobs)] = now
-    with contextlib.suppress(Exception):  # a sweep that fails must not stop the import
-        sweep_orphan_blobs(engine, blobs)
 
 
 def _size(bundle: Bundle, name: str) -> int:
@@ -628,7 +339,7 @@ def _write_items(
     dataset: Dataset,
     job: ImportJob,
     reading: Any,
-    images: _Images,
+    images: ImageStore,
     report: ImportReport,
     progress: Callable[[ImportProgress], None] | None,
     bundle: import_worker.CountingBundle,
@@ -719,7 +430,7 @@ def _flush(
     dataset: Dataset,
     rows: list[tuple[Any, ...]],
     extras: dict[str, ParsedItem],
-    images: _Images,
+    images: ImageStore,
     report: ImportReport,
     native: _Native,
     assets: dict[str, dict[str, Any]],
@@ -728,7 +439,7 @@ def _flush(
     if not rows:
         return
     conn = session.connection()
-    _insert_items(conn, rows, dataset.id)  # type: ignore[arg-type]
+    insert_items(conn, rows, dataset.id)  # type: ignore[arg-type]
     if not extras:
         return
     ids: dict[str, int] = {}
@@ -807,18 +518,6 @@ def _counts(report: ImportReport) -> dict[str, Any]:
         "near_skipped": report.near_skipped, "near_skipped_ids": report.near_skipped_ids,
         "bytes": report.bytes, "seconds": round(report.seconds, 3),
     }  # fmt: skip
-
-
-def _delete_blobs(engine: Engine, blobs: BlobStore, keys: list[str]) -> None:
-    """Delete blobs this import created, unless another import committed an Asset row for one meanwhile."""
-    if not keys:
-        return
-    with contextlib.suppress(Exception), Session(engine) as session:
-        kept = set(session.execute(select(Asset.id).where(Asset.id.in_(keys))).scalars())
-        keys = [k for k in keys if k not in kept]
-    for key in keys:
-        with contextlib.suppress(Exception):
-            blobs.delete(key)
 
 
 def _record_failure(

@@ -215,6 +215,8 @@ NO_USER = {
     "export_team.history_query": "a query built inside write_export",
     "import_worker.batches": "inside import_source (checked)",
     "import_worker.item_row": "inside import_source (checked)",
+    "import_worker.fill_deferred": "inside import_source (checked)",
+    "import_writer.insert_items": "inside import_source (checked)",
     "import_worker.source_label_of": "an ImportJob's source for messages, inside import_source (checked)",
     "llm.jobs.get_job": "inside the checked job functions, and the Models page (admins)",
     "llm.jobs.start_runner": "after start_job / resume_job (checked)",

@@ -13,9 +13,10 @@ from pathlib import Path
 from PIL import Image
 from sqlmodel import Session
 
-from store import importer
+from store import import_images
 from store.blobs import LocalBlobStore
-from store.importer import import_source, sweep_orphan_blobs
+from store.import_images import sweep_orphan_blobs
+from store.importer import import_source
 from store.models import Asset, utcnow
 from store.sources import Upload
 from tests.utils import make_user
@@ -72,7 +73,7 @@ def test_an_import_sweeps_at_its_start_and_keeps_a_blob_it_reuses(session: Sessi
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("chats.jsonl", lines + "\n")
         zf.writestr("red.png", red)
-    importer._last_sweep.clear()
+    import_images._last_sweep.clear()
     session.expunge(admin)
     session.rollback()
     report = import_source(
