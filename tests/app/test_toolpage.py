@@ -10,7 +10,7 @@ from sqlmodel import Session
 from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
-import components.toolpage as toolpage
+from components.toolpage import work
 from store.annotations import load_work, save_draft
 from store.models import Annotation
 from tests.app import open_tool_page
@@ -165,7 +165,7 @@ def test_a_newer_rerun_during_a_write_is_no_conflict_with_myself(env, write):
     save is refused as "changed in another tab" (seen in the browser under load)."""
     engine, data = env
     at = run(data)
-    real = getattr(toolpage, write)
+    real = getattr(work, write)
     interrupted = []
 
     def write_then_user_presses_on(**kw):  # type: ignore[no-untyped-def]
@@ -178,7 +178,7 @@ def test_a_newer_rerun_during_a_write_is_no_conflict_with_myself(env, write):
         return version
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(toolpage, write, write_then_user_presses_on)
+        patch.setattr(work, write, write_then_user_presses_on)
         if write == "save_draft":
             at.radio(key=wkey(at, "validity")).set_value("invalid").run()
         else:
