@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.toolpage.work import _k
 from store import db
 from store.models import Item, User
 from store.team.history import item_history
@@ -20,10 +21,6 @@ QUEUE_LABEL = "My queue"
 # every filter, "All items" first.
 ANNOTATOR_FILTERS = (QUEUE, "submitted")
 _COUNTS_TTL = 30.0
-
-
-def _k(kind: str, name: str) -> str:
-    return f"tool.{kind}.{name}"
 
 
 def default_filter(user: User) -> str:

@@ -37,7 +37,7 @@ class _Stored:
 
     version: int
     base: bytes  # the stored work (_dump), to tell whether the working copy changed
-    status: str  # "new" | "draft" | "saved" | "submitted"
+    status: str  # "new" | "draft" | "saved" | "submitted" | "accepted" | "rejected" (by a reviewer)
     draft_at: str | None = None  # when a draft newer than the saved state was kept
 
 
