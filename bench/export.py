@@ -2,9 +2,10 @@
 
 Generates its own data with bulk inserts into a temporary SQLite file, then runs each export in a fresh
 process (so peak RSS is the export's own) and prints items/s, CPU and peak RSS. An export of this size
-renders chunks in a worker process too (store/export.py _write_parallel): its CPU (start-up included) and
-peak RSS are printed beside the exporting process's own, and the RSS checked against the target is the two
-peaks added (both processes live at once). Target: ≥ 20,000 items/s and ≤ 300 MB peak RSS (both processes).
+renders chunks in a worker process too (store/export_worker.py write_parallel): its CPU (start-up included)
+and peak RSS are printed beside the exporting process's own, and the RSS checked against the target is the
+two peaks added (both processes live at once). Target: ≥ 20,000 items/s and ≤ 300 MB peak RSS (both
+processes).
 Usage: python bench/export.py [--items N] [--db FILE] [--workers 0|1]
 """
 
@@ -124,15 +125,15 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--db", help="reuse (or create once) this SQLite file instead of a temporary one")
     parser.add_argument(
-        "--workers", type=int, help="store.export.WORKERS for the run (default: as set there)"
+        "--workers", type=int, help="store.export_worker.WORKERS for the run (default: as set there)"
     )
     parser.add_argument("--run", nargs=3, metavar=("URL", "FORMAT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         if args.workers is not None:
-            import store.export
+            import store.export_worker
 
-            store.export.WORKERS = args.workers
+            store.export_worker.WORKERS = args.workers
         run_one(*args.run)
         return 0
     with tempfile.TemporaryDirectory(prefix="parley-bench-export-") as tmp:

@@ -21,7 +21,7 @@ from core.filters import STATUSES, FilterError, ItemFilter
 from core.search import marked_html
 from store import db
 from store.errors import Forbidden, InputError, NotFound
-from store.export import dataset_annotators
+from store.export_filters import dataset_annotators
 from store.models import Item, User
 from store.ontology import list_classes, list_classifications
 from store.saved_filters import delete_filter, get_filter, list_filters, save_filter

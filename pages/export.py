@@ -14,13 +14,8 @@ from core.export import FORMATS, Options
 from store import db
 from store.datasets import list_datasets
 from store.errors import InputError, NotFound
-from store.export import (
-    ExportFilters,
-    data_file_name,
-    dataset_annotators,
-    export_bytes,
-    preview,
-)
+from store.export import data_file_name, export_bytes, preview
+from store.export_filters import ExportFilters, dataset_annotators
 
 user = require_role("admin", "reviewer")
 st.title("Export")

@@ -19,7 +19,7 @@ from core.report.html import charts
 from store import db
 from store.datasets import list_datasets
 from store.errors import InputError, NotFound
-from store.export import dataset_annotators
+from store.export_filters import dataset_annotators
 
 user = require_role("admin", "reviewer")
 st.title("Report")

@@ -14,7 +14,7 @@ from components.review.history import history_ui
 from components.review.results import work_ui
 from store import db
 from store.errors import Conflict, Forbidden, InputError, NotFound
-from store.export import dataset_annotators
+from store.export_filters import dataset_annotators
 from store.models import Dataset, User
 from store.team.review import UnderReview, accept, fix_and_accept, get_for_review, reject, review_stream
 from store.team.settings import team_settings

@@ -11,7 +11,8 @@ from core.export import FORMATS, PAIR_MODES, Options
 from store import db
 from store.datasets import get_dataset
 from store.errors import InputError
-from store.export import IMAGE_MODES, STATUS_FILTERS, VALIDITY_FILTERS, ExportFilters, write_export
+from store.export import IMAGE_MODES, write_export
+from store.export_filters import STATUS_FILTERS, VALIDITY_FILTERS, ExportFilters
 
 
 def register(sub: argparse._SubParsersAction) -> None:

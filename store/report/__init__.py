@@ -25,7 +25,7 @@ from core.report.agreement import agreement
 from core.report.models import judge_agreement, leaderboard_of_cells, pair_table_of_cells
 from store.access import visible_dataset
 from store.errors import InputError
-from store.export import ExportFilters, item_restriction, user_ids
+from store.export_filters import ExportFilters, item_restriction, user_ids
 from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
 from store.report.read import TextCodes, item_models, joined_numbers, joined_texts, numbers, read_columns

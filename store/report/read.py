@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Text, cast, func, select
 from sqlmodel import Session
 
-from store.export import ExportFilters, annotation_filter, user_ids
+from store.export_filters import ExportFilters, annotation_filter, user_ids
 from store.models import Annotation, Item, Result
 from store.report.tally import Columns
 

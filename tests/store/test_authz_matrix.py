@@ -25,6 +25,7 @@ from store import (
     datasets,
     duplicates,
     export,
+    export_filters,
     filters,
     importer,
     items,
@@ -203,7 +204,7 @@ CALLS: dict[str, Call] = {
     "team.adjudicate.finalise": lambda s, u, w: adjudicate.finalise(session=s, user=u, item_id=w.x1, picks={}),
     "team.adjudicate.finalise_agreed": lambda s, u, w: adjudicate.finalise_agreed(session=s, user=u, dataset_id=w.r),
     "export.export_bytes": lambda s, u, w: export.export_bytes(
-        dataset_name=R, fmt="native", filters=export.ExportFilters(), as_zip=False, user=u, session=s
+        dataset_name=R, fmt="native", filters=export_filters.ExportFilters(), as_zip=False, user=u, session=s
     ),
     "report.report_data": lambda s, u, w: report_data(
         session=s, user=u, dataset_id=w.r, filters=ReportFilters()

@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from core.export import Options
 from store.errors import InputError
-from store.export import ExportFilters, write_export
+from store.export import write_export
+from store.export_filters import ExportFilters
 from store.models import Asset, Item
 from tests.store.export_data import build, make_item
 from tests.utils import make_dataset
@@ -214,20 +215,20 @@ def test_results_of_a_deleted_class_are_kept_under_its_old_name(session, data, t
 def test_batches_read_ahead_keep_order_and_a_preview_leaves_the_session_usable(
     session, data, tmp_path, monkeypatch
 ):
-    import store.export as export_module
+    import store.export_read as export_read
     from store.export import preview
 
     monkeypatch.setattr(
-        export_module, "BATCH", 2
+        export_read, "BATCH", 2
     )  # six items: three batches, the next read while one is written
     out, summary = export(session, data, "native", tmp_path)
     assert [r["id"] for r in lines(out)[1:]] == ["r3", "tie", "bad", "pw", "sc", "sft"]
     assert summary.counts["items"] == 6
     dpo_out, _ = export(session, data, "dpo", tmp_path, name="d.jsonl")
-    monkeypatch.setattr(export_module, "BATCH", 1000)
+    monkeypatch.setattr(export_read, "BATCH", 1000)
     one_batch, _ = export(session, data, "dpo", tmp_path, name="d1.jsonl")
     assert dpo_out.read_bytes() == one_batch.read_bytes()
-    monkeypatch.setattr(export_module, "BATCH", 1)
+    monkeypatch.setattr(export_read, "BATCH", 1)
     records, counts = preview(
         session=session, dataset=data["dataset"], fmt="dpo", filters=ExportFilters(), limit=2
     )

@@ -60,7 +60,7 @@ def test_a_large_export_from_the_cli_is_the_same_file_as_one_process(tmp_path):
     too; its file is the one-process export's, byte for byte."""
     import importlib.util
 
-    import store.export as export_module
+    import store.export_worker as export_worker
     from store.blobs import LocalBlobStore
     from store.db import read_session
     from store.export import write_export
@@ -84,8 +84,8 @@ def test_a_large_export_from_the_cli_is_the_same_file_as_one_process(tmp_path):
         with read_session(engine) as session:
             dataset = session.query(Dataset).filter_by(name="bench").one()
             one = tmp_path / f"one.{fmt}.jsonl"
-            old = export_module.WORKERS
-            export_module.WORKERS = 0
+            old = export_worker.WORKERS
+            export_worker.WORKERS = 0
             try:
                 summary = write_export(
                     session=session,
@@ -95,7 +95,7 @@ def test_a_large_export_from_the_cli_is_the_same_file_as_one_process(tmp_path):
                     blobs=LocalBlobStore(tmp_path / "blobs"),
                 )
             finally:
-                export_module.WORKERS = old
+                export_worker.WORKERS = old
             # The same call with the defaults (as the CLI and the Export page make it) uses the worker.
             two = tmp_path / f"two.{fmt}.jsonl"
             parallel = write_export(

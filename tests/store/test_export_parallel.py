@@ -1,16 +1,18 @@
-"""Exports rendered partly by a worker process (store/export.py _write_parallel) are byte for byte the
-one-process export, on a SQLite file and on PostgreSQL: every JSONL format, images in the zip or by URL."""
+"""Exports rendered partly by a worker process (store/export_worker.py write_parallel) are byte for byte
+the one-process export, on a SQLite file and on PostgreSQL: every JSONL format, images in the zip or by
+URL."""
 
 import zipfile
 
 import pytest
 from sqlmodel import Session, SQLModel
 
-import store.export as export_module
+import store.export_worker as export_worker
 from core.export import Options
 from store.blobs import LocalBlobStore
 from store.db import make_engine
-from store.export import ExportFilters, write_export
+from store.export import write_export
+from store.export_filters import ExportFilters
 from store.models import Asset, Item, Suggestion
 from tests.store.export_data import build, make_item
 
@@ -49,19 +51,19 @@ def data(file_engine):
 
 def export_both(file_engine, data, tmp_path, monkeypatch, fmt, out_name, **kw):
     """(one-process bytes, parallel bytes, one-process summary, parallel summary, chunks the worker did)."""
-    monkeypatch.setattr(export_module, "PARALLEL_MIN_ITEMS", 1)
-    monkeypatch.setattr(export_module, "CHUNK", 4)
+    monkeypatch.setattr(export_worker, "PARALLEL_MIN_ITEMS", 1)
+    monkeypatch.setattr(export_worker, "CHUNK", 4)
     submitted = []
-    real_submit = export_module._Worker.submit
+    real_submit = export_worker._Worker.submit
 
     def counting_submit(self, *args):
         submitted.append(args[1:3])
         return real_submit(self, *args)
 
-    monkeypatch.setattr(export_module._Worker, "submit", counting_submit)
+    monkeypatch.setattr(export_worker._Worker, "submit", counting_submit)
     results = []
     for workers in (0, 1):
-        monkeypatch.setattr(export_module, "WORKERS", workers)
+        monkeypatch.setattr(export_worker, "WORKERS", workers)
         out = tmp_path / f"w{workers}" / out_name
         with Session(file_engine) as session:
             summary = write_export(
@@ -115,8 +117,8 @@ def test_worker_zip_has_the_same_data_images_and_manifest_counts(file_engine, da
 
 
 def test_in_memory_sqlite_exports_in_one_process(sqlite_engine, tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "PARALLEL_MIN_ITEMS", 1)
-    monkeypatch.setattr(export_module, "_Worker", None)  # would fail if a worker were started
+    monkeypatch.setattr(export_worker, "PARALLEL_MIN_ITEMS", 1)
+    monkeypatch.setattr(export_worker, "_Worker", None)  # would fail if a worker were started
     with Session(sqlite_engine, expire_on_commit=False) as session:
         data = build(session)
         summary = write_export(

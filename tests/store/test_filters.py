@@ -15,7 +15,7 @@ from store import filters, queue, saved_filters
 from store.annotations import save_annotation, save_draft
 from store.comments import add_comment
 from store.errors import Forbidden, InputError, NotFound
-from store.export import ExportFilters, count_selection
+from store.export_filters import ExportFilters, count_selection
 from store.items import list_items
 from store.models import Annotation, AuditEvent, Item, User
 from store.ontology import create_class, create_classification

@@ -196,7 +196,7 @@ def test_columnar_figures_equal_core_reports(session, data):
     the same answers."""
     from core.report import models as core
     from core.report.agreement import agreement, criteria_from_works
-    from store.export import ExportFilters
+    from store.export_filters import ExportFilters
     from store.report import _ontology, _works
     from store.report.read import item_models, read_columns
     from store.report.tally import by_answer, cells, tally

@@ -10,7 +10,8 @@ from sqlmodel import select
 from core.dialogue import ParsedItem
 from store.blobs import LocalBlobStore
 from store.datasets import get_dataset
-from store.export import ExportFilters, write_export
+from store.export import write_export
+from store.export_filters import ExportFilters
 from store.importer import import_source
 from store.models import Annotation, Asset, Item, Result, User
 from store.roundtrip import apply_native

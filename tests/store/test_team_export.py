@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from store.annotations import save_annotation
 from store.datasets import get_dataset
 from store.errors import InputError
-from store.export import ExportFilters, write_export
+from store.export import write_export
+from store.export_filters import ExportFilters
 from store.importer import import_source
 from store.models import Annotation, AuditEvent, Dataset, Item, User
 from store.ontology import import_ontology, list_classes, list_classifications
