@@ -95,6 +95,12 @@ def annotation_filter(
         where.append(Annotation.annotator_id.in_(user_ids))
     if filters.validity != "all":
         where.append(Annotation.validity == filters.validity)
+    return where + updated_within(filters)
+
+
+def updated_within(filters: ExportFilters) -> list[Any]:
+    """The date filters as conditions on annotations (updated on or after `date_from`, on or before `date_to`)."""
+    where = []
     if filters.date_from:
         where.append(Annotation.updated_at >= datetime.combine(filters.date_from, time.min, UTC))
     if filters.date_to:

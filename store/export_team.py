@@ -1,6 +1,6 @@
 """The team workflow in exports: review state, final answers and item history read for the export items.
 
-store/export.py reads these beside each batch's annotations; core/export/native.py writes them. Work kept by
+store/export_read.py reads these beside each batch's annotations; core/export/native.py writes them. Work kept by
 the store (a fix's `original`, the history's before/after) names classes and classifications by id; an
 export names them (ids differ between installs), as the results of the annotations do.
 
@@ -31,7 +31,7 @@ class Names(Protocol):
 
 
 def review_columns(stamp: Callable[[Any], Any]) -> list[Any]:
-    """The annotation columns the export reads for review state (after the ones store/export.py reads)."""
+    """The annotation columns the export reads for review state (after the ones store/export_read.py reads)."""
     return [
         Annotation.final,
         Annotation.needs_review,

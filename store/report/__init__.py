@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from core.report.agreement import agreement
 from core.report.models import judge_agreement, leaderboard_of_cells, pair_table_of_cells
 from store.access import visible_dataset
 from store.errors import InputError
-from store.export_filters import ExportFilters, item_restriction, user_ids
+from store.export_filters import ExportFilters, item_restriction, updated_within, user_ids
 from store.models import Annotation, AuditEvent, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
 from store.report.read import TextCodes, item_models, joined_numbers, joined_texts, numbers, read_columns
@@ -192,13 +192,7 @@ def _who_and_when(session: Session, filters: ExportFilters) -> list[Any]:
     selected = user_ids(session, filters)
     if selected is not None:
         where.append(Annotation.annotator_id.in_(selected))
-    if filters.date_from:
-        where.append(Annotation.updated_at >= datetime.combine(filters.date_from, time.min, UTC))
-    if filters.date_to:
-        where.append(
-            Annotation.updated_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
-        )
-    return where
+    return where + updated_within(filters)
 
 
 def _team(
