@@ -53,7 +53,7 @@ from store.blobs import BlobStore, get_blob_store
 from store.errors import InputError
 from store.export_filters import ExportFilters, count_selection
 from store.export_read import BATCH, Images, export_schema, iso, iter_export_items
-from store.export_worker import CHUNK_LINES, parallel_job, tally, write_parallel
+from store.export_worker import parallel_job, tally, write_jsonl, write_parallel
 from store.models import Dataset, User
 
 IMAGE_MODES = ("zip", "urls")
@@ -162,22 +162,6 @@ def _write_table(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[bytes], schema
     return count
 
 
-def _write_jsonl(lines: Iterator[Iterable[bytes]], fh: IO[bytes]) -> int:
-    """Write each item's JSONL lines, joined into large chunks; returns how many lines."""
-    count = 0
-    chunk: list[bytes] = []
-    for made in lines:
-        if made:
-            chunk += made
-            if len(chunk) >= CHUNK_LINES:
-                count += len(chunk)
-                fh.write(b"".join(chunk))
-                chunk = []
-    count += len(chunk)
-    fh.write(b"".join(chunk))
-    return count
-
-
 def write_export(
     *,
     session: Session,
@@ -263,7 +247,7 @@ def write_export(
                         stats[key] = stats.get(key, 0) + value
                     annotators.update(names)
                 elif spec.extension == "jsonl":
-                    count = _write_jsonl(jsonl(), fh)
+                    count = write_jsonl(jsonl(), fh)
                 else:
                     count = _write_table(fmt, rows(), fh, schema, str(data_path))
         finally:

@@ -10,7 +10,7 @@ change (each item once). CSV/XLSX, in-memory databases, sessions bound to one co
 changes, and image URLs of a custom blob store export in one process (parallel_job says which).
 
 A chunk's lines are made and written as store/export.py's write_export makes and writes the whole export's
-(tally, CHUNK_LINES: shared with it).
+(tally and write_jsonl: shared with it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,25 +98,36 @@ def _render_chunk(
     stats = {"items": 0, "annotations": 0}
     annotators: set[str] = set()
     add = annotators.add
-    out: list[bytes] = []
-    written = 0
     lines, schema, options = jsonl_lines(job.fmt), job.schema, job.options
     found = iter_export_items(
         session=session, dataset_id=job.dataset_id, filters=job.filters, schema=schema, images=images,
         all_items=job.fmt == "native", with_suggestions=job.fmt == "native", stats=stats, after=after,
         until=until, native=job.fmt == "native",
     )  # fmt: skip
-    for item in found:
-        tally(item, stats, add)
-        made = lines(item, schema, options)
+
+    def made() -> Iterator[list[bytes]]:
+        for item in found:
+            tally(item, stats, add)
+            yield lines(item, schema, options)
+
+    written = write_jsonl(made(), fh)
+    return _Chunk(written, stats, annotators, dict(images.used))
+
+
+def write_jsonl(lines: Iterator[Iterable[bytes]], fh: IO[bytes]) -> int:
+    """Write each item's JSONL lines, joined into large chunks; returns how many lines."""
+    count = 0
+    chunk: list[bytes] = []
+    for made in lines:
         if made:
-            out += made
-            if len(out) >= CHUNK_LINES:
-                written += len(out)
-                fh.write(b"".join(out))
-                out = []
-    fh.write(b"".join(out))
-    return _Chunk(written + len(out), stats, annotators, dict(images.used))
+            chunk += made
+            if len(chunk) >= CHUNK_LINES:
+                count += len(chunk)
+                fh.write(b"".join(chunk))
+                chunk = []
+    count += len(chunk)
+    fh.write(b"".join(chunk))
+    return count
 
 
 _WORKER_ENGINES: dict[str, Any] = {}  # in a worker process: its engine, made on its first chunk
