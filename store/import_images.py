@@ -19,7 +19,8 @@ from sqlmodel import Session
 from store.blobs import BlobStore
 from store.errors import InputError
 from store.models import Asset, utcnow
-from store.sources import MB, Bundle, Limits, fetch_s3_object, fetch_url
+from store.sources import MB, Bundle, Limits
+from store.sources.remote import fetch_s3_object, fetch_url
 
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 MAX_IMAGE_BYTES = 50 * MB

@@ -19,7 +19,7 @@ import pytest
 
 from store import sources
 from store.errors import InputError
-from store.sources import Limits, Upload, cleanup_stale_temp, open_source
+from store.sources import Limits, Upload, base, cleanup_stale_temp, open_source, remote
 
 JSONL = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
 
@@ -42,7 +42,7 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def temp_dirs() -> set[str]:
-    return {p.name for p in sources.temp_root().glob(sources.TEMP_PREFIX + "*")}
+    return {p.name for p in base.temp_root().glob(base.TEMP_PREFIX + "*")}
 
 
 # ---------------------------------------------------------------- archives
@@ -236,10 +236,10 @@ def test_temp_folder_is_removed_on_error_and_stale_ones_are_cleaned(tmp_path: Pa
     with pytest.raises(InputError):
         read_all(Upload("x.tar.gz", data[:-300]))
     assert temp_dirs() == set()
-    stale = tmp_path / f"{sources.TEMP_PREFIX}999999999-abc"
+    stale = tmp_path / f"{base.TEMP_PREFIX}999999999-abc"
     stale.mkdir()
     (stale / "left.bin").write_bytes(b"x")
-    mine = tmp_path / f"{sources.TEMP_PREFIX}{os.getpid()}-abc"
+    mine = tmp_path / f"{base.TEMP_PREFIX}{os.getpid()}-abc"
     mine.mkdir()
     assert cleanup_stale_temp() == 1
     assert not stale.exists() and mine.exists()
@@ -334,7 +334,7 @@ def test_a_url_is_downloaded_once_for_mapping_preview_and_import(web: str) -> No
     for _ in range(3):  # table_info, preview_source, import_source each open the source
         assert read_all(url) == {"in/chats.jsonl": JSONL}
     assert _Handler.hits == ["/pack.zip"]
-    kept = list(sources.temp_root().glob(f"{sources.TEMP_PREFIX}{os.getpid()}-fetched/*"))
+    kept = list(base.temp_root().glob(f"{base.TEMP_PREFIX}{os.getpid()}-fetched/*"))
     assert len(kept) == 1
     sources.forget_fetched(url)  # what import_source does once the import is in
     assert not kept[0].exists()
@@ -365,7 +365,7 @@ def test_url_timeout(web: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_redirect_is_checked_again(web: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="169.254.169.254.*always refused"):
         read_all(web + "/to-metadata")
-    real = sources.check_address
+    real = remote.check_address
 
     def loopback_only(address: str, *, url: str) -> None:
         # The test server is on 127.0.0.1: let it pass, and judge every other address as configured.
@@ -373,7 +373,7 @@ def test_every_redirect_is_checked_again(web: str, monkeypatch: pytest.MonkeyPat
         if address != "127.0.0.1":
             real(address, url=url)
 
-    monkeypatch.setattr(sources, "check_address", loopback_only)
+    monkeypatch.setattr(remote, "check_address", loopback_only)
     with pytest.raises(InputError, match=r"http://10.1.2.3/chats.jsonl: resolves to 10.1.2.3, a private"):
         read_all(web + "/to-private")
 
@@ -418,13 +418,13 @@ def test_an_s3_object_is_downloaded_once_until_it_changes(s3) -> None:  # type: 
     client.create_bucket(Bucket="again")
     client.put_object(Bucket="again", Key="chats.jsonl", Body=JSONL)
     calls: list[str] = []
-    real = sources.fetch_s3_object
+    real = remote.fetch_s3_object
 
     def counting(url, out, client=None):  # type: ignore[no-untyped-def]
         calls.append(url)
         return real(url, out, client)
 
-    sources.fetch_s3_object = counting  # type: ignore[assignment]
+    remote.fetch_s3_object = counting  # type: ignore[assignment]
     try:
         assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": JSONL}
         assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": JSONL}
@@ -434,7 +434,7 @@ def test_an_s3_object_is_downloaded_once_until_it_changes(s3) -> None:  # type: 
         assert read_all("s3://again/chats.jsonl") == {"chats.jsonl": changed}
         assert len(calls) == 2
     finally:
-        sources.fetch_s3_object = real  # type: ignore[assignment]
+        remote.fetch_s3_object = real  # type: ignore[assignment]
         sources.forget_fetched("s3://again/chats.jsonl")
 
 
