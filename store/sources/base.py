@@ -20,8 +20,6 @@ from typing import IO, Any
 
 MB = 1024 * 1024
 TEMP_PREFIX = "parley-import-"
-ARCHIVE_EXTS = (".zip", ".tar", ".tar.gz", ".tgz", ".gz", ".rar")
-DATA_EXTS = (".json", ".jsonl", ".csv", ".xlsx", ".xls", ".tsv", ".txt")
 
 
 def _env_int(name: str, default: int) -> int:
