@@ -106,9 +106,8 @@ def items_ui(ds: items.DatasetStats) -> None:
         "Item", list(by_id), format_func=lambda i: f"{by_id[i].external_id} · {first_text[i]}"
     )
     item = by_id[chosen]
-    st.caption(
-        f"id {item.external_id} · {len(item.messages or [])} messages · {len(item.candidates or [])} candidates"
-    )
+    m, c = len(item.messages or []), len(item.candidates or [])
+    st.caption(f"id {item.external_id} · {m} message{'s' * (m != 1)} · {c} candidate{'s' * (c != 1)}")
     dialogue_ui(item.messages or [], item.candidates or [], load_image)
 
 

@@ -56,6 +56,7 @@ def test_search_filter_save_and_hand_over(app_engine) -> None:  # type: ignore[n
 
     at.multiselect(key=f"datasets.filter.{ds}.status").set_value(["submitted"]).run()
     assert any("1 item matches" in m.value for m in at.markdown)
+    assert any(c.value == "id c1 · 1 message · 1 candidate" for c in at.caption)  # the chosen item
     at.text_input(key=f"datasets.filter.{ds}.save_name").input("done refunds").run()
     at.button(key=f"datasets.filter.{ds}.save").click().run()
     # Reopen: clear the form, then pick the saved filter.
