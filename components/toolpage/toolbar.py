@@ -115,6 +115,8 @@ def _toolbar_ui(
     cols[1].selectbox(
         "Show", shows, key=filter_key, on_change=_pick_filter, args=(kind,),
         format_func=lambda f: FILTER_LABELS.get(f) or item_filter.show_label(kind, f) or team.QUEUE_LABEL,
+        # a filter's description is longer than the box: whole, in the label's tooltip
+        help=item_filter.show_label(kind, st.session_state[filter_key]),
     )  # fmt: skip
     with cols[2]:
         position = f"{rank} / {total}" if rank else f"– / {total}"
