@@ -15,7 +15,8 @@ from sqlmodel import Session
 from core.search import marked_html, spans
 from store import search
 from store.blobs import LocalBlobStore
-from store.db import make_engine, upgrade
+from store.db import make_engine, upgrade, write_session
+from store.import_writer import wait_checkpoints
 from store.importer import import_source
 from store.items import delete_dataset
 from store.models import Annotation, Comment, Dataset, Item, OntologyClass, Result, User
@@ -195,8 +196,10 @@ def test_an_index_made_before_the_pending_size_was_set_takes_it_at_the_next_impo
         table = search.fts_table(dataset_id)
         config = f"SELECT v FROM {table}_config WHERE k = 'hashsize'"
         assert session.connection().exec_driver_sql(config).scalar() == search.PENDING_BYTES
-        session.connection().exec_driver_sql(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
         session.commit()
+        wait_checkpoints()  # the import's statistics and WAL copy, written in the background
+        with write_session(engine) as writing:
+            writing.connection().exec_driver_sql(f"DELETE FROM {table}_config WHERE k = 'hashsize'")
         more = tmp_path / "more.jsonl"
         more.write_text(
             json.dumps({"id": "new1", "messages": [{"role": "user", "content": "sourdough again"}]}) + "\n"
