@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from store.zjson import zjson_value
 from tests.conftest import ARTIFACTS, sign_in
 
@@ -21,9 +23,20 @@ def upload(page, path: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def choose(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    settle(page)
+    """Open a select's list and pick `option`. A rerun that lands as the list opens closes it again
+    (seen on a quiet machine, where the click comes sooner): the list is opened again, three times at most."""
+    for _ in range(3):
+        page.get_by_label(label, exact=True).click()
+        found = page.get_by_role("option", name=option, exact=True)
+        try:
+            found.wait_for(timeout=5_000)
+        except PlaywrightTimeoutError:
+            settle(page)
+            continue
+        found.click()
+        settle(page)
+        return
+    raise AssertionError(f"the {label} list did not open")
 
 
 def create(page, name: str) -> None:  # type: ignore[no-untyped-def]

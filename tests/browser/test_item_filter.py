@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 from sqlalchemy import insert
 from sqlmodel import Session
@@ -20,7 +19,7 @@ from store.queue import neighbour
 from store.search import rebuild_index
 from store.users import create_user
 from tests.browser.test_canvas import shot
-from tests.browser.test_datasets import settle
+from tests.browser.test_datasets import choose, settle
 from tests.conftest import sign_in
 from tests.utils import make_dataset
 
@@ -69,22 +68,6 @@ def build(url: str) -> tuple[list[str], list[str]]:
 
 def shown_item(page) -> str:  # type: ignore[no-untyped-def]
     return parse_qs(urlparse(page.url).query).get("item", [""])[0]
-
-
-def choose(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    """Open a multiselect's list and pick `option`. A rerun that lands as the list opens closes it again
-    (seen on a quiet machine, where the click comes sooner): the list is opened again, three times at most."""
-    for _ in range(3):
-        page.get_by_label(label, exact=True).click()
-        found = page.get_by_role("option", name=option, exact=True)
-        try:
-            found.wait_for(timeout=5_000)
-        except PlaywrightTimeoutError:
-            settle(page)
-            continue
-        found.click()
-        return
-    raise AssertionError(f"the {label} list did not open")
 
 
 def test_search_filter_then_annotate_these_walks_the_filtered_items(app_server, page) -> None:  # type: ignore[no-untyped-def]
