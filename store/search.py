@@ -31,7 +31,7 @@ CHUNK = 2000
 # FTS5 holds a transaction's new words in memory up to this many bytes (its `hashsize`), then writes them out as
 # a segment, which it merges with the others later. Indexing 50,000 real dialogues (185 MB of text) took 8.5-10 s
 # with its default (1 MB) and 5-7 s with 8-32 MB; an import of real text ran about a quarter faster
-# (bench/size.py) with no more memory.
+# (bench/size.py), its peak memory ~10 MB higher.
 PENDING_BYTES = 16 * 2**20
 
 
