@@ -104,6 +104,46 @@ def test_search_items_pages_best_first_and_highlights(session, tmp_path):
     assert marked_html("<b>bread</b>", "bread") == "&lt;b&gt;<mark>bread</mark>&lt;/b&gt;"
 
 
+def test_a_phrase_is_paged_best_first_and_counted_in_every_page(session, tmp_path, monkeypatch):
+    """A phrase's page and count come from one read (search.ranked_page): each page holds the next matches
+    in rank order and the whole count, also past the last page and past RANKED_UP_TO (then in id order);
+    the Datasets list (store.items.list_items) pages the same way."""
+    from core.filters import ItemFilter
+    from store.items import list_items
+
+    rows = [
+        {"id": "p1", "messages": [{"role": "user", "content": "sour bread and dough, sour bread"}]},
+        {"id": "p2", "messages": [{"role": "user", "content": "a long text about one sour bread among many other things"}]},
+        {"id": "p3", "messages": [{"role": "user", "content": "bread sour: the words, not the phrase"}]},
+        {"id": "p4", "messages": [{"role": "user", "content": "sour bread sour bread sour bread"}]},
+    ]  # fmt: skip
+    ds, ids = _import(session, tmp_path, rows)
+    admin = make_user(session, "admin5", role="admin")
+
+    def page(offset: int, limit: int) -> tuple[list[str], int]:
+        hits, total = search.search_items(
+            session=session, user=admin, dataset_id=ds, query='"sour bread"', offset=offset, limit=limit
+        )
+        return [h.external_id for h in hits], total
+
+    def listed(offset: int, limit: int) -> tuple[list[str], int]:
+        flt = ItemFilter.from_dict({"search": '"sour bread"'})
+        items, total = list_items(
+            session=session, user=admin, dataset_id=ds, flt=flt, offset=offset, limit=limit
+        )
+        return [i.external_id for i in items], total
+
+    for read in (page, listed):
+        whole, total = read(0, 10)
+        assert (
+            total == 3 and whole[0] == "p4" and whole[-1] == "p2"
+        )  # most often, shortest first; longest last
+        assert read(0, 2) == (whole[:2], 3) and read(2, 2) == (whole[2:], 3)
+        assert read(3, 2) == ([], 3)  # past the last page: still counted
+    monkeypatch.setattr(search, "RANKED_UP_TO", 2)
+    assert page(0, 10) == (["p1", "p2", "p4"], 3) == listed(0, 10)  # too many to rank: in order
+
+
 def test_deleting_a_dataset_drops_its_index(session, tmp_path):
     ds, _ = _import(session, tmp_path)
     admin = make_user(session, "admin3", role="admin")
