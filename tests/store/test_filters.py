@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, insert, select, text, update
+from sqlmodel import Session
 
 from core.filters import ItemFilter
 from store import filters, queue, saved_filters
@@ -512,3 +513,24 @@ def test_not_among_items_is_an_anti_join_on_postgresql(session, world):
         if postgres:
             plan = "\n".join(session.execute(text("EXPLAIN " + str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})))).scalars())  # fmt: skip
             assert "Anti Join" in plan, (spec, plan)
+
+
+def test_a_filter_run_again_and_again_on_postgresql_is_planned_for_its_values_each_time(pg_server):
+    """PostgreSQL plans a statement prepared on the server once for any values after a few runs, and the
+    filters' best plans depend on their values (at 1M items a search with a status and an answer took 1.3 s
+    instead of 0.2 s from its 11th run on a connection): the store's engine prepares nothing there."""
+    from store.db import make_engine
+    from tests.utils import make_user
+
+    engine = make_engine(pg_server.new_database())
+    try:
+        with Session(engine) as session:
+            admin = make_user(session, "boss", role="admin")
+            ds = make_dataset(session, "d").id
+            for spec in ({"status": ["submitted"]}, {"comments": True}, {"annotators": ["boss"]}):
+                for _ in range(12):
+                    list_items(session=session, user=admin, dataset_id=ds, flt=ItemFilter.from_dict(spec))
+            prepared = session.execute(text("SELECT name, statement FROM pg_prepared_statements")).all()
+    finally:
+        engine.dispose()
+    assert prepared == []
