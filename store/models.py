@@ -134,9 +134,8 @@ class Item(SQLModel, table=True):
         # For the filters (store/filters.py) at 1M items, each read from its index instead of every item row:
         # imported between dates, a candidate's model (the few distinct lists, then their ranges), disagree.
         Index("ix_item_created", "dataset_id", "created_at"),
-        Index(
-            "ix_item_models", "dataset_id", "models", postgresql_include=["id"]
-        ),  # (SQLite's holds the rowid)
+        # (on PostgreSQL with the ids and positions, read from the index alone: migration 0008; SQLite has rowids)
+        Index("ix_item_models", "dataset_id", "models", postgresql_include=["id", "position"]),
         Index(
             "ix_item_disagree",
             "dataset_id",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_
 from sqlmodel import Session, select
 
 from core.filters import ItemFilter
@@ -37,7 +37,12 @@ FILTER_LABELS = {
 }
 
 
-def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = None) -> Any:
+def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = None, anti: bool = False) -> Any:
+    """`query` on Item narrowed to `status` (FILTERS) for `user` and to `extra`. The annotator's work is their
+    own annotation of the item, not a final answer they adjudicated. `anti`: "todo" as NOT EXISTS (their
+    submitted work) rather than an outer join, for PostgreSQL reading a filter's items as a set: an anti-join
+    there, where the outer join looked up each of the set's items (86k at the end of a filtered queue on 1M
+    items); SQLite walked the outer join faster (210 against 330 ms)."""
     if extra:
         query = query.where(*extra)
     if status not in FILTERS:
@@ -47,14 +52,15 @@ def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = Non
     # (the dataset too, which the annotation shares with its item: the annotator's covering (annotator,
     # dataset, item, status, final) index then answers the status without reading the annotation row; at the
     # end of a filtered queue on 1M items, 86k checks: 285 -> 232 ms)
-    query = query.outerjoin(
-        Annotation,
-        and_(
-            Annotation.item_id == Item.id,
-            Annotation.annotator_id == user.id,
-            Annotation.dataset_id == Item.dataset_id,
-        ),
-    )
+    mine = [
+        Annotation.item_id == Item.id,
+        Annotation.annotator_id == user.id,
+        Annotation.dataset_id == Item.dataset_id,
+        Annotation.final == false(),
+    ]
+    if status == "todo" and anti:
+        return query.where(~exists().where(*mine, Annotation.status == "submitted"))
+    query = query.outerjoin(Annotation, and_(*mine))
     if status == "todo":
         return query.where(or_(Annotation.id == None, Annotation.status != "submitted"))  # noqa: E711
     if status == "new":
@@ -265,8 +271,13 @@ def _next_todo_filtered(
     wrapped = in_order(after, -1)
     # (the id only: PostgreSQL sorted the candidates' whole rows, dialogues included, before the "todo" check
     # dropped them; 86k at 1M items, 22 MB sorted on disk)
+    postgres = session.get_bind().dialect.name == "postgresql"
     query = _filtered(
-        select(Item.id).where(Item.dataset_id == dataset_id), user, "todo", _extra(session, dataset_id, flt)
+        select(Item.id).where(Item.dataset_id == dataset_id),
+        user,
+        "todo",
+        _extra(session, dataset_id, flt),
+        postgres,
     )
     query = query.where(Item.id != after.id).order_by(wrapped, Item.position, Item.id)
     found = session.exec(query.limit(1)).first()
@@ -305,6 +316,8 @@ def item_by_external_id(*, session: Session, user: User, dataset_id: int, extern
 def my_status(*, session: Session, user: User, item_id: int) -> str:
     """This annotator's status on the item: "new", "draft", "saved" or "submitted"."""
     status = session.exec(
-        select(Annotation.status).where(Annotation.item_id == item_id, Annotation.annotator_id == user.id)
+        select(Annotation.status).where(
+            Annotation.item_id == item_id, Annotation.annotator_id == user.id, Annotation.final == false()
+        )
     ).first()
     return status or "new"

@@ -5,7 +5,7 @@ from sqlalchemy import insert
 
 from store.annotations import save_annotation, save_draft
 from store.errors import InputError, NotFound
-from store.models import DatasetMember, Item
+from store.models import Annotation, DatasetMember, Item
 from store.queue import count_items, item_at, item_by_external_id, my_status, neighbour, next_todo, rank_of
 from tests.utils import make_dataset, make_user
 
@@ -24,6 +24,23 @@ def items(session):
     session.commit()
     rows = session.query(Item).order_by(Item.position).all()
     return ds, rows
+
+
+def test_a_final_answer_an_annotator_adjudicated_is_not_their_own_work(session, items):
+    """The status filters and next_todo read the annotator's own annotation of an item: a final answer they
+    wrote as adjudicator (store/team/adjudicate.py: final, status accepted) neither undoes their submitted
+    work nor starts work they never did."""
+    ds, rows = items
+    alice = make_user(session, "alice", role="reviewer")
+    save_annotation(session=session, user=alice, item_id=rows[0].id, work={}, version=0, submit=True)
+    for item in (rows[0], rows[3]):
+        session.add(Annotation(item_id=item.id, dataset_id=ds.id, annotator_id=alice.id, final=True,
+                               status="accepted", version=1))  # fmt: skip
+    session.commit()
+    count = lambda status: count_items(session=session, user=alice, dataset_id=ds.id, status=status)  # noqa: E731
+    assert (count("submitted"), count("todo"), count("new"), count("progress")) == (1, 5, 5, 0)
+    assert next_todo(session=session, user=alice, dataset_id=ds.id, after=rows[-1]).external_id == "x2"
+    assert my_status(session=session, user=alice, item_id=rows[3].id) == "new"
 
 
 def test_position_and_neighbours(session, items):
