@@ -14,6 +14,7 @@ from store.models import User
 
 OVER = {"prompt": "Prompt (the messages)", "dialogue": "Whole dialogue (with the candidates)"}
 SHOWN = 50  # groups listed; the CLI writes them all
+MEMBERS_SHOWN = 20  # items listed in a group
 
 
 def duplicates_ui(ds: DatasetStats, user: User) -> None:
@@ -38,17 +39,22 @@ def duplicates_ui(ds: DatasetStats, user: User) -> None:
         return
     threshold, over, groups, seconds = found
     items = sum(len(g.members) for g in groups)
-    st.markdown(f"**{len(groups):,} groups** ({items:,} items) with {over} similarity ≥ {threshold:.2f} "
+    st.markdown(f"**{len(groups):,} group{'' if len(groups) == 1 else 's'}** ({items:,} items) with {over} similarity ≥ {threshold:.2f} "
                 f"· found in {seconds:.1f} s")  # fmt: skip
     if not groups:
         st.info("No duplicates at this threshold.")
     for n, group in enumerate(groups[:SHOWN], start=1):
         with st.container(border=True):
             st.markdown(f"**Group {n}** · {len(group.members)} items · similarity {group.similarity:.2f}")
-            st.dataframe(
-                [{"id": m.external_id, "similarity": round(m.similarity, 2), "prompt": m.text} for m in group.members],
-                hide_index=True, width="stretch",
+            # (a plain table: its ids can be read, selected and copied, which the canvas grid's cannot)
+            st.table(
+                [{"id": m.external_id, "similarity": f"{m.similarity:.2f}", "prompt": m.text}
+                 for m in group.members[:MEMBERS_SHOWN]]
             )  # fmt: skip
+            if len(group.members) > MEMBERS_SHOWN:
+                more = len(group.members) - MEMBERS_SHOWN
+                st.caption(f"and {more:,} more item{'' if more == 1 else 's'}: `python -m store duplicates "
+                           f"{ds.name} --out FILE` writes them all")  # fmt: skip
     if len(groups) > SHOWN:
         st.caption(f"The first {SHOWN} of {len(groups):,} groups; `python -m store duplicates {ds.name} --out "
                    "FILE` writes them all.")  # fmt: skip

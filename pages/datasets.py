@@ -254,13 +254,19 @@ create_ui(first=not stats)
 if not stats:
     st.info("No datasets yet: create one above, then import dialogues into it.")
     st.stop()
+# The last import's report, in a slot that is there on every run: had it come and gone, the tabs below would
+# stand at another place in the page, and the browser would draw them anew on the first tab (the next upload
+# after an import went to a hidden Import tab, the Items tab shown instead).
+report_slot = st.container()
 report = st.session_state.pop("datasets.report", None)
 if report is not None:
-    st.success(f"Imported into {report.dataset}: {report.summary()} in {report.seconds:.1f} s.")
+    report_slot.success(f"Imported into {report.dataset}: {report.summary()} in {report.seconds:.1f} s.")
     for note in report.notes:
-        st.info(note)
+        report_slot.info(note)
     if report.near_skipped:
-        with st.expander(f"{report.near_skipped} near duplicates left out"):
+        with report_slot.expander(
+            f"{report.near_skipped} near duplicate{'' if report.near_skipped == 1 else 's'} left out"
+        ):
             st.text(
                 "\n".join(report.near_lines())
                 + ("\n…" if report.near_skipped > len(report.near_skipped_ids) else "")

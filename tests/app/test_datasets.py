@@ -162,7 +162,7 @@ def test_import_can_skip_near_duplicates_and_names_them(env, tmp_path: Path) -> 
     assert next(s for s in at.slider if s.label == "Similarity at least").value == 0.8
     next(b for b in at.button if b.label == "Import").click().run()
     assert "Imported into near: 2 items" in texts(at) and "1 skipped as near duplicates" in texts(at)
-    assert any(e.label == "1 near duplicates left out" for e in at.expander) and "b ≈ a" in texts(at)
+    assert any(e.label == "1 near duplicate left out" for e in at.expander) and "b ≈ a" in texts(at)
     with engine.connect() as conn:
         assert [r[0] for r in conn.exec_driver_sql("select external_id from item order by position")] == [
             "a",
