@@ -464,10 +464,13 @@ if S.get(K + "dataset") not in names:
     S[K + "dataset"] = wanted if wanted in names else names[0]
 st.selectbox("Dataset", names, key=K + "dataset", on_change=_close_editors)
 dataset = datasets[names.index(S[K + "dataset"])]
+# Messages in a slot that is there on every run (as the Datasets page's import report): had they come and gone,
+# the tabs below would stand at another place and the browser would draw them anew on the first tab.
+notices = st.container()
 if S.get(K + "flash"):
-    st.success(S.pop(K + "flash"))
+    notices.success(S.pop(K + "flash"))
 if S.get(K + "error"):
-    st.error(S.pop(K + "error"))
+    notices.error(S.pop(K + "error"))
 with db.read_session() as session:
     problems = onto.check_ontology(
         session=session,
@@ -475,7 +478,7 @@ with db.read_session() as session:
         data=onto.export_ontology(session=session, dataset_id=dataset.id),
     )
 for problem in problems:
-    st.warning(str(problem))
+    notices.warning(str(problem))
 tabs = st.tabs(["Classes", "Classifications", "Guidelines", "Import / export"])
 with tabs[0]:
     classes_ui(user, dataset.id)

@@ -25,8 +25,10 @@ def _apply(change, success: str, **kwargs) -> None:  # type: ignore[no-untyped-d
         st.session_state[MESSAGE_KEY] = ("success", success)
 
 
+notices = st.container()  # there on every run: a message that came and went would move the tabs, which the
+# browser would then draw anew on their first tab (as on the Datasets page)
 if message := st.session_state.pop(MESSAGE_KEY, None):
-    (st.error if message[0] == "error" else st.success)(message[1])
+    (notices.error if message[0] == "error" else notices.success)(message[1])
 
 with db.read_session() as session:
     users = list_users(session=session)

@@ -197,3 +197,27 @@ def test_cookie_route_wants_our_page_and_a_live_ticket_once(app_server):
     assert cookie.startswith("parley_session=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert ticket not in cookie
     assert _post(url, body, ours)[0] == 403  # a ticket works once
+
+
+def test_the_team_page_stays_on_its_tab_after_a_change(app_server, page):
+    """A change made in "Change a user" shows its message above the tabs and leaves that tab open (the
+    message coming, then going at the next run, used to draw the tabs anew on "Add user")."""
+    from playwright.sync_api import expect
+
+    from tests.browser.test_datasets import choose, settle
+
+    add_user(app_server, "boss", "password1", role="admin")
+    add_user(app_server, "ann", "password1")
+    sign_in(page, app_server, "boss", "password1", path="/team")
+    page.get_by_role("tab", name="Change a user").click()
+    choose(page, "User", "ann")
+    page.get_by_role("button", name="Deactivate").click()
+    page.get_by_text("Deactivated ann.").wait_for()
+    change = page.get_by_role("tab", name="Change a user")
+    expect(change).to_have_attribute("aria-selected", "true")
+    page.get_by_role("button", name="Reactivate").click()  # the next run: the first message goes
+    page.get_by_text("Reactivated ann.").wait_for()
+    settle(page)
+    expect(change).to_have_attribute("aria-selected", "true")
+    with app_server.engine().connect() as conn:
+        assert conn.exec_driver_sql("select active from \"user\" where username = 'ann'").scalar_one()

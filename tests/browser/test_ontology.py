@@ -99,6 +99,9 @@ def test_build_download_upload_ontology(app_server, page, tmp_path):
     page.get_by_role("button", name="Import ontology").wait_for()
     click(page, "Import ontology")
     page.get_by_text("Imported onto.json: 2 classes created").wait_for()
+    # the message did not move the tabs: still on the one the import was made from (they were drawn anew on
+    # Classes, the first, when a message came or went above them)
+    expect(page.get_by_role("tab", name="Import / export")).to_have_attribute("aria-selected", "true")
     page.get_by_role("tab", name="Classes").click()
     rows = page.locator('[data-testid="stText"]')
     for text in (
