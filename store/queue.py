@@ -2,10 +2,11 @@
 
 Filters (`status`), always from the point of view of the annotator `user`:
     "all"        every item
-    "todo"       items this annotator has not submitted (no annotation, draft or saved)
+    "todo"       items this annotator has not submitted (no annotation, draft, saved, or rejected by a reviewer)
     "new"        items with no annotation by this annotator
-    "progress"   items with a draft or saved annotation by this annotator (not submitted)
-    "submitted"  items this annotator has submitted
+    "progress"   items with a draft, saved or rejected annotation by this annotator
+    "submitted"  items this annotator has submitted (and a reviewer may have accepted since)
+The annotator's work is their own annotation, not a final answer they adjudicated.
 Items are ordered by (position, id). Every query uses the (dataset_id, position) index and the
 (item_id, annotator_id) unique index, so it stays fast on 100,000-item datasets.
 
@@ -28,6 +29,8 @@ from store.filters import conditions, count_selected
 from store.models import Annotation, Item, User
 
 FILTERS = ("all", "todo", "new", "progress", "submitted")
+# Work the annotator has handed in: submitted, or accepted by a reviewer since (rejected work is to do again).
+DONE = ("submitted", "accepted")
 FILTER_LABELS = {
     "all": "All items",
     "todo": "Not submitted by me",
@@ -59,15 +62,15 @@ def _filtered(query: Any, user: User, status: str, extra: list[Any] | None = Non
         Annotation.final == false(),
     ]
     if status == "todo" and anti:
-        return query.where(~exists().where(*mine, Annotation.status == "submitted"))
+        return query.where(~exists().where(*mine, Annotation.status.in_(DONE)))
     query = query.outerjoin(Annotation, and_(*mine))
     if status == "todo":
-        return query.where(or_(Annotation.id == None, Annotation.status != "submitted"))  # noqa: E711
+        return query.where(or_(Annotation.id == None, Annotation.status.not_in(DONE)))  # noqa: E711
     if status == "new":
         return query.where(Annotation.id == None)  # noqa: E711
     if status == "progress":
-        return query.where(Annotation.id != None, Annotation.status != "submitted")  # noqa: E711
-    return query.where(Annotation.status == "submitted")
+        return query.where(Annotation.id != None, Annotation.status.not_in(DONE))  # noqa: E711
+    return query.where(Annotation.status.in_(DONE))
 
 
 def in_order(item: Item, step: int, inclusive: bool = False) -> ColumnElement[bool]:

@@ -43,6 +43,22 @@ def test_a_final_answer_an_annotator_adjudicated_is_not_their_own_work(session, 
     assert my_status(session=session, user=alice, item_id=rows[3].id) == "new"
 
 
+def test_work_a_reviewer_accepted_stays_submitted_and_rejected_work_is_to_do_again(session, items):
+    ds, rows = items
+    alice = make_user(session, "alice")
+    for row in rows[:3]:
+        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
+    verdicts = {rows[0].id: "accepted", rows[1].id: "rejected"}  # as store/team/review.py leaves them
+    for ann in session.query(Annotation).filter(Annotation.item_id.in_(verdicts)):
+        ann.status = verdicts[ann.item_id]
+    session.commit()
+    count = lambda status: count_items(session=session, user=alice, dataset_id=ds.id, status=status)  # noqa: E731
+    assert (count("submitted"), count("todo"), count("progress"), count("new")) == (2, 4, 1, 3)
+    assert next_todo(session=session, user=alice, dataset_id=ds.id).external_id == "x2"  # the rejected one
+    first = neighbour(session=session, user=alice, dataset_id=ds.id, item=None, step=1, status="submitted")
+    assert first.external_id == "x1"
+
+
 def test_position_and_neighbours(session, items):
     ds, rows = items
     alice = make_user(session, "alice")
