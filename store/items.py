@@ -57,7 +57,14 @@ def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
     )
     for dataset_id, count, messages in session.execute(items.group_by(Item.dataset_id)):
         stats[dataset_id].items, stats[dataset_id].messages = count, int(messages or 0)
-    rank = func.max(case((Annotation.status == "submitted", 2), (Annotation.status == "saved", 1), else_=0))
+    # submitted: handed in (a reviewer may have accepted it since); saved: work kept, or rejected to redo
+    rank = func.max(
+        case(
+            (Annotation.status.in_(("submitted", "accepted")), 2),
+            (Annotation.status.in_(("saved", "rejected")), 1),
+            else_=0,
+        )
+    )
     bad = func.max(case(((Annotation.validity == "invalid") & (Annotation.status != "draft"), 1), else_=0))
     per_item = (
         select(Annotation.dataset_id.label("ds"), rank.label("rank"), bad.label("bad"))

@@ -59,6 +59,22 @@ def test_work_a_reviewer_accepted_stays_submitted_and_rejected_work_is_to_do_aga
     assert first.external_id == "x1"
 
 
+def test_the_datasets_table_counts_reviewed_work_as_handed_in_or_to_redo(session, items):
+    """The Datasets page's counts: accepted work is submitted, rejected work is saved (to redo), not new."""
+    from store.items import dataset_stats
+
+    ds, rows = items
+    alice, boss = make_user(session, "alice"), make_user(session, "boss", role="admin")
+    for row in rows[:3]:
+        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
+    verdicts = {rows[0].id: "accepted", rows[1].id: "rejected"}
+    for ann in session.query(Annotation).filter(Annotation.item_id.in_(verdicts)):
+        ann.status = verdicts[ann.item_id]
+    session.commit()
+    (stats,) = dataset_stats(session=session, user=boss)
+    assert (stats.items, stats.submitted, stats.saved, stats.new) == (6, 2, 1, 3)
+
+
 def test_position_and_neighbours(session, items):
     ds, rows = items
     alice = make_user(session, "alice")
