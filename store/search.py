@@ -273,20 +273,20 @@ RANKED_UP_TO = 50_000
 
 
 def ranked_page(
-    session: Session, found: Any, query: str, offset: int, limit: int, *, many: bool = False
+    session: Session, found: Any, query: str, offset: int, limit: int, *, once: bool | None = None
 ) -> tuple[list[tuple[int, float]], int]:
-    """(item id, rank) of one page of `found` (columns item_id, rank: `matches` for `query`), best first,
-    ties by id, on the ids alone (no item row is read); in id order when there are more than RANKED_UP_TO.
-    And how many rows `found` has.
+    """(item id, rank) of one page of `found` (columns item_id, rank: `matches` for `query`, maybe filtered),
+    best first, ties by id, on the ids alone (no item row is read); in id order when there are more than
+    RANKED_UP_TO. And how many rows `found` has.
 
-    A query with a phrase is matched once, its page ranked and its matches counted in one read: finding a
-    phrase checks the words' positions in every item holding them all, the bulk of its cost (20k matches of a
-    two-word phrase at 1M items: 85 ms on PostgreSQL, 45 ms on SQLite), which counting then ranking paid twice.
-    Other queries are counted first, without ranking (a word in 40 % of 1M items is counted in 17 ms on
-    SQLite; ranking 50,000 of its matches to learn there are more would take 70 ms). `many`: the caller
-    knows there are more than RANKED_UP_TO."""
+    `once`: the matches are read once, their page ranked and their count taken in the same read (count(*)
+    OVER the first RANKED_UP_TO + 1), when that finds no more than RANKED_UP_TO. By default for a query with a
+    phrase: finding a phrase checks the words' positions in every item holding them all, the bulk of its cost
+    (20k matches of a two-word phrase at 1M items: 85 ms on PostgreSQL, 45 ms on SQLite), which counting
+    then ranking paid twice. Other queries are counted first, without ranking (a word in 40 % of 1M items is
+    counted in 17 ms on SQLite; ranking 50,000 of its matches to learn there are more would take 70 ms)."""
     offset = max(offset, 0)
-    if not many and any(len(t.words) > 1 for t in parse(query)):
+    if once if once is not None else any(len(t.words) > 1 for t in parse(query)):
         capped = select(found.c.item_id, found.c.rank).limit(RANKED_UP_TO + 1).subquery()
         rows = session.execute(
             select(capped.c.item_id, capped.c.rank, func.count().over())
