@@ -91,11 +91,11 @@ def items_ui(ds: items.DatasetStats) -> None:
     if not found:
         st.info("No items match." if not flt.is_empty() else "No items yet: import some on the Import tab.")
         return
-    left, mid, right = st.columns([1, 3, 1])
+    left, mid, right = st.columns([1, 3, 1], vertical_alignment="center")
     if left.button("Previous", disabled=page == 0):
         st.session_state[f"datasets.page.{ds.id}"] = page - 1
         st.rerun()
-    mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total:,}")
+    mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total:,}", text_alignment="center")
     if right.button("Next", disabled=(page + 1) * 20 >= total):
         st.session_state[f"datasets.page.{ds.id}"] = page + 1
         st.rerun()

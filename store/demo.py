@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from store import db, search
 from store.blobs import BlobStore, get_blob_store
-from store.models import Asset, Classification, Dataset, Item, OntologyClass
+from store.models import Asset, Classification, Dataset, ImportJob, Item, OntologyClass, utcnow
 
 DEMO_NAME = "Demo"
 
@@ -314,7 +314,8 @@ def load_demo(*, session: Session, blobs: BlobStore) -> Dataset:
     )
     session.add(dataset)
     session.flush()
-    for position, d in enumerate(_dialogues(chart, shapes)):
+    dialogues = _dialogues(chart, shapes)
+    for position, d in enumerate(dialogues):
         session.add(
             Item(
                 dataset_id=dataset.id,  # type: ignore[arg-type]
@@ -326,6 +327,17 @@ def load_demo(*, session: Session, blobs: BlobStore) -> Dataset:
                 meta={"source": "parley demo"},
             )
         )
+    # (recorded as an import, as the Datasets table counts a dataset's images from its imports)
+    session.add(
+        ImportJob(
+            dataset_id=dataset.id,
+            source="the demo (store/demo.py)",
+            format="native",
+            status="done",
+            counts={"items": len(dialogues), "images": 2},
+            finished_at=utcnow(),
+        )
+    )
     session.add_all(_ontology(dataset.id))  # type: ignore[arg-type]
     session.flush()
     search.rebuild_index(session.connection(), dataset.id)  # type: ignore[arg-type]

@@ -5,9 +5,10 @@ from sqlmodel import select
 from core.ontology import errors, validate_ontology
 from store.blobs import LocalBlobStore
 from store.demo import load_demo, load_demo_if_new
+from store.items import dataset_stats
 from store.models import Asset, Dataset, Item
 from store.ontology import export_ontology
-from tests.utils import found
+from tests.utils import found, make_user
 
 
 def test_demo_dataset_has_dialogues_images_and_a_valid_ontology(session, tmp_path):
@@ -26,6 +27,9 @@ def test_demo_dataset_has_dialogues_images_and_a_valid_ontology(session, tmp_pat
         asset = session.get(Asset, asset_id)
         assert asset.mime == "image/png" and asset.width > 100 and asset.height > 100
         assert blobs.get(asset_id)[:8] == b"\x89PNG\r\n\x1a\n"
+    admin = make_user(session, "boss", role="admin")
+    (stats,) = dataset_stats(session=session, user=admin)  # the Datasets table
+    assert (stats.items, stats.images) == (12, 2)
     ontology = export_ontology(session=session, dataset_id=dataset.id)
     assert errors(validate_ontology(ontology, has_candidates=True)) == []
     names = {c["name"]: c for c in ontology["classes"]}
