@@ -85,8 +85,10 @@ function fillRow(el, row) {
   if (Array.from(hint).length > 80) hint = `${Array.from(hint).slice(0, 80).join("").trimEnd()}…`;
   el.querySelector(".rl-label").textContent = label;
   el.querySelector(".rl-sub").textContent = sub;
+  el.querySelector(".rl-sub").title = sub;  // the whole model name, where the card cuts it
   el.querySelector(".rl-sub").hidden = !sub;
   el.querySelector(".rl-hint").textContent = hint;
+  el.querySelector(".rl-hint").title = hint;
   el.querySelector(".rl-hint").hidden = !hint;
   el.dataset.label = label;
 }

@@ -108,7 +108,7 @@ def _toolbar_ui(
     filter_key = _k(kind, "filter_pick")
     st.session_state[filter_key] = st.session_state.get(_k(kind, "filter"), "all")
     with st.container(key=TOOLBAR_ROW):
-        cols = st.columns([1.5, 1.6, 0.8, 0.5, 0.5, 1.25, 0.7, 0.85, 0.45, 0.8], vertical_alignment="bottom")
+        cols = st.columns([1.4, 1.6, 0.8, 0.5, 0.5, 1.4, 0.7, 0.85, 0.45, 0.8], vertical_alignment="bottom")
     cols[0].selectbox("Dataset", list(names), key=pick_key, on_change=_pick_dataset, args=(kind, names))
     user = st.session_state.get(_k(kind, "user"))
     shows = (*team.filters_for(user, FILTERS), *item_filter.show_choices(kind, user, dataset.id))

@@ -208,3 +208,14 @@ def test_a_finger_drags_by_the_handle(browser, rank_app) -> None:  # type: ignor
         expect(page.get_by_text("order: [2, 0, 1]")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_long_model_name_ends_inside_its_row_and_shows_whole_on_hover(page, rank_app) -> None:  # type: ignore[no-untyped-def]
+    open_app(page, rank_app)
+    sub = row(page, "Candidate C").locator(".rl-sub")
+    name = "claude-" + "-".join(["long-deployment-name"] * 12)
+    expect(sub).to_have_attribute("title", name)
+    inside = row(page, "Candidate C").evaluate(
+        "r => r.querySelector('.rl-sub').getBoundingClientRect().right <= r.getBoundingClientRect().right"
+    )
+    assert inside, "the model name runs past the row's edge"

@@ -7,7 +7,7 @@ from components.rank_list import last_drop, rank_list
 ROWS = [
     {"id": 0, "label": "Candidate A", "sub": "gpt-4", "hint": "Paris is the capital of France. It has been the seat of government since the tenth century and more."},
     {"id": 1, "label": "Candidate B", "sub": "", "hint": "I think it is Lyon, but I am not sure."},
-    {"id": 2, "label": "Candidate C", "sub": "claude", "hint": "<b>not bold</b> & the capital is Paris"},
+    {"id": 2, "label": "Candidate C", "sub": "claude-" + "-".join(["long-deployment-name"] * 12), "hint": "<b>not bold</b> & the capital is Paris"},
 ]  # fmt: skip
 
 st.session_state.setdefault("order", [int(x) for x in st.query_params.get("order", "0,1,2").split(",") if x])
