@@ -36,6 +36,11 @@ def _ci(ci: Any, digits: int = 3) -> str:
     return f"[{_fmt(ci[0], digits)}, {_fmt(ci[1], digits)}]" if ci else "–"
 
 
+def _round(value: float | None, digits: int) -> float | None:
+    """A table's number rounded for reading (the report's data keeps every digit)."""
+    return None if value is None else round(value, digits)
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
@@ -50,9 +55,9 @@ def progress_table(report: dict[str, Any]) -> pd.DataFrame:
 
 def agreement_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"criterion": r["criterion"], "level": r["level"], "alpha": r["alpha"],
+        {"criterion": r["criterion"], "level": r["level"], "alpha": _round(r["alpha"], 3),
          "alpha 95% CI": _ci(r["ci"]) if r["level"] != "ranking" else "–",
-         "tau-b": r["tau"], "tau 95% CI": _ci(r["ci"]) if r["level"] == "ranking" else "–",
+         "tau-b": _round(r["tau"], 3), "tau 95% CI": _ci(r["ci"]) if r["level"] == "ranking" else "–",
          "% agreement": None if r["percent"] is None else round(100 * r["percent"], 1), "items": r["items"]}
         for r in report["agreement"]
     ]  # fmt: skip
@@ -63,7 +68,7 @@ def agreement_table(report: dict[str, Any]) -> pd.DataFrame:
 def pairs_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {"model A": r["a"], "model B": r["b"], "A wins": r["wins"], "ties": r["ties"], "A losses": r["losses"],
-         "A win rate": r["win_rate"], "95% CI": _ci(r["ci"])}
+         "A win rate": _round(r["win_rate"], 3), "95% CI": _ci(r["ci"])}
         for r in report["models"]["pairs"]
     ]  # fmt: skip
     return pd.DataFrame(
@@ -73,7 +78,7 @@ def pairs_table(report: dict[str, Any]) -> pd.DataFrame:
 
 def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"rank": i + 1, "model": r["model"], "strength": r["strength"], "95% CI": _ci(r["ci"], 1),
+        {"rank": i + 1, "model": r["model"], "strength": _round(r["strength"], 1), "95% CI": _ci(r["ci"], 1),
          "comparisons": r["comparisons"]}
         for i, r in enumerate(report["models"]["leaderboard"])
     ]  # fmt: skip
@@ -82,7 +87,7 @@ def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
 
 def scores_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"criterion": r["criterion"], "model": r["model"], "mean": r["mean"], "95% CI": _ci(r["ci"], 2),
+        {"criterion": r["criterion"], "model": r["model"], "mean": _round(r["mean"], 2), "95% CI": _ci(r["ci"], 2),
          "n": r["n"]}
         for r in report["models"]["scores"]
     ]  # fmt: skip
@@ -92,8 +97,8 @@ def scores_table(report: dict[str, Any]) -> pd.DataFrame:
 def annotators_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {"annotator": a["annotator"], "submitted": a["submitted"], "accepted %": round(100 * a["accepted"], 1),
-         "rejected %": round(100 * a["rejected"], 1), "median active s / item": a["median_seconds"],
-         "items / hour": a["items_per_hour"], "submissions / day": a["per_day"],
+         "rejected %": round(100 * a["rejected"], 1), "median active s / item": _round(a["median_seconds"], 1),
+         "items / hour": _round(a["items_per_hour"], 1), "submissions / day": _round(a["per_day"], 2),
          "agreement with others %": None if a.get("agreement") is None else round(100 * a["agreement"], 1)}
         for a in report["annotators"]
     ]  # fmt: skip
@@ -153,7 +158,7 @@ def leaderboard_chart(report: dict[str, Any]) -> alt.Chart | None:
     if not board:
         return None
     rows = [
-        {"model": r["model"], "strength": r["strength"],
+        {"model": r["model"], "strength": _round(r["strength"], 1),
          "low": (r["ci"] or [r["strength"]] * 2)[0], "high": (r["ci"] or [r["strength"]] * 2)[1]}
         for r in board
     ]  # fmt: skip

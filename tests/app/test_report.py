@@ -38,6 +38,12 @@ def test_sections_charts_and_tables(data):
     assert len(charts(at)) == 5  # progress, submissions, agreement, leaderboard, win rates
     assert len(at.dataframe) >= 5
     assert [m.value for m in at.metric][0] == "6"
+    # numbers rounded for reading (strength 1112.0191 and 51.4286 items / hour were shown in full)
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    board = next(t for cols, t in tables.items() if "strength" in cols)
+    people = next(t for cols, t in tables.items() if "items / hour" in cols)
+    for value in [*board["strength"], *people["items / hour"]]:
+        assert value == round(value, 1), value
     at.selectbox(key="report.status").set_value("final").run()
     assert not at.exception and "agreement needs overlap" in at.info[0].value
     at.selectbox(key="report.status").set_value("submitted").run()
