@@ -58,7 +58,9 @@ from store.models import (
 # ItemFilter statuses → the annotators' own statuses (final answers are their own status, "final").
 _OWN = {"draft": ("draft", "saved"), "submitted": ("submitted",), "accepted": ("accepted",),
         "rejected": ("rejected",)}  # fmt: skip
-_DONE = ("submitted", "accepted")  # what "annotators disagree" compares
+# Work handed in: submitted, or accepted by a reviewer since (rejected work is to do again). What "annotators
+# disagree" compares, what the tool pages' "Submitted by me" holds, what the Datasets table counts as submitted.
+DONE = ("submitted", "accepted")
 
 
 def parse(spec: Any) -> ItemFilter:
@@ -399,7 +401,7 @@ def disagreeing(*, dataset_id: int | None = None, item_ids: list[int] | None = N
     filter reads Item.disagree, which refresh_disagree keeps with this query for one item at a time (and
     migration 0004 for all).
     """
-    where = [Annotation.status.in_(_DONE), Annotation.final == false()]
+    where = [Annotation.status.in_(DONE), Annotation.final == false()]
     if dataset_id is not None:
         where.append(Annotation.dataset_id == dataset_id)
     if item_ids is not None:

@@ -13,7 +13,7 @@ from store import search
 from store.access import require_admin, visible_dataset, visible_item
 from store.datasets import visible_datasets_query
 from store.errors import InputError
-from store.filters import annotation_items, conditions, count_selected, item_conditions
+from store.filters import DONE, annotation_items, conditions, count_selected, item_conditions
 from store.models import (
     Annotation,
     AnnotationValue,
@@ -60,7 +60,7 @@ def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
     # submitted: handed in (a reviewer may have accepted it since); saved: work kept, or rejected to redo
     rank = func.max(
         case(
-            (Annotation.status.in_(("submitted", "accepted")), 2),
+            (Annotation.status.in_(DONE), 2),
             (Annotation.status.in_(("saved", "rejected")), 1),
             else_=0,
         )

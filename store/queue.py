@@ -25,12 +25,10 @@ from sqlmodel import Session, select
 from core.filters import ItemFilter
 from store.access import visible_dataset
 from store.errors import InputError, NotFound
-from store.filters import conditions, count_selected
+from store.filters import DONE, conditions, count_selected
 from store.models import Annotation, Item, User
 
 FILTERS = ("all", "todo", "new", "progress", "submitted")
-# Work the annotator has handed in: submitted, or accepted by a reviewer since (rejected work is to do again).
-DONE = ("submitted", "accepted")
 FILTER_LABELS = {
     "all": "All items",
     "todo": "Not submitted by me",

@@ -286,7 +286,9 @@ def ranked_page(
     then ranking paid twice. Other queries are counted first, without ranking (a word in 40 % of 1M items is
     counted in 17 ms on SQLite; ranking 50,000 of its matches to learn there are more would take 70 ms)."""
     offset = max(offset, 0)
-    if once if once is not None else any(len(t.words) > 1 for t in parse(query)):
+    if once is None:
+        once = any(len(t.words) > 1 for t in parse(query))
+    if once:
         capped = select(found.c.item_id, found.c.rank).limit(RANKED_UP_TO + 1).subquery()
         rows = session.execute(
             select(capped.c.item_id, capped.c.rank, func.count().over())
