@@ -25,8 +25,9 @@ def _apply(change, success: str, **kwargs) -> None:  # type: ignore[no-untyped-d
         st.session_state[MESSAGE_KEY] = ("success", success)
 
 
-notices = st.container()  # there on every run: a message that came and went would move the tabs, which the
-# browser would then draw anew on their first tab (as on the Datasets page)
+# Messages in a slot that is there on every run: a message that came and went would move the tabs, which the
+# browser would then draw anew on their first tab (as on the Datasets page).
+notices = st.container()
 if message := st.session_state.pop(MESSAGE_KEY, None):
     (notices.error if message[0] == "error" else notices.success)(message[1])
 

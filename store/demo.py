@@ -334,7 +334,7 @@ def load_demo(*, session: Session, blobs: BlobStore) -> Dataset:
             source="the demo (store/demo.py)",
             format="native",
             status="done",
-            counts={"items": len(dialogues), "images": 2},
+            counts={"items": len(dialogues), "images": len({chart, shapes})},
             finished_at=utcnow(),
         )
     )
