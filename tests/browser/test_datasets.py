@@ -45,12 +45,17 @@ def create(page, name: str) -> None:  # type: ignore[no-untyped-def]
     settle(page)
 
 
-def test_upload_zip_preview_import_and_see_images(app_server, page, datasets_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def to_import(app_server, page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """An admin signed in on the Datasets page, a new dataset `name` created, its Import tab open."""
     app_server.add_user("ann", "password1", role="admin")
     sign_in(page, app_server, "ann", "password1", path="/datasets")
     page.get_by_role("heading", name="Datasets").wait_for()
-    create(page, "photos")
+    create(page, name)
     page.get_by_role("tab", name="Import").click()
+
+
+def test_upload_zip_preview_import_and_see_images(app_server, page, datasets_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    to_import(app_server, page, "photos")
     upload(page, datasets_dir / "llamafactory_mllm_demo.zip")
     page.get_by_text("6 items").wait_for()
     assert page.get_by_text("Who are they?").first.is_visible()
@@ -73,11 +78,7 @@ def test_upload_csv_fix_mapping_and_import(app_server, page, tmp_path: Path) -> 
     csv.write_text(
         'qid,ask,model_a,model_b\nq1,"What is 2+2?\nShow work.",4,five\nq2,Capital of France?,Paris,Lyon\n'
     )
-    app_server.add_user("ann", "password1", role="admin")
-    sign_in(page, app_server, "ann", "password1", path="/datasets")
-    page.get_by_role("heading", name="Datasets").wait_for()
-    create(page, "sheet")
-    page.get_by_role("tab", name="Import").click()
+    to_import(app_server, page, "sheet")
     upload(page, csv)
     page.get_by_text("Columns of answers.csv").wait_for()
     choose(page, "Prompt", "ask")  # the guess missed the prompt column

@@ -8,8 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from tests.browser.test_datasets import create, settle, upload
-from tests.conftest import ARTIFACTS, sign_in
+from tests.browser.test_datasets import settle, to_import, upload
+from tests.conftest import ARTIFACTS
 
 BASE = (
     "Please write a short friendly email to my landlord asking whether the broken heating in the flat "
@@ -52,11 +52,7 @@ def test_an_import_skips_near_duplicates_and_the_duplicates_tab_lists_the_groups
         ("heat3", BASE.replace("short", "brief"), "Dear Sir or Madam, ..."),  # near heat1
         ("fresh", "Suggest a name for a small bakery that sells sourdough and cinnamon buns", "Crumb & Co."),
     ])  # fmt: skip
-    app_server.add_user("boss", "password1", role="admin")
-    sign_in(page, app_server, "boss", "password1", path="/datasets")
-    page.get_by_role("heading", name="Datasets").wait_for()
-    create(page, "dups")
-    page.get_by_role("tab", name="Import").click()
+    to_import(app_server, page, "dups")
     upload(page, first)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Imported into dups: 6 items").wait_for(timeout=90_000)
@@ -86,11 +82,16 @@ def test_an_import_skips_near_duplicates_and_the_duplicates_tab_lists_the_groups
     page.get_by_text("2 groups (4 items)").wait_for()
     heads = page.get_by_text(re.compile(r"^Group \d+ · \d+ items · similarity"))
     assert [heads.nth(i).inner_text().split(" · ")[1] for i in range(heads.count())] == ["2 items", "2 items"]
-    frames = page.locator("[role='tabpanel']:visible [data-testid='stTable']")
-    assert frames.count() == 2
+
+    def listed() -> str:
+        """The text of the groups' tables on the open tab."""
+        tables = page.locator("[role='tabpanel']:visible [data-testid='stTable']")
+        return " ".join(tables.nth(i).inner_text() for i in range(tables.count()))
+
+    assert page.locator("[role='tabpanel']:visible [data-testid='stTable']").count() == 2
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "datasets_duplicates.png"), full_page=True)
-    shown = " ".join(frames.nth(i).inner_text() for i in range(2))
+    shown = listed()
     for member in ("heat1", "heat2", "photo1", "photo2"):
         assert member in shown, shown
     for alone in ("games", "capital", "fresh"):
@@ -110,7 +111,6 @@ def test_an_import_skips_near_duplicates_and_the_duplicates_tab_lists_the_groups
     page.get_by_text("with dialogue similarity ≥ 0.80").wait_for()
     by_dialogue = similarities()
     assert len(by_dialogue) < 2 or by_dialogue[0] < by_prompt[0], (by_prompt, by_dialogue)
-    frames = page.locator("[role='tabpanel']:visible [data-testid='stTable']")
-    shown = " ".join(frames.nth(i).inner_text() for i in range(frames.count()))
+    shown = listed()
     for alone in ("games", "capital", "fresh"):
         assert alone not in shown, shown

@@ -43,15 +43,21 @@ def test_a_final_answer_an_annotator_adjudicated_is_not_their_own_work(session, 
     assert my_status(session=session, user=alice, item_id=rows[3].id) == "new"
 
 
-def test_work_a_reviewer_accepted_stays_submitted_and_rejected_work_is_to_do_again(session, items):
-    ds, rows = items
-    alice = make_user(session, "alice")
+def _three_submitted_then_reviewed(session, rows, user) -> None:  # type: ignore[no-untyped-def]
+    """`user` submits the first three items; a reviewer accepts the first and rejects the second (the
+    statuses store/team/review.py leaves)."""
     for row in rows[:3]:
-        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
-    verdicts = {rows[0].id: "accepted", rows[1].id: "rejected"}  # as store/team/review.py leaves them
+        save_annotation(session=session, user=user, item_id=row.id, work={}, version=0, submit=True)
+    verdicts = {rows[0].id: "accepted", rows[1].id: "rejected"}
     for ann in session.query(Annotation).filter(Annotation.item_id.in_(verdicts)):
         ann.status = verdicts[ann.item_id]
     session.commit()
+
+
+def test_work_a_reviewer_accepted_stays_submitted_and_rejected_work_is_to_do_again(session, items):
+    ds, rows = items
+    alice = make_user(session, "alice")
+    _three_submitted_then_reviewed(session, rows, alice)
     count = lambda status: count_items(session=session, user=alice, dataset_id=ds.id, status=status)  # noqa: E731
     assert (count("submitted"), count("todo"), count("progress"), count("new")) == (2, 4, 1, 3)
     assert next_todo(session=session, user=alice, dataset_id=ds.id).external_id == "x2"  # the rejected one
@@ -65,12 +71,7 @@ def test_the_datasets_table_counts_reviewed_work_as_handed_in_or_to_redo(session
 
     ds, rows = items
     alice, boss = make_user(session, "alice"), make_user(session, "boss", role="admin")
-    for row in rows[:3]:
-        save_annotation(session=session, user=alice, item_id=row.id, work={}, version=0, submit=True)
-    verdicts = {rows[0].id: "accepted", rows[1].id: "rejected"}
-    for ann in session.query(Annotation).filter(Annotation.item_id.in_(verdicts)):
-        ann.status = verdicts[ann.item_id]
-    session.commit()
+    _three_submitted_then_reviewed(session, rows, alice)
     (stats,) = dataset_stats(session=session, user=boss)
     assert (stats.items, stats.submitted, stats.saved, stats.new) == (6, 2, 1, 3)
 
