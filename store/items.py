@@ -121,6 +121,7 @@ def list_items(
             offset,
             limit,
             by_annotation,
+            rest,
         )
     total = count_selected(session=session, dataset_id=dataset_id, flt=rest)
     offset = max(offset, 0)
@@ -169,6 +170,7 @@ def _ranked_page(
     offset: int,
     limit: int,
     by_annotation: Any = None,
+    rest: ItemFilter | None = None,
 ) -> tuple[list[Item], int]:
     """A page of the search's matches, best first (ties by id; in order past search.RANKED_UP_TO), and how many. The matches are counted and
     ordered on the index's ids alone, and only the page's items are read: with no other filter no item row
@@ -184,16 +186,61 @@ def _ranked_page(
         ids = ids.where((found.c.item_id + 0).in_(select(by_annotation.c.item_id)))
     elif where is not None:  # other filters: each match's item is read and checked (`+ 0`: as above)
         ids = ids.join(Item, Item.id == found.c.item_id + 0).where(*where)
-    # Filtered matches are counted and ranked in one read when they are few enough to rank: counting them
-    # and reading the page apart built the filter's sets twice (1.1 s for a search with a status and an
-    # answer at 1M items).
+    # Filtered matches are counted and paged in one read where that can be (search.ranked_page; on SQLite as
+    # many or few as _likely_many guesses): apart, the filter's sets were built two or three times (1.1 s for
+    # a search with a status and an answer at 1M items).
     filtered = by_annotation is not None or where is not None
+    many = (
+        filtered
+        and session.get_bind().dialect.name == "sqlite"
+        and rest is not None
+        and _likely_many(session, dataset_id, found, rest)
+    )
     ranked, total = ranked_page(
-        session, ids.subquery(), query, offset, limit, once=True if filtered else None
+        session, ids.subquery(), query, offset, limit, once=True if filtered else None, likely_many=many
     )
     page = [i for i, _ in ranked]
     items = {i.id: i for i in session.execute(select(Item).where(Item.id.in_(page))).scalars()}
     return [items[i] for i in page if i in items], int(total)
+
+
+# How a filtered search guesses, on SQLite, whether its matches are more than search.RANKED_UP_TO before reading
+# them (search.ranked_page reads them ranked if not, counted in id order if so; a wrong guess costs one more
+# read): the filter is checked on the first SAMPLED matches from each of PARTS places spread over the dataset.
+PARTS, SAMPLED = 4, 250
+
+
+def _likely_many(session: Session, dataset_id: int, found: Any, flt: ItemFilter) -> bool:
+    """Whether the search's matches (`found`, unfiltered) that `flt` selects are likely more than
+    RANKED_UP_TO: the share of sampled matches it selects, times how densely the search matches."""
+    first = session.execute(select(func.min(Item.id)).where(Item.dataset_id == dataset_id)).scalar()
+    last = session.execute(select(func.max(Item.id)).where(Item.dataset_id == dataset_id)).scalar()
+    if first is None or last is None or last - first + 1 <= search.RANKED_UP_TO:
+        return False
+    span = last - first + 1
+    sample: list[int] = []
+    covered = 0  # ids looked through for the sample
+    for part in range(PARTS):
+        start, end = first + span * part // PARTS, first + span * (part + 1) // PARTS
+        ids = (
+            session.execute(
+                select(found.c.item_id)
+                .where(found.c.item_id >= start, found.c.item_id < end)
+                .order_by(found.c.item_id)
+                .limit(SAMPLED)
+            )
+            .scalars()
+            .all()
+        )
+        sample.extend(ids)
+        covered += (ids[-1] + 1 if len(ids) == SAMPLED else end) - start
+    if not sample:
+        return False
+    where = conditions(session=session, dataset_id=dataset_id, flt=flt, correlated=True)
+    kept = session.execute(
+        select(func.count()).select_from(Item).where(Item.id.in_(set(sample)), *where)
+    ).scalar_one()
+    return kept * span / covered > search.RANKED_UP_TO
 
 
 def get_item(*, session: Session, user: User, item_id: int) -> Item:

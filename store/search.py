@@ -17,7 +17,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, column, false, func, literal, or_, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -273,22 +286,42 @@ RANKED_UP_TO = 50_000
 
 
 def ranked_page(
-    session: Session, found: Any, query: str, offset: int, limit: int, *, once: bool | None = None
+    session: Session,
+    found: Any,
+    query: str,
+    offset: int,
+    limit: int,
+    *,
+    once: bool | None = None,
+    likely_many: bool = False,
 ) -> tuple[list[tuple[int, float]], int]:
     """(item id, rank) of one page of `found` (columns item_id, rank: `matches` for `query`, maybe filtered),
     best first, ties by id, on the ids alone (no item row is read); in id order when there are more than
     RANKED_UP_TO. And how many rows `found` has.
 
-    `once`: the matches are read once, their page ranked and their count taken in the same read (count(*)
-    OVER the first RANKED_UP_TO + 1), when that finds no more than RANKED_UP_TO. By default for a query with a
-    phrase: finding a phrase checks the words' positions in every item holding them all, the bulk of its cost
-    (20k matches of a two-word phrase at 1M items: 85 ms on PostgreSQL, 45 ms on SQLite), which counting
-    then ranking paid twice. Other queries are counted first, without ranking (a word in 40 % of 1M items is
-    counted in 17 ms on SQLite; ranking 50,000 of its matches to learn there are more would take 70 ms)."""
+    `once`: the matches are read as few times as can be. By default for a query with a phrase (finding a
+    phrase checks the words' positions in every item holding them all: 20k matches of a two-word phrase at 1M
+    items, 85 ms on PostgreSQL, 45 ms on SQLite); the Datasets list asks it for filtered matches too (a filter
+    builds its set of items each time they are read: a status at 1M items, ~120 ms on SQLite). Other queries
+    are counted first, without ranking (a word in 40 % of 1M items is counted in 17 ms on SQLite; ranking
+    50,000 of its matches to learn there are more would take 70 ms). `likely_many` (SQLite, with `once`):
+    more than RANKED_UP_TO matches are expected, so they are counted and paged in id order first, and ranked
+    in a second read only if they turn out fewer."""
     offset = max(offset, 0)
     if once is None:
         once = any(len(t.words) > 1 for t in parse(query))
-    if once:
+    if once and session.get_bind().dialect.name == "postgresql":
+        at_once = _ranked_at_once(session, found, offset, limit)
+        if at_once is not None:
+            return at_once
+    elif once:
+        # SQLite ranks with bm25 (~0.7 us a match; ranking all of a word and a model's 271k matches at 1M items
+        # doubled that search's time): the first RANKED_UP_TO + 1 matches ranked and counted in one read, or
+        # all of them counted and a page in id order in one read; the other only when the first guessed wrong.
+        if likely_many:
+            page, total = _counted_in_order(session, found, offset, limit)
+            if total > RANKED_UP_TO:
+                return page, total
         capped = select(found.c.item_id, found.c.rank).limit(RANKED_UP_TO + 1).subquery()
         rows = session.execute(
             select(capped.c.item_id, capped.c.rank, func.count().over())
@@ -298,9 +331,47 @@ def ranked_page(
         ).all()
         if rows and rows[0][2] <= RANKED_UP_TO:
             return [(int(i), float(r)) for i, r, _ in rows], int(rows[0][2])
+        if rows:
+            return _counted_in_order(session, found, offset, limit)
     total = int(session.execute(select(func.count()).select_from(found)).scalar_one())
     if total > RANKED_UP_TO:
         page = select(found.c.item_id, literal(0.0)).order_by(found.c.item_id)
     else:
         page = select(found.c.item_id, found.c.rank).order_by(found.c.rank, found.c.item_id)
     return [(int(i), float(r)) for i, r in session.execute(page.offset(offset).limit(limit))], total
+
+
+def _ranked_at_once(
+    session: Session, found: Any, offset: int, limit: int
+) -> tuple[list[tuple[int, float]], int] | None:
+    """PostgreSQL: every match read once (with its rank: ts_rank costs little beside fetching the row),
+    counted, and its page cut in rank or id order by that count, in one statement. (Counting apart read
+    every match twice: a word and a status matching 99k of 1M items took ~500 ms.) None past the last page,
+    where no row carries the count."""
+    every = select(found.c.item_id, found.c.rank).cte("every").prefix_with("MATERIALIZED")
+    count = select(func.count().label("n")).select_from(every).cte("every_n")
+    key = case((count.c.n <= RANKED_UP_TO, every.c.rank), else_=literal(0.0))
+    rows = session.execute(
+        select(every.c.item_id, key, count.c.n)
+        .select_from(every.join(count, true()))
+        .order_by(key, every.c.item_id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    if not rows and offset:
+        return None
+    return [(int(i), float(r)) for i, r, _ in rows], int(rows[0][2]) if rows else 0
+
+
+def _counted_in_order(
+    session: Session, found: Any, offset: int, limit: int
+) -> tuple[list[tuple[int, float]], int]:
+    """SQLite: how many matches, and a page of them in id order (for more than RANKED_UP_TO), in one statement
+    (the matches, and a filter's set, built once: apart, the page built the set again, ~120 ms at 1M items)."""
+    ids = select(found.c.item_id).cte("matched").prefix_with("MATERIALIZED")
+    count = select(func.count().label("n")).select_from(ids).subquery()
+    page = select(ids.c.item_id).order_by(ids.c.item_id).offset(offset).limit(limit).subquery()
+    rows = session.execute(
+        select(count.c.n, page.c.item_id).select_from(count.outerjoin(page, true())).order_by(page.c.item_id)
+    ).all()
+    return [(int(i), 0.0) for _, i in rows if i is not None], int(rows[0][0])

@@ -209,6 +209,97 @@ def test_migration_0004_keeps_every_item_findable(tmp_path):
         )
 
 
+def test_a_filtered_search_is_paged_best_first_and_counted_in_every_page(session, tmp_path, monkeypatch):
+    """A search with other filters (a status: conditions on annotations; comments: on the item) lists the
+    search's own ranking less the items the filters leave out, counted on every page and past the last one;
+    past RANKED_UP_TO in id order."""
+    from core.filters import ItemFilter
+    from store.items import list_items
+
+    rows = [
+        {"id": f"s{k}", "messages": [{"role": "user", "content": text}]}
+        for k, text in enumerate([
+            "sour dough, sour bread", "a long text about one sour loaf among many other things to say",
+            "sour sour sour", "no match here", "sour", "sour bread and sour milk, sour"])
+    ]  # fmt: skip
+    ds, ids = _import(session, tmp_path, rows)
+    admin = make_user(session, "admin6", role="admin")
+    picked = ["s0", "s1", "s2", "s3", "s5"]  # submitted and commented; s4 is neither
+    for ext in picked:
+        session.add(Annotation(dataset_id=ds, item_id=ids[ext], annotator_id=admin.id, status="submitted"))
+        session.add(Comment(item_id=ids[ext], author_id=admin.id, text="look"))
+    session.commit()
+    hits = search.search_items(session=session, user=admin, dataset_id=ds, query="sour", limit=10)[0]
+    ranked = [h.external_id for h in hits]
+    assert len(ranked) == 5 and "s3" not in ranked
+    expected = [e for e in ranked if e in picked]  # the search's order, less s4
+
+    for spec in ({"status": ["submitted"]}, {"comments": True}):
+        flt = ItemFilter.from_dict({"search": "sour", **spec})
+
+        def listed(offset: int, limit: int, flt: ItemFilter = flt) -> tuple[list[str], int]:
+            items, total = list_items(session=session, user=admin, dataset_id=ds, flt=flt, offset=offset, limit=limit)  # fmt: skip
+            return [i.external_id for i in items], total
+
+        assert listed(0, 10) == (expected, 4), spec
+        assert listed(0, 3) == (expected[:3], 4) and listed(3, 3) == (expected[3:], 4)
+        assert listed(4, 3) == ([], 4)  # past the last page: still counted
+        monkeypatch.setattr(search, "RANKED_UP_TO", 3)  # too many to rank: in order
+        in_order = sorted(expected, key=ids.__getitem__)
+        assert listed(0, 10) == (in_order, 4) and listed(1, 2) == (in_order[1:3], 4)
+        assert listed(4, 3) == ([], 4)
+        monkeypatch.setattr(search, "RANKED_UP_TO", 50_000)
+
+
+def test_a_filtered_search_guesses_many_or_few_matches_and_a_wrong_guess_changes_no_answer(
+    session, tmp_path, monkeypatch
+):
+    """On SQLite a filtered search first guesses (from a sample) whether its matches are past RANKED_UP_TO:
+    ranked if not, counted in id order if so. The guess follows the filter, and either guess gives the same
+    page and count (a wrong one costs a second read)."""
+    from core.filters import ItemFilter
+    from store.items import _likely_many
+
+    rows = [{"id": f"w{k}", "messages": [{"role": "user", "content": "sour " * (k % 5 + 1) + f"note {k}"}]}
+            for k in range(40)]  # fmt: skip
+    ds, ids = _import(session, tmp_path, rows)
+    admin = make_user(session, "admin7", role="admin")
+    for k in range(30):  # 30 of the 40 submitted
+        session.add(
+            Annotation(dataset_id=ds, item_id=ids[f"w{k}"], annotator_id=admin.id, status="submitted")
+        )
+    session.add(Annotation(dataset_id=ds, item_id=ids["w39"], annotator_id=admin.id, status="rejected"))
+    session.commit()
+    found = search.matches(session=session, dataset_id=ds, query="sour")
+    monkeypatch.setattr(search, "RANKED_UP_TO", 10)
+    if session.get_bind().dialect.name == "sqlite":
+        assert _likely_many(session, ds, found, ItemFilter(status=["submitted"])) is True  # ~30 > 10
+        assert _likely_many(session, ds, found, ItemFilter(status=["rejected"])) is False  # ~1
+
+    def submitted(found):  # the matches the status filter keeps, as store.items builds them
+        kept = [ids[f"w{k}"] for k in range(30)]
+        return select(found.c.item_id, found.c.rank).where((found.c.item_id + 0).in_(kept)).subquery()
+
+    for up_to, expected_total in ((10, 30), (50_000, 30)):
+        monkeypatch.setattr(search, "RANKED_UP_TO", up_to)
+        answers = {
+            guess: [search.ranked_page(session, submitted(found), "sour", offset, 7, once=True, likely_many=guess)
+                    for offset in (0, 7, 14, 21, 28, 35)]
+            for guess in (False, True)
+        }  # fmt: skip
+        assert answers[False] == answers[True], up_to
+        pages = answers[False]
+        assert [total for _, total in pages] == [expected_total] * 6 and pages[-1][
+            0
+        ] == []  # past the end: counted
+        listed = [i for page, _ in pages for i, _ in page]
+        assert sorted(listed) == sorted(ids[f"w{k}"] for k in range(30)) and len(set(listed)) == 30
+        if up_to == 10:  # too many to rank: in id order
+            assert listed == sorted(listed)
+        else:  # ranked: the item saying "sour" most often first
+            assert [i for i, _ in pages[0][0]][:6] == [ids[f"w{k}"] for k in (4, 9, 14, 19, 24, 29)]
+
+
 def test_past_ranked_up_to_a_page_is_in_the_datasets_order(session, tmp_path, monkeypatch):
     ds, ids = _import(session, tmp_path)
     admin = make_user(session, "admin4", role="admin")
