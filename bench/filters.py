@@ -164,6 +164,8 @@ CASES = [
         {"search": "refund", "status": ["submitted"], "question": "topic", "answer": "other"},
     ),  # fmt: skip
     ("refund · submitted (99k, too many to rank)", {"search": "refund", "status": ["submitted"]}),
+    ("refund · m-large (271k, too many to rank)", {"search": "refund", "models": ["m-large"]}),
+    ("refund · has comments", {"search": "refund", "comments": True}),
     ("rejected · invalid · comments", {"status": ["rejected"], "validity": "invalid", "comments": True}),
     (
         "disagree · m-large · March",

@@ -210,7 +210,7 @@ def test_migration_0004_keeps_every_item_findable(tmp_path):
 
 
 def test_a_filtered_search_is_paged_best_first_and_counted_in_every_page(session, tmp_path, monkeypatch):
-    """A search with other filters (a status: conditions on annotations; comments: on the item) lists the
+    """A search with other filters (a status: on annotations; comments: on items; both) lists the
     search's own ranking less the items the filters leave out, counted on every page and past the last one;
     past RANKED_UP_TO in id order."""
     from core.filters import ItemFilter
@@ -234,7 +234,7 @@ def test_a_filtered_search_is_paged_best_first_and_counted_in_every_page(session
     assert len(ranked) == 5 and "s3" not in ranked
     expected = [e for e in ranked if e in picked]  # the search's order, less s4
 
-    for spec in ({"status": ["submitted"]}, {"comments": True}):
+    for spec in ({"status": ["submitted"]}, {"comments": True}, {"status": ["submitted"], "comments": True}):
         flt = ItemFilter.from_dict({"search": "sour", **spec})
 
         def listed(offset: int, limit: int, flt: ItemFilter = flt) -> tuple[list[str], int]:
