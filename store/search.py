@@ -333,6 +333,8 @@ def ranked_page(
             return [(int(i), float(r)) for i, r, _ in rows], int(rows[0][2])
         if rows:
             return _counted_in_order(session, found, offset, limit)
+        if not offset:  # no match at all
+            return [], 0
     total = int(session.execute(select(func.count()).select_from(found)).scalar_one())
     if total > RANKED_UP_TO:
         page = select(found.c.item_id, literal(0.0)).order_by(found.c.item_id)

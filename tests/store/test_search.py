@@ -249,6 +249,8 @@ def test_a_filtered_search_is_paged_best_first_and_counted_in_every_page(session
         assert listed(0, 10) == (in_order, 4) and listed(1, 2) == (in_order[1:3], 4)
         assert listed(4, 3) == ([], 4)
         monkeypatch.setattr(search, "RANKED_UP_TO", 50_000)
+        nothing = ItemFilter.from_dict({"search": "absent", **spec})
+        assert list_items(session=session, user=admin, dataset_id=ds, flt=nothing) == ([], 0)
 
 
 def test_a_filtered_search_guesses_many_or_few_matches_and_a_wrong_guess_changes_no_answer(
