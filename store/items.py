@@ -153,13 +153,20 @@ WALK_UP_TO = 20_000
 def _walk_window(session: Session, dataset_id: int, selected: int, upto: int) -> int | None:
     """The position below which to walk for the page's items, or None to sort instead: the walk is expected
     to find them within page end × dataset size / selected items."""
-    # (min and max apart: SQLite reads one end of the index for each, and scans it for both at once)
-    first = session.execute(select(func.min(Item.position)).where(Item.dataset_id == dataset_id)).scalar()
-    last = session.execute(select(func.max(Item.position)).where(Item.dataset_id == dataset_id)).scalar()
-    if first is None or last is None:
+    ends = _ends(session, dataset_id, Item.position)
+    if ends is None:
         return None
+    first, last = ends
     expected = upto * (last - first + 1) / selected
     return int(first + 2 * expected) + 1 if expected <= WALK_UP_TO else None
+
+
+def _ends(session: Session, dataset_id: int, col: Any) -> tuple[int, int] | None:
+    """The smallest and largest `col` (Item.position, Item.id) of the dataset's items; None when it has none."""
+    # (apart: SQLite reads one end of the index for each, and scans it for both at once)
+    first = session.execute(select(func.min(col)).where(Item.dataset_id == dataset_id)).scalar()
+    last = session.execute(select(func.max(col)).where(Item.dataset_id == dataset_id)).scalar()
+    return None if first is None or last is None else (first, last)
 
 
 def _ranked_page(
@@ -169,8 +176,8 @@ def _ranked_page(
     where: list[Any] | None,
     offset: int,
     limit: int,
-    by_annotation: Any = None,
-    rest: ItemFilter | None = None,
+    by_annotation: Any,
+    rest: ItemFilter,
 ) -> tuple[list[Item], int]:
     """A page of the search's matches, best first (ties by id; in order past search.RANKED_UP_TO), and how many. The matches are counted and
     ordered on the index's ids alone, and only the page's items are read: with no other filter no item row
@@ -184,9 +191,7 @@ def _ranked_page(
         # SQLite would hand each of those ids to FTS5 as a rowid to find, 2.5 s for 36k ids, instead of
         # reading the matches once.)
         ids = ids.where((found.c.item_id + 0).in_(select(by_annotation.c.item_id)))
-    elif (
-        where is not None and rest is not None and not (rest.status or rest.annotation_level() or rest.models)
-    ):
+    elif where is not None and not (rest.status or rest.annotation_level() or rest.models):
         # Filters on items alone, but a model: each match is looked up in the ids of the dataset's items they
         # select, which their indexes give (import dates, disagreement, comments) without reading an item row.
         # (Joined to its item, each match read its row: "refund" and comments at 1M items, 210 -> 120 ms; with
@@ -202,7 +207,6 @@ def _ranked_page(
     many = (
         filtered
         and session.get_bind().dialect.name == "sqlite"
-        and rest is not None
         and _likely_many(session, dataset_id, found, rest)
     )
     ranked, total = ranked_page(
@@ -222,11 +226,13 @@ PARTS, SAMPLED = 4, 100
 def _likely_many(session: Session, dataset_id: int, found: Any, flt: ItemFilter) -> bool:
     """Whether the search's matches (`found`, unfiltered) that `flt` selects are likely more than
     RANKED_UP_TO: the share of sampled matches it selects, times how densely the search matches."""
-    first = session.execute(select(func.min(Item.id)).where(Item.dataset_id == dataset_id)).scalar()
-    last = session.execute(select(func.max(Item.id)).where(Item.dataset_id == dataset_id)).scalar()
-    if first is None or last is None or last - first + 1 <= search.RANKED_UP_TO:
+    ends = _ends(session, dataset_id, Item.id)
+    if ends is None:
         return False
+    first, last = ends
     span = last - first + 1
+    if span <= search.RANKED_UP_TO:  # the dataset holds too few items
+        return False
     sample: list[int] = []
     covered = 0  # ids looked through for the sample
     for part in range(PARTS):
