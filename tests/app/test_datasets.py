@@ -67,8 +67,10 @@ def test_create_import_browse_rename_delete(env, datasets_dir: Path) -> None:  #
     next(b for b in at.button if b.label == "Rename").click().run()
     assert at.dataframe[0].value["name"].tolist() == ["chats 2"]
 
-    assert "loses 6 items, 0 annotations, 0 results" in texts(at)
+    assert "loses its 6 items and all the work on them" in texts(at)
+    assert "Delete dataset" not in [b.label for b in at.button]  # only once the box is ticked
     at.checkbox(key="datasets.confirm.1").check().run()
+    assert "loses 6 items, 0 annotations, 0 results, 0 suggestions, 0 comments." in texts(at)
     next(b for b in at.button if b.label == "Delete dataset").click().run()
     assert "No datasets yet" in texts(at)
     with engine.connect() as conn:
