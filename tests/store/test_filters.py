@@ -16,7 +16,7 @@ from store import filters, queue, saved_filters
 from store.annotations import save_annotation, save_draft
 from store.comments import add_comment
 from store.errors import Forbidden, InputError, NotFound
-from store.export_filters import ExportFilters, count_selection
+from store.export_filters import ExportFilters, count_selection, dataset_annotators
 from store.items import list_items
 from store.models import Annotation, AuditEvent, Item, User
 from store.ontology import create_class, create_classification
@@ -337,6 +337,20 @@ def test_a_place_carried_from_an_earlier_item_equals_the_place_counted(session, 
     )
     assert queue.rank_of(**kw, item=x4) == before_rank
     assert queue.rank_after(**kw, item=x4, before=x3, before_rank=before_rank) == before_rank
+
+
+def test_the_annotator_choices_are_everyone_with_work_in_the_dataset_once(session, world):
+    """The filter's Annotator list: each user with an annotation (draft, final …) in this dataset, by name;
+    not someone whose work is in another dataset only, nor the admin who has none."""
+    other = make_dataset(session, "other").id
+    session.execute(insert(Item).values(dataset_id=other, external_id="o1", name="", position=0, meta={},
+                                        messages=[{"role": "user", "text": "hi"}], candidates=[]))  # fmt: skip
+    item = session.execute(select(Item.id).where(Item.dataset_id == other)).scalar_one()
+    session.execute(insert(Annotation).values(item_id=item, dataset_id=other, annotator_id=world.admin.id,
+                                              status="draft", final=False, classifications={}))  # fmt: skip
+    session.commit()
+    assert dataset_annotators(session=session, dataset_id=world.ds) == ["ann1", "ann2", "rv"]
+    assert dataset_annotators(session=session, dataset_id=other) == ["admin"]
 
 
 def test_navigation_and_saved_filters(session, world):
