@@ -25,6 +25,7 @@ from tests.utils import make_dataset
 
 REFUND = {1, 3, 4, 6, 9, 11}  # items whose question says "refund"
 SUBMITTED = {3, 6, 9, 10}  # items ann1 submitted
+ITEMS = 45  # three pages of the list (20 a page)
 
 
 def build(url: str) -> tuple[list[str], list[str]]:
@@ -43,7 +44,7 @@ def build(url: str) -> tuple[list[str], list[str]]:
                      "I want a refund for my order" if i in REFUND else "Where is my parcel?")}],
                  "candidates": [{"text": f"Answer {i} one", "model": "m-large"},
                                 {"text": f"Answer {i} two", "model": "m-small"}]}
-                for i in range(1, 13)
+                for i in range(1, ITEMS + 1)
             ])  # fmt: skip
             rebuild_index(s.connection(), ds)
             s.commit()
@@ -75,10 +76,29 @@ def test_search_filter_then_annotate_these_walks_the_filtered_items(app_server, 
     assert sorted(listed) == sorted(walk) == ["t3", "t6", "t9"]
     sign_in(page, app_server, "boss", "password1", path="/datasets")
     page.get_by_role("heading", name="Datasets").wait_for()
+    # Paging the whole list (the items' fragment reruns alone): 20 a page, in order, and back.
+    first_cells = page.locator("table.parley-matches tr td:first-child")
+
+    def shows(place: str, first: int, last: int) -> None:
+        page.get_by_text(f"{place} of {ITEMS}", exact=True).wait_for()
+        expect(first_cells.first).to_have_text(f"t{first}")
+        assert first_cells.all_inner_texts() == [f"t{i}" for i in range(first, last + 1)]
+
+    page.get_by_text(f"{ITEMS} items", exact=True).wait_for()
+    shows("1–20", 1, 20)
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+    page.get_by_role("button", name="Next").click()
+    shows("21–40", 21, 40)
+    page.get_by_role("button", name="Next").click()
+    shows("41–45", 41, 45)
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    page.get_by_role("button", name="Previous").click()
+    shows("21–40", 21, 40)
     search = page.get_by_role("textbox", name="Search items")
     search.fill("refund")
     search.press("Enter")
     page.get_by_text("6 items match").wait_for()
+    page.get_by_text("1–6 of 6", exact=True).wait_for()  # a new search starts on page 1
     # Leave the search box first: leaving it later (by clicking the Status box) reran the page, which closed
     # the Status list as it opened (Chromium 156).
     search.blur()
