@@ -26,6 +26,7 @@ from core.ontology import (
 )
 from store import db
 from store import ontology as onto
+from store import ontology_usage as usage
 from store.datasets import list_datasets
 from store.errors import Conflict, Forbidden, InputError, NotFound
 
@@ -111,7 +112,7 @@ def classes_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
         classes = onto.list_classes(session=session, dataset_id=dataset_id)
         deleted = [c for c in onto.list_classes(session=session, dataset_id=dataset_id, include_deleted=True)
                    if c.deleted_at is not None]  # fmt: skip
-        counts = onto.result_counts(session=session, dataset_id=dataset_id)
+        counts = usage.result_counts(session=session, dataset_id=dataset_id)
     widths = [0.3, 0.4, 1.6, 1.6, 1.5, 1, 0.6, 1.2, 0.7, 0.8, 1.0]
     head = st.columns(widths)
     for col, label in zip(
@@ -251,7 +252,7 @@ def _save_class(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
                 ],
             }
             with db.read_session() as session:
-                removed = onto.removed_usage(session=session, class_id=editing, data=after)
+                removed = usage.removed_usage(session=session, class_id=editing, data=after)
             if removed:
                 S[K + "removed"], S[K + "confirm_save"] = removed, "ask"
                 return
@@ -279,7 +280,7 @@ def _collected_question() -> dict[str, Any]:
 def classifications_ui(user, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
     with db.read_session() as session:
         questions = onto.list_classifications(session=session, dataset_id=dataset_id)
-        answers = onto.answer_counts(session=session, dataset_id=dataset_id)
+        answers = usage.answer_counts(session=session, dataset_id=dataset_id)
     widths = [1.5, 2.2, 2, 0.9, 0.9, 1, 0.6, 0.6, 0.8, 1.0]
     if questions:
         for col, label in zip(
@@ -348,7 +349,9 @@ def question_editor_ui(user, dataset_id: int) -> None:  # type: ignore[no-untype
             data, editing = _collected_question(), S[K + "qedit"]
             if editing != "new" and S.get(K + "qconfirm") != "yes":
                 with db.read_session() as session:
-                    removed = onto.removed_answer_usage(session=session, classification_id=editing, data=data)
+                    removed = usage.removed_answer_usage(
+                        session=session, classification_id=editing, data=data
+                    )
                 if removed:
                     S[K + "qremoved"], S[K + "qconfirm"] = removed, "ask"
                     st.rerun()
@@ -391,7 +394,7 @@ def _load(user, dataset_id: int, label: str, data: Any, mode: str) -> None:  # t
     """Import `data`, or first ask when it would take away something results use."""
     if S.get(K + "pending", {}).get("label") != label:
         with db.read_session() as session:
-            losses = onto.import_losses(session=session, dataset_id=dataset_id, data=data, mode=mode)
+            losses = usage.import_losses(session=session, dataset_id=dataset_id, data=data, mode=mode)
         if losses:
             S[K + "pending"] = {"label": label, "data": data, "mode": mode, "losses": losses}
             return

@@ -21,23 +21,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core.ontology import (
     Problem,
-    answer_uses_option,
     errors,
     next_number,
     normalize_class,
     normalize_classification,
     validate_ontology,
-    values_using_option,
 )
+from store import ontology_usage as usage
 from store.access import require_admin
 from store.errors import InputError, NotFound
 from store.models import (
-    Annotation,
     AuditEvent,
     Classification,
     Dataset,
@@ -147,84 +144,6 @@ def check_ontology(*, session: Session, dataset_id: int, data: Any) -> list[Prob
     return validate_ontology(data, has_candidates=has_candidates(session=session, dataset_id=dataset_id))
 
 
-def result_counts(*, session: Session, dataset_id: int) -> dict[int, int]:
-    """How many saved results use each class: {class_id: n} (classes without results are left out)."""
-    query = (
-        select(Result.class_id, func.count(Result.id))
-        .join(Annotation, Annotation.id == Result.annotation_id)
-        .where(Annotation.dataset_id == dataset_id)
-        .group_by(Result.class_id)
-    )
-    return {class_id: n for class_id, n in session.exec(query).all()}
-
-
-def _answers(session: Session, dataset_id: int) -> list[dict[str, Any]]:
-    query = select(Annotation.classifications).where(
-        Annotation.dataset_id == dataset_id,
-        Annotation.classifications != None,  # noqa: E711
-    )
-    return [a for a in session.exec(query).all() if isinstance(a, dict)]
-
-
-def answer_counts(*, session: Session, dataset_id: int) -> dict[int, int]:
-    """How many saved annotations answer each classification: {classification_id: n}."""
-    counts: dict[int, int] = {}
-    for answers in _answers(session, dataset_id):
-        for key, value in answers.items():
-            if value not in (None, "", []) and key.isdigit():
-                counts[int(key)] = counts.get(int(key), 0) + 1
-    return counts
-
-
-def _class_values(session: Session, class_id: int) -> list[dict[str, Any]]:
-    rows = session.exec(select(Result.values).where(Result.class_id == class_id)).all()
-    return [v for v in rows if isinstance(v, dict)]
-
-
-def removed_usage(*, session: Session, class_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """What saving `data` over the class would remove that results use: attributes and options, with counts.
-
-    Each entry: {"attribute": name, "option": name | None, "results": n}; option None = the whole attribute.
-    Attributes renamed through `renamed_attributes` are not removals; pass `data` after renaming.
-    """
-    row = get_class(session=session, class_id=class_id)
-    values = _class_values(session, class_id)
-    new_attrs = {a.get("name"): a for a in (data.get("attributes") or []) if isinstance(a, dict)}
-    if data.get("tool") == "dialog_response":
-        new_attrs = {}
-    out: list[dict[str, Any]] = []
-    for attr in row.attributes or []:
-        name = attr.get("name")
-        if name not in new_attrs:
-            n = sum(1 for v in values if v.get(name) not in (None, "", []))
-            if n:
-                out.append({"attribute": name, "option": None, "results": n})
-            continue
-        kept = set(new_attrs[name].get("options") or [])
-        for option in attr.get("options") or []:
-            if option not in kept:
-                n = sum(1 for v in values if values_using_option(v, name, option))
-                if n:
-                    out.append({"attribute": name, "option": option, "results": n})
-    return out
-
-
-def removed_answer_usage(
-    *, session: Session, classification_id: int, data: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Options of a classification that saving `data` removes and that answers use: [{"option", "answers"}]."""
-    row = get_classification(session=session, classification_id=classification_id)
-    kept = set(data.get("options") or [])
-    answers = [a.get(str(row.id)) for a in _answers(session, row.dataset_id)]
-    out = []
-    for option in row.options or []:
-        if option not in kept:
-            n = sum(1 for a in answers if answer_uses_option(a, option))
-            if n:
-                out.append({"option": option, "answers": n})
-    return out
-
-
 # ---------------------------------------------------------------- writes
 
 
@@ -271,7 +190,7 @@ def _apply_classification(row: Classification, q: dict[str, Any]) -> None:
 
 
 def _record_removed(session: Session, user: User, row: OntologyClass, cls: dict[str, Any]) -> None:
-    for removed in removed_usage(session=session, class_id=row.id, data=cls):
+    for removed in usage.removed_usage(session=session, class_id=row.id, data=cls):
         action = "ontology.option_deleted" if removed["option"] is not None else "ontology.attribute_deleted"
         _audit(session, user, row.dataset_id, action, {"class": row.name, "class_id": row.id, **removed})
 
@@ -368,7 +287,7 @@ def delete_class(*, session: Session, user: User, class_id: int) -> int:
     row = get_class(session=session, class_id=class_id)
     if row.deleted_at is not None:
         return 0
-    n = result_counts(session=session, dataset_id=row.dataset_id).get(row.id, 0)
+    n = usage.result_counts(session=session, dataset_id=row.dataset_id).get(row.id, 0)
     _audit(
         session,
         user,
@@ -451,7 +370,7 @@ def update_classification(
         raise InputError(
             f"classification {data['name']!r}, field name: a deleted classification has this name"
         )
-    for removed in removed_answer_usage(session=session, classification_id=row.id, data=data):
+    for removed in usage.removed_answer_usage(session=session, classification_id=row.id, data=data):
         _audit(
             session,
             user,
@@ -487,7 +406,7 @@ def delete_classification(*, session: Session, user: User, classification_id: in
     row = get_classification(session=session, classification_id=classification_id)
     if row.deleted_at is not None:
         return 0
-    n = answer_counts(session=session, dataset_id=row.dataset_id).get(row.id, 0)
+    n = usage.answer_counts(session=session, dataset_id=row.dataset_id).get(row.id, 0)
     detail = {"classification": classification_to_dict(row), "id": row.id, "answers": n}
     _audit(session, user, row.dataset_id, "ontology.classification_deleted", detail)
     row.deleted_at = utcnow()
@@ -560,7 +479,7 @@ def import_ontology(
     summary |= {"classifications_updated": 0, "classifications_deleted": 0}
     summary["warnings"] = [str(p) for p in problems if p.level == "warning"]
     now = utcnow()
-    counts = result_counts(session=session, dataset_id=dataset_id)
+    counts = usage.result_counts(session=session, dataset_id=dataset_id)
     for cls in incoming:
         norm = normalize_class(cls)
         row = rows.get(cls["name"])
@@ -584,7 +503,7 @@ def import_ontology(
                 session.add(row)
                 summary["deleted"] += 1
     position = max((q.position for q in qrows.values()), default=0)
-    answers = answer_counts(session=session, dataset_id=dataset_id)
+    answers = usage.answer_counts(session=session, dataset_id=dataset_id)
     for q in questions:
         norm = normalize_classification(q)
         row = qrows.get(q["name"])
@@ -624,45 +543,6 @@ def import_ontology(
     else:
         session.flush()
     return summary
-
-
-def import_losses(*, session: Session, dataset_id: int, data: Any, mode: str = "replace") -> list[str]:
-    """What importing `data` would take away that results use, one line each (for a confirmation).
-
-    Deleted classes and classifications (replace mode) and removed options or attributes, with their counts;
-    nothing is written. An invalid `data` gives [] (import_ontology reports its errors).
-    """
-    if errors(validate_ontology(data)):
-        return []
-    counts = result_counts(session=session, dataset_id=dataset_id)
-    answers = answer_counts(session=session, dataset_id=dataset_id)
-    incoming = {c["name"]: c for c in data.get("classes") or []}
-    questions = {q["name"]: q for q in data.get("classifications") or []}
-    lines: list[str] = []
-    for row in list_classes(session=session, dataset_id=dataset_id):
-        if row.name in incoming:
-            for r in removed_usage(
-                session=session, class_id=row.id, data=normalize_class(incoming[row.name])
-            ):
-                what = (
-                    f"option {r['option']!r} of attribute {r['attribute']!r}"
-                    if r["option"]
-                    else (f"attribute {r['attribute']!r}")
-                )
-                lines.append(f"class {row.name!r}: {what} is removed; {r['results']} results use it (kept)")
-        elif mode == "replace" and counts.get(row.id):
-            lines.append(f"class {row.name!r} is deleted; {counts[row.id]} results use it (kept)")
-    for q in list_classifications(session=session, dataset_id=dataset_id):
-        if q.name in questions:
-            for r in removed_answer_usage(session=session, classification_id=q.id, data=questions[q.name]):
-                lines.append(
-                    f"classification {q.name!r}: option {r['option']!r} is removed; {r['answers']} answers"
-                )
-        elif mode == "replace" and answers.get(q.id):
-            lines.append(
-                f"classification {q.name!r} is deleted; {answers[q.id]} annotations answer it (kept)"
-            )
-    return lines
 
 
 def copy_ontology(

@@ -7,7 +7,8 @@ from streamlit.testing.v1 import AppTest
 
 from store import db
 from store.models import Item
-from store.ontology import export_ontology, result_counts
+from store.ontology import export_ontology
+from store.ontology_usage import result_counts
 from tests.conftest import ROOT
 from tests.utils import make_dataset, make_user
 

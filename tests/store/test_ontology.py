@@ -7,9 +7,8 @@ from sqlmodel import select
 
 from store.annotations import load_work, save_annotation
 from store.errors import Forbidden, InputError
-from store.models import AuditEvent, Item, OntologyClass
+from store.models import Annotation, AuditEvent, Item, OntologyClass, User
 from store.ontology import (
-    answer_counts,
     copy_ontology,
     create_class,
     create_classification,
@@ -17,17 +16,20 @@ from store.ontology import (
     delete_classification,
     export_ontology,
     has_candidates,
-    import_losses,
     import_ontology,
     list_classes,
     list_classifications,
-    removed_answer_usage,
-    removed_usage,
     restore_class,
-    result_counts,
     set_guidelines,
     update_class,
     update_classification,
+)
+from store.ontology_usage import (
+    answer_counts,
+    import_losses,
+    removed_answer_usage,
+    removed_usage,
+    result_counts,
 )
 from tests.unit.test_ontology import EXAMPLE
 from tests.utils import make_dataset, make_user
@@ -260,6 +262,47 @@ def test_classifications_crud_and_option_removal(session, setup):
     assert delete_classification(session=session, user=admin, classification_id=topic.id) == 1
     names = [c.name for c in list_classifications(session=session, dataset_id=ds.id)]
     assert names == ["preference", "ranking", "tie_ok"]
+
+
+def test_answers_are_counted_and_read_in_the_database_as_python_would_count_them(session, setup):
+    """answer_counts and removed_answer_usage read the stored JSON in SQL: an answer counts unless it is null,
+    "" or [] (0, false and {} count); keys that are not ids, answers in other datasets and annotations with no
+    answers (null, a list) count for nothing; a non-ASCII option and one inside a checkbox list are found."""
+    admin, ds, item = setup
+    _, questions = by_name(session, ds)
+    topic, ranking = str(questions["topic"].id), str(questions["ranking"].id)
+    options = ["code", "chat", "other", "café"]
+    data = {"name": "topic", "type": "radio", "options": options, "required": True}
+    update_classification(session=session, user=admin, classification_id=int(topic), data=data)
+    other = make_dataset(session, "d2")
+    other_item = Item(dataset_id=other.id, external_id="o", messages=[{"role": "user", "text": "x"}])
+    session.add(other_item)
+    session.commit()
+    shapes = [
+        {topic: "code", ranking: [1, 0]},
+        {topic: "", ranking: []},
+        {topic: None, ranking: 0},
+        {topic: "café", "note": "not an id", ranking: False},
+        {topic: ["code", "café"], ranking: {}},
+        {ranking: [[0, 1]]},
+        None,
+        ["code"],
+    ]
+    for n, answers in enumerate(shapes):
+        user = User(
+            username=f"u{n}", role="annotator"
+        )  # (no password: hashing eight costs more than the test)
+        session.add(user)
+        session.flush()
+        session.add(Annotation(item_id=item.id, dataset_id=ds.id, annotator_id=user.id, status="submitted",
+                               classifications=answers))  # fmt: skip
+    session.add(Annotation(item_id=other_item.id, dataset_id=other.id, annotator_id=user.id, status="submitted",
+                           classifications={topic: "code"}))  # fmt: skip
+    session.commit()
+    assert answer_counts(session=session, dataset_id=ds.id) == {int(topic): 3, int(ranking): 5}
+    data = {"name": "topic", "type": "radio", "options": ["other"], "required": True}
+    removed = removed_answer_usage(session=session, classification_id=int(topic), data=data)
+    assert removed == [{"option": "code", "answers": 2}, {"option": "café", "answers": 2}]
 
 
 def test_update_class_validates_against_the_others(session, setup):
