@@ -259,8 +259,15 @@ def manage_ui(ds: items.DatasetStats) -> None:
         st.rerun()
 
 
+@st.cache_resource
+def known_stats(url: str) -> items.KnownStats:
+    """The datasets' counts from this server's last runs of the page (any user's), kept while nothing changed;
+    one dict a database (tests run many apps in one process)."""
+    return {}
+
+
 with db.read_session() as session:
-    stats = items.dataset_stats(session=session, user=user)
+    stats = items.dataset_stats(session=session, user=user, known=known_stats(db.database_url()))
 create_ui(first=not stats)
 if not stats:
     st.info("No datasets yet: create one above, then import dialogues into it.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +46,39 @@ class DatasetStats:
     invalid: int = 0  # items marked invalid by someone
 
 
-def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
-    """Every dataset `user` may see with its counts: three grouped queries whatever the number of datasets."""
+# Counts kept from an earlier call, by dataset id: (the dataset's change_keys key then, its stats).
+KnownStats = dict[int, tuple[tuple[Any, ...], "DatasetStats"]]
+
+
+def dataset_stats(*, session: Session, user: User, known: KnownStats | None = None) -> list[DatasetStats]:
+    """Every dataset `user` may see with its counts: three grouped queries whatever the number of datasets.
+
+    `known` (a dict this call fills, which calls on other threads may share): counts from earlier calls, kept
+    for each dataset whose change_keys key is the same. At 1M items the counts took ~0.7 s and the keys ~0.1 s,
+    and the Datasets page counts on each run."""
     datasets = list(session.exec(visible_datasets_query(user)).all())
     stats = {d.id: DatasetStats(id=d.id, name=d.name, description=d.description) for d in datasets}  # type: ignore[misc]
     if not stats:
         return []
-    ids = list(stats)
+    if known is None:
+        _count(session, stats, list(stats))
+        return list(stats.values())
+    keys = change_keys(session, list(stats))
+    stale = [i for i in stats if i not in known or known[i][0] != keys.get(i)]
+    for i in stats.keys() - set(stale):
+        stats[i] = dataclasses.replace(known[i][1], name=stats[i].name, description=stats[i].description)
+    if stale:
+        _count(
+            session, stats, stale
+        )  # (after the keys: counts at least as new as the key they are kept under)
+    for i in stale:  # (entries are replaced, never removed: callers on other threads may share `known`)
+        if i in keys:
+            known[i] = (keys[i], stats[i])
+    return list(stats.values())
+
+
+def _count(session: Session, stats: dict[int, DatasetStats], ids: list[int]) -> None:
+    """Fill in the counts of the datasets `ids`."""
     items = select(Item.dataset_id, func.count(), func.sum(Item.message_count)).where(
         Item.dataset_id.in_(ids)
     )
@@ -86,9 +113,29 @@ def dataset_stats(*, session: Session, user: User) -> list[DatasetStats]:
     )
     for dataset_id, counts in session.execute(jobs):
         stats[dataset_id].images += int((counts or {}).get("images", 0))
-    for s in stats.values():
+    for i in ids:
+        s = stats[i]
         s.new = s.items - s.submitted - s.saved
-    return list(stats.values())
+
+
+def change_keys(session: Session, dataset_ids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """Per dataset, a key that changes whenever its counts or its report could: its latest history entry
+    (every change to an annotation appends one: store/team/history.py), its annotation and item counts
+    (imports and deletes). Each read from an index: max(updated_at) would read every annotation row (300 ms on
+    300,000)."""
+    of = Dataset.id
+
+    def per(query: Any) -> Any:
+        return query.correlate(Dataset).scalar_subquery()
+
+    latest = per(select(func.max(AuditEvent.id)).where(AuditEvent.dataset_id == of))
+    annotations = per(select(func.count()).select_from(Annotation).where(Annotation.dataset_id == of))
+    items = per(select(func.count()).select_from(Item).where(Item.dataset_id == of))
+    # (and when the dataset was made: SQLite gives a new dataset the id of a deleted last one)
+    rows = session.execute(
+        select(of, Dataset.created_at, latest, annotations, items).where(of.in_(dataset_ids))
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def list_items(

@@ -250,6 +250,7 @@ NO_USER = {
     "ontology_usage.removed_answer_usage": "Ontology page (admins)",
     "ontology_usage.import_losses": "Ontology page (admins) and the CLI",
     "report.last_change": "Report page's cache key, before report_data (checked)",
+    "items.change_keys": "inside dataset_stats (the datasets the user may see) and report.last_change",
     "team.history.record": "inside the checked writes",
     "team.history.draft_due": "inside save_draft (checked)",
     "team.queue.refresh_slots": "inside the checked queue writes",

@@ -26,7 +26,8 @@ from core.report.models import judge_agreement, leaderboard_of_cells, pair_table
 from store.access import visible_dataset
 from store.errors import InputError
 from store.export_filters import ExportFilters, item_restriction, updated_within, user_ids
-from store.models import Annotation, AuditEvent, Item, Suggestion, User
+from store.items import change_keys
+from store.models import Annotation, Item, Suggestion, User
 from store.ontology import class_to_dict, classification_to_dict, list_classes, list_classifications
 from store.report.read import TextCodes, item_models, joined_numbers, joined_texts, numbers, read_columns
 from store.report.tally import Columns, by_answer, cells, tally
@@ -77,18 +78,8 @@ class ReportFilters:
 
 
 def last_change(*, session: Session, dataset_id: int) -> tuple[Any, ...]:
-    """A key that changes whenever the dataset's report could: its latest history entry (every change to
-    an annotation appends one: store/team/history.py), its annotation and item counts (imports and deletes).
-    One statement over indexes: max(updated_at) would read every annotation row (300 ms on 300,000)."""
-    latest = select(func.max(AuditEvent.id)).where(AuditEvent.dataset_id == dataset_id).scalar_subquery()
-    annotations = (
-        select(func.count())
-        .select_from(Annotation)
-        .where(Annotation.dataset_id == dataset_id)
-        .scalar_subquery()
-    )
-    items = select(func.count()).select_from(Item).where(Item.dataset_id == dataset_id).scalar_subquery()
-    return tuple(session.execute(select(latest, annotations, items)).one())
+    """A key that changes whenever the dataset's report could (store.items.change_keys)."""
+    return change_keys(session, [dataset_id]).get(dataset_id, ())
 
 
 # ---------------------------------------------------------------- reading

@@ -76,6 +76,58 @@ def test_the_datasets_table_counts_reviewed_work_as_handed_in_or_to_redo(session
     assert (stats.items, stats.submitted, stats.saved, stats.new) == (6, 2, 1, 3)
 
 
+def test_the_datasets_table_keeps_its_counts_until_something_changes(session, items):
+    """dataset_stats given the counts of its last call (the Datasets page's): kept, with no count read, while
+    nothing changed; counted again after a submit, a save, new items; a rename shown; a new dataset counted and
+    a deleted one gone."""
+    from sqlalchemy import event
+
+    from store.items import dataset_stats, delete_dataset, rename_dataset
+
+    ds, rows = items
+    alice, bob, boss = (
+        make_user(session, "alice"),
+        make_user(session, "bob"),
+        make_user(session, "boss", role="admin"),
+    )
+    known: dict = {}
+
+    def table() -> dict[str, tuple[int, int, int, int]]:
+        found = dataset_stats(session=session, user=boss, known=known)
+        return {s.name: (s.items, s.submitted, s.saved, s.new) for s in found}
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement.lower())
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert table() == {"q": (6, 0, 0, 6)}
+        statements.clear()
+        assert table() == {"q": (6, 0, 0, 6)}
+        assert not [s for s in statements if "group by" in s], "counted again with nothing changed"
+        save_annotation(session=session, user=alice, item_id=rows[0].id, work={}, version=0, submit=True)
+        assert table() == {"q": (6, 1, 0, 5)}
+        save_annotation(session=session, user=bob, item_id=rows[1].id, work={}, version=0)
+        assert table() == {"q": (6, 1, 1, 4)}
+        session.execute(insert(Item).values(dataset_id=ds.id, external_id="x7", position=7, messages=[],
+                                            candidates=[], meta={}, name=""))  # fmt: skip
+        session.commit()
+        assert table() == {"q": (7, 1, 1, 5)}
+        rename_dataset(session=session, user=boss, dataset_id=ds.id, name="q2", description="")
+        session.commit()
+        other = make_dataset(session, "other")
+        assert table() == {"q2": (7, 1, 1, 5), "other": (0, 0, 0, 0)}
+        delete_dataset(session=session, user=boss, dataset_id=ds.id)
+        session.commit()
+        assert table() == {"other": (0, 0, 0, 0)}
+        assert known[other.id][1].name == "other"
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 def test_position_and_neighbours(session, items):
     ds, rows = items
     alice = make_user(session, "alice")
