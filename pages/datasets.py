@@ -66,6 +66,10 @@ def load_image(ref: str) -> bytes | None:
         return None
 
 
+def _turn(key: str, step: int) -> None:
+    st.session_state[key] = st.session_state.get(key, 0) + step
+
+
 @st.fragment
 def items_ui(ds: items.DatasetStats) -> None:
     """The dataset's items: search, filters, a page of 20 and one item shown. A fragment: searching, filtering
@@ -96,14 +100,13 @@ def items_ui(ds: items.DatasetStats) -> None:
     if not found:
         st.info("No items match." if not flt.is_empty() else "No items yet: import some on the Import tab.")
         return
+    # (the page turned in the buttons' callbacks, before the run that draws it, whether that run is the
+    # fragment's or the whole page's)
+    turn = {"on_click": _turn, "args": (f"datasets.page.{ds.id}",)}
     left, mid, right = st.columns([1, 3, 1], vertical_alignment="center")
-    if left.button("Previous", disabled=page == 0):
-        st.session_state[f"datasets.page.{ds.id}"] = page - 1
-        st.rerun(scope="fragment")
+    left.button("Previous", disabled=page == 0, kwargs={"step": -1}, **turn)
     mid.caption(f"{page * 20 + 1}–{page * 20 + len(found)} of {total:,}", text_alignment="center")
-    if right.button("Next", disabled=(page + 1) * 20 >= total):
-        st.session_state[f"datasets.page.{ds.id}"] = page + 1
-        st.rerun(scope="fragment")
+    right.button("Next", disabled=(page + 1) * 20 >= total, kwargs={"step": 1}, **turn)
     st.html(matches_table(found, flt.search))
     by_id = {item.id: item for item in found}
     first_text = {i.id: next((m.get("text", "") for m in i.messages or []), "")[:80] for i in found}
