@@ -170,3 +170,34 @@ def test_import_can_skip_near_duplicates_and_names_them(env, tmp_path: Path) -> 
             "a",
             "c",
         ]
+
+
+def test_the_items_list_pages_by_twenty_in_a_run_of_the_whole_page(env) -> None:  # type: ignore[no-untyped-def]
+    """Previous / Next under AppTest, whose every run is the whole page's (the list is a fragment): each
+    click shows the next 20 items in order, and the last page's Next is off."""
+    from sqlalchemy import insert
+
+    from tests.utils import make_dataset
+
+    engine, admin = env
+    with db.write_session(engine) as session:
+        ds = make_dataset(session, "many").id
+        session.execute(insert(Item), [
+            {"dataset_id": ds, "external_id": f"n{i}", "position": i, "name": "", "meta": {},
+             "messages": [{"role": "user", "text": f"question {i}"}], "candidates": []}
+            for i in range(1, 46)
+        ])  # fmt: skip
+    at = open_page(admin)
+
+    def button(label: str):  # type: ignore[no-untyped-def]
+        return next(b for b in at.button if b.label == label)
+
+    assert "1–20 of 45" in texts(at)
+    for expected in ("21–40 of 45", "41–45 of 45"):
+        button("Next").click().run()
+        assert expected in texts(at)
+    assert button("Next").disabled
+    button("Previous").click().run()
+    assert "21–40 of 45" in texts(at)
+    items = next(s for s in at.selectbox if s.label == "Item")
+    assert [o.split(" · ")[0] for o in items.options] == [f"n{i}" for i in range(21, 41)]
