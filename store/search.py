@@ -13,6 +13,7 @@ its items (migration, restore of an old backup, tests that write items directly)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -201,6 +202,28 @@ def _nothing() -> Any:
 # a word in 40 % of a million items took 0.6-1 s a step, one item's check takes 0.1 ms (a phrase's, about 1 ms).
 # Fewer matches are read as a set (cheap to build, and walking to each would check many items).
 CHECKED_PER_ITEM_FROM = 20_000
+# Which of the two a query took, by (database, dataset, query, threshold), for MANY_KEPT_S: the tool page asks on
+# every press of → and on PostgreSQL the count took ~190 ms for a phrase in 2 % of 1M items (a scan of the
+# index's rows), for a read of ~1 ms. Either form selects the same items, so an answer kept while an import
+# crosses the threshold costs time, never a different item.
+MANY_KEPT_S = 60.0
+_many: dict[tuple[str, int, str, int], tuple[float, bool]] = {}
+
+
+def _many_matches(conn: Connection, dataset_id: int, q: str, found: str, params: dict[str, Any]) -> bool:
+    """Whether the index finds more than CHECKED_PER_ITEM_FROM matches (see _many)."""
+    key = (str(conn.engine.url), dataset_id, q, CHECKED_PER_ITEM_FROM)
+    now = time.monotonic()
+    kept = _many.get(key)
+    if kept is not None and now - kept[0] < MANY_KEPT_S:
+        return kept[1]
+    counted = conn.execute(
+        text(f"SELECT count(*) FROM ({found} LIMIT {CHECKED_PER_ITEM_FROM + 1}) AS f").bindparams(**params)
+    ).scalar_one()
+    if len(_many) > 1_000:  # (queries typed once each: forget them all rather than grow)
+        _many.clear()
+    _many[key] = (now, counted > CHECKED_PER_ITEM_FROM)
+    return counted > CHECKED_PER_ITEM_FROM
 
 
 def item_matches(*, session: Session | Connection, dataset_id: int, query: str) -> Any:
@@ -224,10 +247,7 @@ def item_matches(*, session: Session | Connection, dataset_id: int, query: str) 
         per_item = "SELECT 1 FROM item_search WHERE item_search.item_id = item.id AND doc @@ to_tsquery('simple', :q)"
         q = pg_tsquery(terms)
     params = {k: v for k, v in {"q": q, "dataset": dataset_id}.items() if f":{k}" in found}
-    many = conn.execute(
-        text(f"SELECT count(*) FROM ({found} LIMIT {CHECKED_PER_ITEM_FROM + 1}) AS f").bindparams(**params)
-    ).scalar_one()
-    if many > CHECKED_PER_ITEM_FROM:
+    if _many_matches(conn, dataset_id, q, found, params):
         indexed: Any = text(f"EXISTS ({per_item})").bindparams(q=q)
     else:
         indexed = Item.id.in_(text(found).bindparams(**params).columns(column("rowid", Integer)))
