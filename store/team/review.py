@@ -94,7 +94,11 @@ def review_stream(
         .where(Annotation.dataset_id == dataset_id, Annotation.final == false())
     )
     if waiting:
-        query = query.where(Annotation.needs_review == true(), Annotation.status == "submitted")
+        # `|| ''` on SQLite: its sampled statistics rated the (dataset, status, …) index as selective as the
+        # review index, and it read every submitted annotation to find the few waiting (114 ms at 1M items)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        status = Annotation.status + "" if sqlite else Annotation.status
+        query = query.where(Annotation.needs_review == true(), status == "submitted")
     else:
         query = query.where(Annotation.status.in_(REVIEWABLE))
     if annotator:
