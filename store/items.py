@@ -67,10 +67,8 @@ def dataset_stats(*, session: Session, user: User, known: KnownStats | None = No
     stale = [i for i in stats if i not in known or known[i][0] != keys.get(i)]
     for i in stats.keys() - set(stale):
         stats[i] = dataclasses.replace(known[i][1], name=stats[i].name, description=stats[i].description)
-    if stale:
-        _count(
-            session, stats, stale
-        )  # (after the keys: counts at least as new as the key they are kept under)
+    if stale:  # (counted after the keys were read: counts at least as new as the key they are kept under)
+        _count(session, stats, stale)
     for i in stale:  # (entries are replaced, never removed: callers on other threads may share `known`)
         if i in keys:
             known[i] = (keys[i], stats[i])
