@@ -82,6 +82,26 @@ def datasets_dir() -> Path:
     return DATASETS
 
 
+# ---------------------------------------------------------------- passwords
+
+
+@pytest.fixture(autouse=True, scope="session")
+def production_hasher() -> Iterator[object]:
+    """Passwords made in a test process hashed with argon2id at its cheapest cost (8 KiB, one pass): the
+    production cost (64 MiB, three passes) takes ~130 ms a hash, and the tests hash over a thousand (every
+    make_user and add_user). The algorithm and the code around it are the production ones; a hash carries its
+    own cost, so the app verifies these as it verifies any. Yields the production hasher, which
+    tests/store/test_users.py checks."""
+    from argon2 import PasswordHasher, profiles
+
+    from store import users
+
+    production = users._hasher
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield production
+    users._hasher = production
+
+
 # ---------------------------------------------------------------- databases
 
 

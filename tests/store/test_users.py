@@ -16,6 +16,14 @@ def test_password_is_hashed_and_verifies(session):
     assert not verify_password(user.password_hash, "wrong horse")
 
 
+def test_passwords_are_hashed_at_the_recommended_cost(production_hasher):
+    """The app's argon2id cost is RFC 9106's second recommended setting (64 MiB, three passes, four lanes);
+    the tests hash at the cheapest (tests/conftest.py)."""
+    cost = production_hasher.hash("correct horse").split("$")[3]
+    assert cost == "m=65536,t=3,p=4"
+    assert verify_password(production_hasher.hash("correct horse"), "correct horse")
+
+
 def test_duplicate_username_is_refused(session):
     make_user(session, "alice")
     with pytest.raises(InputError, match="already taken"):
