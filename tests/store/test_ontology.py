@@ -305,6 +305,30 @@ def test_answers_are_counted_and_read_in_the_database_as_python_would_count_them
     assert removed == [{"option": "code", "answers": 2}, {"option": "café", "answers": 2}]
 
 
+def test_result_counts_are_each_dataset_s_own_and_keep_deleted_classes(session, setup):
+    """Two datasets with the same ontology (copied): each counts the results on its own classes, and a
+    deleted class keeps its count (its results stay)."""
+    admin, ds, item = setup
+    other = make_dataset(session, "d2")
+    copy_ontology(session=session, user=admin, from_dataset_id=ds.id, to_dataset_id=other.id)
+    other_item = Item(
+        dataset_id=other.id, external_id="1", messages=item.messages, candidates=item.candidates
+    )
+    session.add(other_item)
+    session.commit()
+    classes, questions = by_name(session, ds)
+    other_classes, other_questions = by_name(session, other)
+    annotate(session, item, classes, questions, who="alice")
+    annotate(session, other_item, other_classes, other_questions, who="bob", score="2")
+    annotate(session, other_item, other_classes, other_questions, who="carol")
+    mine = {classes["helpfulness"].id: 1, classes["ideal_reply"].id: 1}
+    assert result_counts(session=session, dataset_id=ds.id) == mine
+    theirs = {other_classes["helpfulness"].id: 2, other_classes["ideal_reply"].id: 2}
+    assert result_counts(session=session, dataset_id=other.id) == theirs
+    delete_class(session=session, user=admin, class_id=classes["helpfulness"].id)
+    assert result_counts(session=session, dataset_id=ds.id) == mine
+
+
 def test_update_class_validates_against_the_others(session, setup):
     admin, ds, _ = setup
     classes, _ = by_name(session, ds)
