@@ -47,7 +47,7 @@ class DatasetStats:
 
 
 # Counts kept from an earlier call, by dataset id: (the dataset's change_keys key then, its stats).
-KnownStats = dict[int, tuple[tuple[Any, ...], "DatasetStats"]]
+KnownStats = dict[int, tuple[tuple[Any, ...], DatasetStats]]
 
 
 def dataset_stats(*, session: Session, user: User, known: KnownStats | None = None) -> list[DatasetStats]:

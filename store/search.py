@@ -220,10 +220,11 @@ def _many_matches(conn: Connection, dataset_id: int, q: str, found: str, params:
     counted = conn.execute(
         text(f"SELECT count(*) FROM ({found} LIMIT {CHECKED_PER_ITEM_FROM + 1}) AS f").bindparams(**params)
     ).scalar_one()
+    many = counted > CHECKED_PER_ITEM_FROM
     if len(_many) > 1_000:  # (queries typed once each: forget them all rather than grow)
         _many.clear()
-    _many[key] = (now, counted > CHECKED_PER_ITEM_FROM)
-    return counted > CHECKED_PER_ITEM_FROM
+    _many[key] = (now, many)
+    return many
 
 
 def item_matches(*, session: Session | Connection, dataset_id: int, query: str) -> Any:

@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from store.datasets import create_dataset
@@ -100,3 +101,18 @@ def found(session: Any, dataset_id: int, query: str) -> list[int]:
 
     hits = matches(session=session, dataset_id=dataset_id, query=query)
     return list(session.execute(select(hits.c.item_id).order_by(hits.c.rank, hits.c.item_id)).scalars())
+
+
+@contextlib.contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` runs inside the block, lower-cased, in a list the caller may clear."""
+    seen: list[str] = []
+
+    def log(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", log)

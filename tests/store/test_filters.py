@@ -21,7 +21,7 @@ from store.items import list_items
 from store.models import Annotation, AuditEvent, Item, User
 from store.ontology import create_class, create_classification
 from store.search import rebuild_index
-from tests.utils import cli_env, make_dataset, store_cli
+from tests.utils import cli_env, make_dataset, statements, store_cli
 
 
 @dataclass
@@ -210,31 +210,23 @@ def test_navigation_counts_a_search_s_matches_once_a_while(session, world, monke
     """Whether a search has many matches (store.search.item_matches' choice of form) is counted on the first
     press and kept for MANY_KEPT_S: the next presses walk the same items without counting; after that, counted
     again."""
-    from sqlalchemy import event
-
     from store import search
 
     monkeypatch.setattr(search, "_many", {})
-    counts: list[str] = []
-
-    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if statement.lower().startswith("select count(*) from (select"):
-            counts.append(statement)
 
     def walk() -> list[str]:
         found = queue.following(session=session, user=world.admin, dataset_id=world.ds, item=None, step=1,
                                 limit=100, flt=ItemFilter(search="refund"))  # fmt: skip
         return [i.external_id for i in found]
 
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        assert walk() == ["x1", "x5"] and len(counts) == 1
-        assert walk() == ["x1", "x5"] and len(counts) == 1
+    def counts() -> int:
+        return sum(1 for s in seen if s.startswith("select count(*) from (select"))
+
+    with statements(session.get_bind()) as seen:
+        assert walk() == ["x1", "x5"] and counts() == 1
+        assert walk() == ["x1", "x5"] and counts() == 1
         monkeypatch.setattr(search, "MANY_KEPT_S", 0.0)
-        assert walk() == ["x1", "x5"] and len(counts) == 2
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        assert walk() == ["x1", "x5"] and counts() == 2
 
 
 def test_a_page_of_items_selected_far_from_the_start_is_found(session):

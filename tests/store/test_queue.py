@@ -7,7 +7,7 @@ from store.annotations import save_annotation, save_draft
 from store.errors import InputError, NotFound
 from store.models import Annotation, DatasetMember, Item
 from store.queue import count_items, item_at, item_by_external_id, my_status, neighbour, next_todo, rank_of
-from tests.utils import make_dataset, make_user
+from tests.utils import make_dataset, make_user, statements
 
 
 @pytest.fixture
@@ -80,8 +80,6 @@ def test_the_datasets_table_keeps_its_counts_until_something_changes(session, it
     """dataset_stats given the counts of its last call (the Datasets page's): kept, with no count read, while
     nothing changed; counted again after a submit, a save, new items; a rename shown; a new dataset counted and
     a deleted one gone."""
-    from sqlalchemy import event
-
     from store.items import dataset_stats, delete_dataset, rename_dataset
 
     ds, rows = items
@@ -96,18 +94,11 @@ def test_the_datasets_table_keeps_its_counts_until_something_changes(session, it
         found = dataset_stats(session=session, user=boss, known=known)
         return {s.name: (s.items, s.submitted, s.saved, s.new) for s in found}
 
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement.lower())
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(session.get_bind()) as seen:
         assert table() == {"q": (6, 0, 0, 6)}
-        statements.clear()
+        seen.clear()
         assert table() == {"q": (6, 0, 0, 6)}
-        assert not [s for s in statements if "group by" in s], "counted again with nothing changed"
+        assert not [s for s in seen if "group by" in s], "counted again with nothing changed"
         save_annotation(session=session, user=alice, item_id=rows[0].id, work={}, version=0, submit=True)
         assert table() == {"q": (6, 1, 0, 5)}
         save_annotation(session=session, user=bob, item_id=rows[1].id, work={}, version=0)
@@ -124,8 +115,6 @@ def test_the_datasets_table_keeps_its_counts_until_something_changes(session, it
         session.commit()
         assert table() == {"other": (0, 0, 0, 0)}
         assert known[other.id][1].name == "other"
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
 
 
 def test_position_and_neighbours(session, items):
