@@ -102,7 +102,7 @@ def conditions(
     elif flt.search.strip():
         where.append(Item.id.in_(select(_search(session, dataset_id, flt.search).c.item_id)))
     where.extend(_annotation_conditions(session, dataset_id, flt, correlated))
-    if flt.comments is not None:
+    if flt.comments is not None and not _comments_with_annotation(flt, correlated):
         if correlated or (not flt.comments and not _sqlite(session)):
             commented = select(Comment.item_id).where(Comment.item_id == Item.id).correlate(Item).exists()
             where.append(commented if flt.comments else ~commented)
@@ -120,6 +120,22 @@ def conditions(
     if flt.imported_to:
         where.append(Item.created_at < datetime.combine(flt.imported_to + timedelta(days=1), time.min, UTC))
     return where
+
+
+def _comments_with_annotation(flt: ItemFilter, correlated: bool) -> bool:
+    """Whether "has comments" is a condition inside the annotation subquery (the annotation's item has a
+    comment) rather than one on the item: when the filter selects items by an annotation (IN form).
+
+    The smaller set then leads. Beside it, PostgreSQL joined the comments to every item of the dataset before
+    checking their annotations (rejected · invalid · has comments at 1M items: 52 items in 310 ms); inside,
+    it reads the 6k rejected invalid annotations and keeps those whose item has a comment (30 ms)."""
+    touched = [s for s in flt.status if s != "untouched"]
+    return (
+        flt.comments is True
+        and not correlated
+        and "untouched" not in flt.status
+        and bool(touched or flt.annotation_level())
+    )
 
 
 def _search(session: Session, dataset_id: int, query: str) -> Any:
@@ -163,7 +179,7 @@ def count_selected(*, session: Session, dataset_id: int, flt: ItemFilter | None)
     page's "n / total").
 
     A filter with conditions on one annotation only (status other than untouched, annotators, class, answer,
-    validity) is counted as the distinct item ids of the annotations that meet them, from the annotation
+    validity; and "has comments") is counted as the distinct item ids of the annotations that meet them, from the annotation
     indexes alone: at 1M items `Item.id IN (…)` looked up every selected item's row (500 ms for 240k
     items), this reads no item row (240 ms)."""
     if flt is not None and flt == ItemFilter(status=["untouched"], annotators=flt.annotators):
@@ -184,11 +200,13 @@ def count_selected(*, session: Session, dataset_id: int, flt: ItemFilter | None)
 
 def annotation_items(*, session: Session, dataset_id: int, flt: ItemFilter) -> Any:
     """The item ids `flt` selects (a subquery, column item_id, an id possibly more than once) when it sets
-    conditions on one annotation only (see count_selected); None for any other filter."""
+    conditions on one annotation only, and perhaps "has comments" (see count_selected); None for any other
+    filter."""
     if flt.is_empty() or "untouched" in flt.status or not (flt.status or flt.annotation_level()):
         return None
     rest = ItemFilter(status=flt.status, annotators=flt.annotators, label=flt.label, attribute=flt.attribute,
-                      value=flt.value, question=flt.question, answer=flt.answer, validity=flt.validity)  # fmt: skip
+                      value=flt.value, question=flt.question, answer=flt.answer, validity=flt.validity,
+                      comments=True if flt.comments else None)  # fmt: skip
     if rest != flt:
         return None
     flt.check()
@@ -239,6 +257,8 @@ def _annotation_where(
         where.append(_with_value(dataset_id, ann, _answer_lookup(session, dataset_id, flt), correlated))
     if flt.label:
         where.append(_with_value(dataset_id, ann, _result_lookup(session, dataset_id, flt), correlated))
+    if _comments_with_annotation(flt, correlated):
+        where.append(ann.item_id.in_(select(Comment.item_id)))
     return ann, where
 
 
@@ -333,6 +353,8 @@ def _value_items(session: Session, dataset_id: int, flt: ItemFilter) -> Any:
         _result_lookup(session, dataset_id, flt) if flt.label else _answer_lookup(session, dataset_id, flt)
     )
     found, where = _value_rows(dataset_id, lookup)
+    if _comments_with_annotation(flt, correlated=False):
+        where.append(found.item_id.in_(select(Comment.item_id)))
     return select(found.item_id.label("item_id")).where(*where)
 
 

@@ -141,6 +141,14 @@ CASES = [
     ({"validity": "valid", "status": ["accepted", "rejected"]}, "x5 x6"),
     ({"comments": True}, "x6"),
     ({"comments": False}, "x1 x2 x3 x4 x5 x7 x8"),
+    # "has comments" beside conditions on an annotation (checked inside their subquery: x6 alone has a comment)
+    ({"comments": True, "status": ["rejected"]}, "x6"),
+    ({"comments": True, "status": ["submitted"]}, ""),
+    ({"comments": True, "annotators": ["ann2"], "label": "helpfulness"}, "x6"),
+    ({"comments": True, "label": "helpfulness", "attribute": "score", "value": "1"}, "x6"),
+    ({"comments": True, "question": "topic", "answer": "chat"}, ""),
+    ({"comments": True, "status": ["untouched", "rejected"]}, "x6"),
+    ({"comments": False, "status": ["rejected", "accepted"]}, "x5"),
     ({"disagree": True}, "x1"),
     ({"models": ["m-small"]}, "x2 x4 x6 x8"),
     ({"models": ["m-large"], "status": ["submitted"]}, "x1 x7"),
@@ -150,6 +158,8 @@ CASES = [
     ({"search": "refund", "status": ["accepted"], "models": ["m-large"]}, "x5"),
     ({"search": "question", "status": ["untouched", "draft"]}, "x3 x4 x8"),
     ({"search": "question", "annotators": ["ann2"]}, "x1 x2 x5 x6"),
+    ({"search": "question", "status": ["rejected"], "comments": True}, "x6"),
+    ({"search": "question", "status": ["submitted"], "comments": True}, ""),
 ]
 
 
