@@ -245,15 +245,11 @@ def _ranked_page(
         ids = ids.where((found.c.item_id + 0).in_(select(Item.id).where(*where)))
     elif where is not None:  # conditions on annotations and on items: each match's item is read and checked
         ids = ids.join(Item, Item.id == found.c.item_id + 0).where(*where)
-    # Filtered matches are counted and paged in one read where that can be (search.ranked_page; on SQLite as
-    # many or few as _likely_many guesses): apart, the filter's sets were built two or three times (1.1 s for
-    # a search with a status and an answer at 1M items).
+    # Filtered matches are counted and paged in as few reads as can be (search.ranked_page, as many or few as
+    # _likely_many guesses): apart, the filter's sets were built two or three times (1.1 s for a search with a
+    # status and an answer at 1M items).
     filtered = by_annotation is not None or where is not None
-    many = (
-        filtered
-        and session.get_bind().dialect.name == "sqlite"
-        and _likely_many(session, dataset_id, found, rest)
-    )
+    many = filtered and _likely_many(session, dataset_id, found, rest)
     ranked, total = ranked_page(
         session, ids.subquery(), query, offset, limit, once=True if filtered else None, likely_many=many
     )
@@ -262,7 +258,7 @@ def _ranked_page(
     return [items[i] for i in page if i in items], int(total)
 
 
-# How a filtered search guesses, on SQLite, whether its matches are more than search.RANKED_UP_TO before reading
+# How a filtered search guesses whether its matches are more than search.RANKED_UP_TO before reading
 # them (search.ranked_page reads them ranked if not, counted in id order if so; a wrong guess costs one more
 # read): the filter is checked on the first SAMPLED matches from each of PARTS places spread over the dataset.
 PARTS, SAMPLED = 4, 100

@@ -167,9 +167,9 @@ def matches(*, session: Session | Connection, dataset_id: int, query: str) -> An
         table = fts_table(dataset_id)
         fts = f"SELECT rowid AS item_id, rank FROM {table} WHERE {table} MATCH :q"
         params: dict[str, Any] = {"q": fts5_query(terms)}
-    else:
+    else:  # (float8: a real came back rounded one way on its own and another beside ranked_page's 0.0)
         fts = (
-            "SELECT item_id, -ts_rank(doc, q) AS rank FROM item_search, to_tsquery('simple', :q) AS q "
+            "SELECT item_id, -ts_rank(doc, q)::float8 AS rank FROM item_search, to_tsquery('simple', :q) AS q "
             "WHERE dataset_id = :dataset AND doc @@ q"
         )
         params = {"q": pg_tsquery(terms), "dataset": dataset_id}
@@ -325,17 +325,18 @@ def ranked_page(
     items, 85 ms on PostgreSQL, 45 ms on SQLite); the Datasets list asks it for filtered matches too (a filter
     builds its set of items each time they are read: a status at 1M items, ~120 ms on SQLite). Other queries
     are counted first, without ranking (a word in 40 % of 1M items is counted in 17 ms on SQLite; ranking
-    50,000 of its matches to learn there are more would take 70 ms). `likely_many` (SQLite, with `once`):
-    more than RANKED_UP_TO matches are expected, so they are counted and paged in id order first, and ranked
-    in a second read only if they turn out fewer."""
+    50,000 of its matches to learn there are more would take 70 ms). `likely_many` (with `once`): more than
+    RANKED_UP_TO matches are expected, so they are counted and paged in id order first, and ranked in a second
+    read only if they turn out fewer."""
     offset = max(offset, 0)
     if once is None:
         once = any(len(t.words) > 1 for t in parse(query))
-    if once and session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if once and postgres and not likely_many:
         at_once = _ranked_at_once(session, found, offset, limit)
         if at_once is not None:
             return at_once
-    elif once:
+    elif once and not postgres:
         # SQLite ranks with bm25 (~0.7 us a match; ranking all of a word and a model's 271k matches at 1M items
         # doubled that search's time): the first RANKED_UP_TO + 1 matches ranked and counted in one read, or
         # all of them counted and a page in id order in one read; the other only when the first guessed wrong.
@@ -356,6 +357,8 @@ def ranked_page(
             return _counted_in_order(session, found, offset, limit)
         if not offset:  # no match at all
             return [], 0
+    # (PostgreSQL, many expected: counted, then the page walked in id order, which stops after it; read once for
+    # both, _ranked_at_once kept every match: a word and a model, 271k of 1M items, 420-490 -> 270 ms)
     total = int(session.execute(select(func.count()).select_from(found)).scalar_one())
     if total > RANKED_UP_TO:
         page = select(found.c.item_id, literal(0.0)).order_by(found.c.item_id)

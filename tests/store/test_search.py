@@ -256,7 +256,7 @@ def test_a_filtered_search_is_paged_best_first_and_counted_in_every_page(session
 def test_a_filtered_search_guesses_many_or_few_matches_and_a_wrong_guess_changes_no_answer(
     session, tmp_path, monkeypatch
 ):
-    """On SQLite a filtered search first guesses (from a sample) whether its matches are past RANKED_UP_TO:
+    """A filtered search first guesses (from a sample) whether its matches are past RANKED_UP_TO:
     ranked if not, counted in id order if so. The guess follows the filter, and either guess gives the same
     page and count (a wrong one costs a second read)."""
     from core.filters import ItemFilter
@@ -274,9 +274,8 @@ def test_a_filtered_search_guesses_many_or_few_matches_and_a_wrong_guess_changes
     session.commit()
     found = search.matches(session=session, dataset_id=ds, query="sour")
     monkeypatch.setattr(search, "RANKED_UP_TO", 10)
-    if session.get_bind().dialect.name == "sqlite":
-        assert _likely_many(session, ds, found, ItemFilter(status=["submitted"])) is True  # ~30 > 10
-        assert _likely_many(session, ds, found, ItemFilter(status=["rejected"])) is False  # ~1
+    assert _likely_many(session, ds, found, ItemFilter(status=["submitted"])) is True  # ~30 > 10
+    assert _likely_many(session, ds, found, ItemFilter(status=["rejected"])) is False  # ~1
 
     def submitted(found):  # the matches the status filter keeps, as store.items builds them
         kept = [ids[f"w{k}"] for k in range(30)]
