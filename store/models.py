@@ -261,7 +261,17 @@ class Annotation(SQLModel, table=True):
             sqlite_where=text("final"),
             postgresql_where=text("final"),
         ),  # fmt: skip
-        Index("ix_annotation_review", "dataset_id", "needs_review", "status"),
+        # The review stream, oldest submission first: the annotations waiting (a few of the dataset's, often
+        # none), and every non-final one (which "show reviewed" reads a page of in order). Migration 0010.
+        Index(
+            "ix_annotation_waiting",
+            "dataset_id",
+            "submitted_at",
+            "id",
+            sqlite_where=text("needs_review = 1"),
+            postgresql_where=text("needs_review"),
+        ),  # fmt: skip
+        Index("ix_annotation_submitted_at", "dataset_id", "final", "submitted_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", ondelete="CASCADE")

@@ -104,12 +104,15 @@ def found(session: Any, dataset_id: int, query: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements `engine` runs inside the block, lower-cased, in a list the caller may clear."""
+def statements(engine: Engine, params: list[Any] | None = None) -> Iterator[list[str]]:
+    """The SQL statements `engine` runs inside the block, lower-cased, in a list the caller may clear (and
+    their parameters appended to `params`, if given, one entry per statement)."""
     seen: list[str] = []
 
-    def log(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def log(conn, cursor, statement, parameters, *args) -> None:  # type: ignore[no-untyped-def]
         seen.append(statement.lower())
+        if params is not None:
+            params.append(parameters)
 
     event.listen(engine, "before_cursor_execute", log)
     try:

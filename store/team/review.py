@@ -91,16 +91,17 @@ def review_stream(
         select(Annotation, Item.external_id, Item.name, Item.position, User.username)
         .join(Item, Item.id == Annotation.item_id)
         .join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.dataset_id == dataset_id, Annotation.final == false())
+        .where(Annotation.dataset_id == dataset_id)
     )
     if waiting:
-        # `|| ''` on SQLite: its sampled statistics rated the (dataset, status, …) index as selective as the
-        # review index, and it read every submitted annotation to find the few waiting (114 ms at 1M items)
+        # Read in order from the partial index of the waiting annotations (migration 0010). `IS NOT 1` on SQLite:
+        # it has no statistics for that index while it is empty, and given `final = 0` it walked every
+        # annotation in order on (dataset, final, submitted_at) instead (0.1 -> 122 ms at 1M items, none waiting)
         sqlite = session.get_bind().dialect.name == "sqlite"
-        status = Annotation.status + "" if sqlite else Annotation.status
-        query = query.where(Annotation.needs_review == true(), status == "submitted")
+        not_final = Annotation.final.is_not(True) if sqlite else Annotation.final == false()
+        query = query.where(not_final, Annotation.needs_review == true(), Annotation.status == "submitted")
     else:
-        query = query.where(Annotation.status.in_(REVIEWABLE))
+        query = query.where(Annotation.final == false(), Annotation.status.in_(REVIEWABLE))
     if annotator:
         query = query.where(User.username == annotator)
     if validity in ("valid", "invalid"):
