@@ -484,11 +484,17 @@ _MODEL_LISTS = text(
 )
 
 
-def _model_condition(session: Session, dataset_id: int, models: list[str]) -> ColumnElement[bool]:
-    """The item has a candidate written by one of `models` (a name each; Item.models is a JSON list)."""
+def model_lists(session: Session, dataset_id: int) -> list[str] | None:
+    """The dataset's distinct Item.models texts, in order; None past MODEL_LISTS_UP_TO of them."""
     params = {"dataset_id": dataset_id, "up_to": MODEL_LISTS_UP_TO + 1}
     lists = list(session.execute(_MODEL_LISTS, params).scalars())
-    if len(lists) > MODEL_LISTS_UP_TO:
+    return lists if len(lists) <= MODEL_LISTS_UP_TO else None
+
+
+def _model_condition(session: Session, dataset_id: int, models: list[str]) -> ColumnElement[bool]:
+    """The item has a candidate written by one of `models` (a name each; Item.models is a JSON list)."""
+    lists = model_lists(session, dataset_id)
+    if lists is None:
         return or_(*(_like_json(Item.models, name) for name in models))
     wanted = set(models)
     chosen = [v for v in lists if wanted.intersection(m for m in json.loads(v) if isinstance(m, str))]

@@ -239,6 +239,30 @@ def test_columnar_figures_equal_core_reports(session, data):
             assert got[c.key].per_annotator[who] == pytest.approx(figures)
 
 
+def test_item_models_are_read_per_distinct_list_or_per_item_alike(session, monkeypatch):
+    """The report's item → model names: read per distinct model list, or past MODEL_LISTS_UP_TO lists from
+    every item, the same mapping: items naming no model left out, a candidate without a model None, the
+    dataset's own items only, and the wanted ones when asked."""
+    from store import filters
+    from store.report.read import item_models
+
+    ds, other = make_dataset(session, "models").id, make_dataset(session, "other").id
+    lists = [["X", "Y"], ["Y", None], [None, None], [], ["模型", "X"]]
+    for i in range(10):
+        candidates = [{"text": "r", **({"model": m} if m else {})} for m in lists[i % len(lists)]]
+        session.add(Item(dataset_id=ds, external_id=f"m{i}", position=i, messages=[], candidates=candidates))
+    session.add(Item(dataset_id=other, external_id="o", position=0, messages=[],
+                     candidates=[{"text": "r", "model": "X"}, {"text": "r", "model": "Y"}]))  # fmt: skip
+    session.commit()
+    ids = {i.external_id: i.id for i in session.query(Item).filter(Item.dataset_id == ds)}
+    expected = {ids[f"m{i}"]: lists[i % len(lists)] for i in range(10) if i % len(lists) in (0, 1, 4)}
+    wanted = {ids["m0"], ids["m2"], ids["m6"], ids["m9"]}
+    for up_to in (filters.MODEL_LISTS_UP_TO, 1):
+        monkeypatch.setattr(filters, "MODEL_LISTS_UP_TO", up_to)
+        assert item_models(session, ds) == expected, up_to
+        assert item_models(session, ds, wanted) == {k: v for k, v in expected.items() if k in wanted}, up_to
+
+
 def test_columnar_rankings_ties_and_unknown_models_equal_core():
     from core.report import models as core
     from store.report.tally import Columns, cells, tally
