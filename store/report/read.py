@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, join, select
 from sqlmodel import Session
 
 from store.export_filters import ExportFilters, annotation_filter, user_ids
@@ -70,6 +70,23 @@ class TextCodes:
         return [_loads(raw) or {} for raw in self.index]
 
 
+def _chunk_where(where: list[Any], chunk: list[int], sqlite: bool) -> tuple[list[Any], list[Any]]:
+    """The conditions reading one chunk of the selected annotations (`chunk`: their ids, ascending, which
+    `where` chose) and their results (these joined to Annotation on PostgreSQL).
+
+    SQLite: the ids themselves, as one JSON parameter. Given the filters again with an id range it walked every
+    selected annotation on the (dataset, status, final) index for each chunk (1M items, 26 chunks: 1.9 s for
+    the annotations and 1.6 s for their results; by id 0.5 and 0.5 s). As one parameter each, SQLAlchemy
+    spent ~10 ms a statement writing out 20,000 ids. PostgreSQL: the filters and the id range, also on the
+    results' index, which it otherwise scanned whole for each chunk (results 2.1 -> 0.7 s); given the ids
+    (= ANY) it looked each annotation up and still scanned the results."""
+    if sqlite:
+        each = func.json_each(orjson.dumps(chunk).decode()).table_valued("value")
+        return [Annotation.id.in_(select(each.c.value))], [Result.annotation_id.in_(select(each.c.value))]
+    span = [*where, Annotation.id >= chunk[0], Annotation.id <= chunk[-1]]
+    return span, [*span, Result.annotation_id >= chunk[0], Result.annotation_id <= chunk[-1]]
+
+
 def read_columns(session: Session, dataset_id: int, filters: ExportFilters, names: dict[int, str]) -> Columns:
     """The annotations the filters select and their results (a written reply, slot "r", has no figure)."""
     where = annotation_filter(dataset_id, filters, user_ids(session, filters), session)
@@ -78,16 +95,16 @@ def read_columns(session: Session, dataset_id: int, filters: ExportFilters, name
     ann: dict[str, list[np.ndarray]] = {k: [] for k in ("id", "item", "user", "answers")}
     res: dict[str, list[np.ndarray]] = {k: [] for k in ("ann", "class", "slot", "cand", "values")}
     answers, slots, values = TextCodes(), TextCodes(), TextCodes()
-    starts = ids[::CHUNK].tolist()
-    for lo, hi in zip(starts, [*starts[1:], None][: len(starts)], strict=True):  # none selected: no chunk
-        span = [*where, Annotation.id >= lo] + ([Annotation.id < hi] if hi is not None else [])
+    sqlite = conn.dialect.name == "sqlite"
+    for start in range(0, len(ids), CHUNK):
+        of_annotations, of_results = _chunk_where(where, ids[start : start + CHUNK].tolist(), sqlite)
         a, i, u, c = conn.execute(
             select(
                 joined_numbers(Annotation.id),
                 joined_numbers(Annotation.item_id),
                 joined_numbers(Annotation.annotator_id),
                 joined_texts(Annotation.classifications),
-            ).where(*span)
+            ).where(*of_annotations)
         ).one()
         ann["id"].append(numbers(a)), ann["item"].append(numbers(i)), ann["user"].append(numbers(u))
         ann["answers"].append(answers.codes(c))
@@ -99,8 +116,10 @@ def read_columns(session: Session, dataset_id: int, filters: ExportFilters, name
                 joined_numbers(func.coalesce(Result.candidate_index, -1)),
                 joined_texts(Result.values),
             )
-            .join(Annotation, Annotation.id == Result.annotation_id)
-            .where(*span, Result.slot != "r")
+            .select_from(
+                Result if sqlite else join(Result, Annotation, Annotation.id == Result.annotation_id)
+            )
+            .where(*of_results, Result.slot != "r")
         ).one()
         # int32: indexes and small codes; 900,000 results take 18 MB here, not 36
         for key, column in (

@@ -239,6 +239,40 @@ def test_columnar_figures_equal_core_reports(session, data):
             assert got[c.key].per_annotator[who] == pytest.approx(figures)
 
 
+def test_columns_read_chunk_by_chunk_equal_one_read(session, data, monkeypatch):
+    """read_columns reads the selected annotations and their results CHUNK annotations at a time (by their ids
+    on SQLite, by the filters and an id range on PostgreSQL): any chunk size gives the same columns, under
+    each filter."""
+    import json
+
+    from store.report import read
+
+    ds = data["dataset"].id
+    names = {u.id: u.username for u in data["users"].values()}
+
+    def read_all(**filters: Any) -> tuple[list, list]:
+        cols = read.read_columns(session, ds, ReportFilters(**filters).export_filters(), names)
+        anns = [
+            (int(i), int(item), cols.coders[c], cols.answers[a])
+            for i, item, c, a in zip(
+                cols.ann_id, cols.ann_item, cols.ann_coder, cols.ann_answers, strict=True
+            )
+        ]
+        results = sorted((int(cols.ann_id[r]), int(k), cols.slots[s], int(c), json.dumps(cols.values[v], sort_keys=True))
+                         for r, k, s, c, v in zip(cols.res_ann, cols.res_class, cols.res_slot, cols.res_cand,
+                                                  cols.res_values, strict=True))  # fmt: skip
+        return anns, results
+
+    for filters in ({}, {"annotators": ("bob",)}, {"status": "final"}, {"since": date(2026, 1, 6)}):
+        monkeypatch.setattr(read, "CHUNK", 20_000)
+        whole = read_all(**filters)
+        assert whole[0] and (whole[1] or filters), filters  # (the final answer has answers, no results)
+        for size in (1, 2, 3):
+            monkeypatch.setattr(read, "CHUNK", size)
+            assert read_all(**filters) == whole, (filters, size)
+    assert {coder for _, _, coder, _ in read_all(annotators=("bob",))[0]} == {"bob"}
+
+
 def test_item_models_are_read_per_distinct_list_or_per_item_alike(session, monkeypatch):
     """The report's item → model names: read per distinct model list, or past MODEL_LISTS_UP_TO lists from
     every item, the same mapping: items naming no model left out, a candidate without a model None, the
