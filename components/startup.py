@@ -13,13 +13,15 @@ from components import auth
 
 # Imported in a thread of their own once the server is up, so that nobody's first tool page waits for
 # them (~0.6 s in all): Streamlit's custom components look for data frames in every data dict they send,
-# which imports numpy and pandas on the first canvas a server draws; and the tool pages' own modules.
+# which imports numpy and pandas on the first canvas a server draws; and the tool pages' own modules. Then
+# the report's (scipy's statistics, Altair, choix, krippendorff: 1.3 s on the first report a server drew).
 WARM_UP = (
     "numpy",
     "pandas",
     "components.toolpage",
     "components.evaluate_panel",
     "components.response_box.panel",
+    "components.report",
 )
 
 
