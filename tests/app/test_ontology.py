@@ -176,6 +176,52 @@ def test_delete_class_in_use_asks_with_the_count(env):
     assert "Deleted class q (1 results kept)." in [s.value for s in at.success]
 
 
+def test_the_usage_counts_are_kept_until_the_dataset_changes(env):
+    """The Results and Answers columns are counted once and kept while the dataset's change key stands
+    (answers are read from every annotation's JSON: seconds at 1M items); a saved annotation shows at once."""
+    from sqlmodel import select
+
+    from store.annotations import save_annotation
+    from store.ontology import create_class, create_classification
+    from tests.utils import statements
+
+    engine, admin, ds = env
+    with db.write_session(engine) as session:
+        cls = create_class(
+            session=session, user=admin, dataset_id=ds.id, data={"name": "q", "tool": "dialog_evaluation"}
+        )
+        topic = create_classification(
+            session=session, user=admin, dataset_id=ds.id,
+            data={"name": "topic", "type": "radio", "options": ["a", "b"]},
+        )  # fmt: skip
+        alice, bob = make_user(session, "alice"), make_user(session, "bob")
+        item = session.exec(select(Item).where(Item.dataset_id == ds.id)).first()
+    work = {
+        "results": [{"class_id": cls.id, "message": 0, "values": {}}],
+        "classifications": {str(topic.id): "a"},
+    }
+
+    def save(user) -> None:  # type: ignore[no-untyped-def]
+        with db.write_session(engine) as session:
+            save_annotation(session=session, user=user, item_id=item.id, work=work, version=0)
+
+    def shown(at: AppTest) -> list[str]:
+        return [t.value for t in at.text]
+
+    def answers_read(seen: list[str]) -> int:
+        return sum("json_each" in s and "group by j.key" in s for s in seen)
+
+    save(alice)
+    at = page(admin)
+    assert shown(at).count("1") >= 2, shown(at)  # one result of q, one answer to topic
+    with statements(engine) as seen:
+        at.run()
+        assert answers_read(seen) == 0 and shown(at).count("1") >= 2
+        save(bob)
+        at.run()
+        assert answers_read(seen) == 1 and shown(at).count("2") >= 2, shown(at)
+
+
 def test_guidelines_and_copy(env):
     engine, admin, ds = env
     at = page(admin)
