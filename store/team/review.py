@@ -3,11 +3,12 @@ annotation goes back to the top of its author's queue), and Fix & accept (the au
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, true
+from sqlalchemy import false, func, literal_column, or_, true
 from sqlmodel import Session, select
 
 from store.access import visible_dataset, visible_item
@@ -48,12 +49,31 @@ def multi_submitted(dataset_id: int) -> Any:
     )
 
 
-def _disagreeing_items(session: Session, dataset_id: int) -> set[int]:
-    """Items with two or more submitted annotations whose answers differ (core/adjudication)."""
+def may_disagree(dataset_id: int) -> Any:
+    """A condition on Item: the item's annotators may disagree as core.adjudication compares them. Every such
+    item has Item.disagree set (the filters' comparison, kept by store.filters.refresh_disagree, which differs
+    wherever adjudication does and more: empty answers, key order) or, where only validity differs, an invalid
+    submitted annotation (the partial invalid index). Checking every item with two submissions instead took
+    minutes at 1M items."""
+    invalid = select(Annotation.item_id).where(
+        Annotation.dataset_id == dataset_id,
+        Annotation.validity == literal_column("'invalid'"),
+        Annotation.final == false(),
+        Annotation.status.in_(("submitted", "accepted")),
+    )
+    return or_(Item.disagree == true(), Item.id.in_(invalid))
+
+
+def disagree(session: Session, item_ids: set[int]) -> set[int]:
+    """Of these items, those with two or more submitted annotations whose answers differ (core.adjudication)."""
     from core.adjudication import agree
 
-    rows = session.execute(multi_submitted(dataset_id)).all()
-    return {item_id for item_id, _n in rows if not agree(submitted_works(session, item_id))}
+    return {i for i in item_ids if not agree(submitted_works(session, i))}
+
+
+# The review stream under "Disagreements only" reads the candidates in its order WALKED at a time and checks
+# their items, until it has its page.
+WALKED = 1_000
 
 
 def submitted_works(session: Session, item_id: int) -> dict[str, dict[str, Any]]:
@@ -112,9 +132,22 @@ def review_stream(
             .where(Result.annotation_id == Annotation.id, Result.class_id == class_id)
             .exists()
         )
+    query = query.order_by(Annotation.submitted_at, Annotation.id)
     if disagreements:
-        query = query.where(Annotation.item_id.in_(_disagreeing_items(session, dataset_id) or {-1}))
-    query = query.order_by(Annotation.submitted_at, Annotation.id).limit(limit)
+        rows: list[Any] = []
+        verdicts: dict[int, bool] = {}
+        query = query.where(may_disagree(dataset_id))
+        for start in itertools.count(0, WALKED):
+            walked = session.exec(query.offset(start).limit(WALKED)).all()
+            unseen = {ann.item_id for ann, *_ in walked} - verdicts.keys()
+            found = disagree(session, unseen)
+            verdicts.update((i, i in found) for i in unseen)
+            rows += [row for row in walked if verdicts[row[0].item_id]]
+            if len(rows) >= limit or len(walked) < WALKED:
+                break
+        rows = rows[:limit]
+    else:
+        rows = list(session.exec(query.limit(limit)).all())
     return [
         ReviewRow(
             annotation_id=ann.id,
@@ -128,7 +161,7 @@ def review_stream(
             rounds=ann.review_rounds,
             submitted_at=ann.submitted_at,
         )
-        for ann, ext, name, pos, username in session.exec(query).all()
+        for ann, ext, name, pos, username in rows
     ]
 
 

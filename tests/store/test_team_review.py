@@ -258,6 +258,56 @@ def answered(session):  # type: ignore[no-untyped-def]
     return ds, items, alice, bob, rita
 
 
+def test_disagreements_only_lists_what_adjudication_finds_differing(session, monkeypatch):
+    """ "Disagreements only" (the review stream, the adjudication list) lists the items whose submitted answers
+    differ as adjudication compares them: validity too, not an empty answer beside none. It checks only items
+    the filters flag as disagreeing (Item.disagree) or with an invalid submission, a page at a time."""
+    from store.team import review
+
+    ds, items, _ = team(session, n=5, overlap=2)
+    alice, bob = add_user(session, "alice"), add_user(session, "bob")
+    rita = add_user(session, "rita", "reviewer")
+    invalid = {**work("yes"), "validity": "invalid", "invalid_reason": "off topic"}
+    empty = {**work("yes"), "classifications": {"1": "yes", "2": ""}}
+    pairs = [
+        (work("yes"), work("yes")),
+        (work("yes"), work("no")),
+        (work("yes"), invalid),
+        (empty, work("yes")),
+    ]
+    for item, (a, b) in zip(items[:4], pairs, strict=True):
+        submit(session, alice, item, a)
+        submit(session, bob, item, b)
+    submit(session, alice, items[4], work("no"))
+    session.expire_all()
+    flagged = {i.external_id for i in items if session.get(Item, i.id).disagree}
+    assert flagged == {"x2", "x4"}  # the filters' notion: x4's empty answer differs, x3's validity does not
+
+    def listed(limit: int = 200) -> list[tuple[str, str]]:
+        rows = review_stream(session=session, user=rita, dataset_id=ds.id, waiting=False, disagreements=True,
+                             limit=limit)  # fmt: skip
+        return [(r.external_id, r.annotator) for r in rows]
+
+    whole = listed()
+    assert sorted(whole) == [("x2", "alice"), ("x2", "bob"), ("x3", "alice"), ("x3", "bob")]
+    everyone = [(r.external_id, r.annotator) for r in review_stream(session=session, user=rita, dataset_id=ds.id,
+                                                                     waiting=False)]  # fmt: skip
+    assert whole == [row for row in everyone if row[0] in ("x2", "x3")]  # oldest submission first
+    monkeypatch.setattr(review, "WALKED", 1)
+    assert listed() == whole and listed(limit=3) == whole[:3]
+    rows = items_to_adjudicate(session=session, user=rita, dataset_id=ds.id)
+    assert [(r.external_id, r.agree) for r in rows] == [
+        ("x1", True),
+        ("x2", False),
+        ("x3", False),
+        ("x4", True),
+    ]
+    only = items_to_adjudicate(session=session, user=rita, dataset_id=ds.id, disagreements_only=True)
+    assert [r.external_id for r in only] == ["x2", "x3"]
+    one = items_to_adjudicate(session=session, user=rita, dataset_id=ds.id, disagreements_only=True, limit=1)
+    assert [r.external_id for r in one] == ["x2"]
+
+
 def finals(session, item) -> list[Annotation]:  # type: ignore[no-untyped-def]
     session.expire_all()
     return list(
