@@ -151,6 +151,7 @@ STORE = [
     _store("team.history.item_history", "read", MEMBERS, "annotators see their own entries only"),
     # review
     _store("team.review.review_stream", "read", MEMBER_REVIEWERS),
+    _store("team.review.review_count", "read", MEMBER_REVIEWERS),
     _store("team.review.get_for_review", "read", MEMBER_REVIEWERS),
     _store("team.review.find_annotation", "read", MEMBER_REVIEWERS),
     _store("team.review.accept", "write", MEMBER_REVIEWERS),

@@ -16,7 +16,16 @@ from store import db
 from store.errors import Conflict, Forbidden, InputError, NotFound
 from store.export_filters import dataset_annotators
 from store.models import Dataset, User
-from store.team.review import UnderReview, accept, fix_and_accept, get_for_review, reject, review_stream
+from store.team.review import (
+    STREAM_PAGE,
+    UnderReview,
+    accept,
+    fix_and_accept,
+    get_for_review,
+    reject,
+    review_count,
+    review_stream,
+)
 from store.team.settings import team_settings
 
 VALIDITY = {"any": "Valid and invalid", "valid": "Valid only", "invalid": "Invalid only"}
@@ -120,6 +129,15 @@ def filters_ui(dataset: Dataset, onto: Ontology) -> dict[str, Any]:
     }
 
 
+def _count_label(listed: int, total: int | None, waiting: str) -> str:
+    """How many the stream holds and, past the page, how many of them are listed (oldest first). `total`
+    None: not counted (disagreements are checked item by item, as far as a page)."""
+    if total is None:
+        return f"**{listed:,}{'+' if listed >= STREAM_PAGE else ''}** {waiting}"
+    shown = f"**{total:,}** {waiting}"
+    return shown if total <= listed else f"{shown} · oldest {listed:,} listed"
+
+
 def _label(row: Any) -> str:
     text = f"{row.external_id} · {row.item_name or 'untitled'} · {row.annotator}"
     if row.rounds:
@@ -133,7 +151,13 @@ def review_ui(user: User, dataset: Dataset, onto: Ontology) -> UnderReview | Non
         st.toast(st.session_state.pop(TOAST), icon=":material/check_circle:")
     filters = filters_ui(dataset, onto)
     with db.read_session() as session:
-        rows = review_stream(session=session, user=user, dataset_id=dataset.id, **filters)
+        rows = review_stream(session=session, user=user, dataset_id=dataset.id, limit=STREAM_PAGE, **filters)
+        counted = {k: v for k, v in filters.items() if k != "disagreements"}
+        total = (
+            None
+            if filters["disagreements"]
+            else review_count(session=session, user=user, dataset_id=dataset.id, **counted)
+        )
     labels = {row.annotation_id: _label(row) for row in rows}
     ids = list(labels)
     current = st.session_state.get(current_key(dataset.id))
@@ -150,11 +174,11 @@ def review_ui(user: User, dataset: Dataset, onto: Ontology) -> UnderReview | Non
     if current not in labels:
         labels = {current: f"{under.item.external_id} · {under.item.name} · {under.annotator} (opened by link)",
                   **labels}  # fmt: skip
-    pick, count, step = st.columns([4, 1.3, 0.8], vertical_alignment="bottom")
+    pick, count, step = st.columns([3.3, 2, 0.8], vertical_alignment="bottom")
     st.session_state["review.pick"] = current
     pick.selectbox("Annotation", list(labels), format_func=labels.get, key="review.pick",
                    on_change=_picked, args=(dataset.id,))  # fmt: skip
-    count.markdown(f"**{len(rows)}** {waiting}")
+    count.markdown(_count_label(len(rows), total, waiting))
     step.button("Next", icon=":material/skip_next:", key="review.next", on_click=_step,
                 args=(dataset.id, ids, current, 1), disabled=len(ids) < 2 and current in ids)  # fmt: skip
     _annotation_ui(user, dataset, onto, under, then=next_after(ids, current), ids=ids)

@@ -62,6 +62,22 @@ def test_stream_lists_submissions_and_accept_moves_on(data, app_engine):
     assert "Accepted alice on item i1." in [t.value for t in at.toast]
 
 
+def test_the_stream_counts_all_it_holds_and_lists_the_oldest_page(data, monkeypatch):
+    """Past a page (STREAM_PAGE), the count is still the whole stream's and says how many are listed; under
+    "Disagreements only" (checked item by item, as far as a page) a full page shows as n+."""
+    from components.review import stream
+
+    monkeypatch.setattr(stream, "STREAM_PAGE", 4)
+    at = open_page(data["rita"])
+    counted = "".join(m.value for m in at.markdown)
+    assert "**6** awaiting review · oldest 4 listed" in counted, counted
+    assert len(at.selectbox(key="review.pick").options) == 4
+    assert shown(at).startswith("i1 · dialogue i1 · alice")
+    assert stream._count_label(4, None, "awaiting review") == "**4+** awaiting review"
+    assert stream._count_label(3, None, "awaiting review") == "**3** awaiting review"
+    assert stream._count_label(1, 1_234, "awaiting review") == "**1,234** awaiting review · oldest 1 listed"
+
+
 def test_result_panel_shows_values_answers_and_reply_diff(data, app_engine):
     at = open_page(data["rita"])
     text = "\n".join(m.value for m in at.markdown)

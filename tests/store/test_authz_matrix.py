@@ -182,6 +182,7 @@ CALLS: dict[str, Call] = {
     "comments.set_resolved": lambda s, u, w: comments.set_resolved(session=s, user=u, comment_id=w.comment),
     "team.history.item_history": lambda s, u, w: history.item_history(session=s, user=u, item_id=w.x1),
     "team.review.review_stream": lambda s, u, w: review.review_stream(session=s, user=u, dataset_id=w.r),
+    "team.review.review_count": lambda s, u, w: review.review_count(session=s, user=u, dataset_id=w.r),
     "team.review.get_for_review": lambda s, u, w: review.get_for_review(
         session=s, user=u, annotation_id=w.annotation
     ),
