@@ -149,6 +149,11 @@ def _drawn(tab: Tab, path: str) -> None:
 def _look(tab: Tab, path: str) -> tuple[bool, bool, str]:
     """(page open, restricted data shown, what the page says) for the page the tab shows at `path`."""
     markers, _drawn, canary = MARKERS[_base(path)]
+    # (the sidebar's Sign out can come after the main area's answer: wait for it or the sign-in form)
+    account = tab.page.get_by_role("button", name="Sign out").or_(
+        tab.page.get_by_role("button", name="Sign in")
+    )
+    account.first.wait_for(state="attached", timeout=30_000)
     main = tab.page.locator('[data-testid="stMain"]').inner_text()
     signed_in = tab.page.get_by_role("button", name="Sign out").count() > 0
     opened = signed_in and REFUSAL not in main and any(m in main for m in markers)
