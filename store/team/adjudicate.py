@@ -81,7 +81,7 @@ def items_to_adjudicate(
         query = query.where(may_disagree(dataset_id))
     candidates = session.exec(query).all()
     rows: list[AdjudicationRow] = []
-    for start in range(0, len(candidates), limit):  # checked a page at a time: each item reads its works
+    for start in range(0, len(candidates), max(limit, 1)):  # checked a page at a time: each reads its works
         batch = candidates[start : start + limit]
         differ = disagree(session, {item_id for item_id, *_ in batch})
         for item_id, external_id, name, n in batch:

@@ -306,6 +306,7 @@ def test_disagreements_only_lists_what_adjudication_finds_differing(session, mon
     assert [r.external_id for r in only] == ["x2", "x3"]
     one = items_to_adjudicate(session=session, user=rita, dataset_id=ds.id, disagreements_only=True, limit=1)
     assert [r.external_id for r in one] == ["x2"]
+    assert items_to_adjudicate(session=session, user=rita, dataset_id=ds.id, limit=0) == []
 
 
 def finals(session, item) -> list[Annotation]:  # type: ignore[no-untyped-def]
