@@ -51,6 +51,43 @@ def test_upgrade_from_previous_revision_keeps_rows(tmp_path):
             assert conn.exec_driver_sql("SELECT name FROM dataset").scalar() == "keep"
 
 
+def test_an_analysed_sqlite_database_gets_statistics_for_the_review_index(tmp_path):
+    """Migration 0010 analyses its new (dataset, final, submitted_at, id) index where the database has
+    statistics already (SQLite then took an index without them as the most selective for every read by
+    dataset); a database never analysed is left without any."""
+    from sqlmodel import Session
+
+    from store.db import analyze
+    from store.models import Annotation, Item
+    from tests.utils import make_dataset, make_user
+
+    for analysed in (False, True):
+        url = f"sqlite:///{tmp_path}/stats{analysed}.db"
+        upgrade(url, "0009_annotation_index_ids")
+        with Session(
+            make_engine(url)
+        ) as session:  # (0010 changes indexes only: the models fit 0009's tables)
+            user, ds = make_user(session, "ann"), make_dataset(session, "d")
+            item = Item(dataset_id=ds.id, external_id="x", messages=[], candidates=[])
+            session.add(item)
+            session.flush()
+            session.add(
+                Annotation(item_id=item.id, dataset_id=ds.id, annotator_id=user.id, status="submitted")
+            )
+            session.commit()
+        if analysed:
+            analyze(make_engine(url))
+        upgrade(url)
+        with make_engine(url).connect() as conn:
+            has_stats = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first()
+            assert (has_stats is not None) == analysed
+            if analysed:
+                rows = conn.exec_driver_sql("SELECT idx FROM sqlite_stat1").scalars().all()
+                assert "ix_annotation_submitted_at" in rows, rows
+
+
 def test_upgrade_on_postgres(pg_server):
     url = pg_server.new_database()  # copied from a template migrated by store.db.upgrade
     engine = make_engine(url)

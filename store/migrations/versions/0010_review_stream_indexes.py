@@ -21,6 +21,8 @@ down_revision: str | None = "0009_annotation_index_ids"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+STATISTICS = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("annotation", schema=None) as batch_op:
@@ -35,6 +37,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_annotation_submitted_at", ["dataset_id", "final", "submitted_at", "id"], unique=False
         )
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.exec_driver_sql(STATISTICS).first() is not None:
+        # A database with statistics (store.db.analyze) has none for a new index, and SQLite then took
+        # (dataset, final, submitted_at, id) as the most selective for every read by dataset: at 1M items a
+        # search 17 -> 96 ms, "untouched" 88 -> 210 ms, until the next server start analysed it (0.1 s here).
+        bind.exec_driver_sql("ANALYZE ix_annotation_submitted_at")
 
 
 def downgrade() -> None:
