@@ -74,6 +74,12 @@ class ItemFilter:
         """Whether any condition on one annotation is set (status aside)."""
         return bool(self.annotators or self.label or self.question or self.validity)
 
+    def unchanged_by_drafts(self) -> bool:
+        """Whether keeping a draft (what the tool pages do with unsaved work on leaving an item: an annotation
+        in status "draft" if there was none, its work not in its results and answers) never changes which
+        items this filter selects: no "untouched" or "draft" status, and annotators only beside a status."""
+        return not ({"untouched", "draft"} & set(self.status)) and not (self.annotators and not self.status)
+
     def to_dict(self) -> dict[str, Any]:
         """The set fields only, JSON-safe (dates as "YYYY-MM-DD"); from_dict reads it back."""
         out: dict[str, Any] = {}

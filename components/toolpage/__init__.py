@@ -79,7 +79,6 @@ from components import item_filter
 from components.dialogue import ahead_entry, bubbles, dialogue_canvas, message_link
 from components.toolpage import team
 from components.toolpage.navigation import (
-    _STABLE,
     DIGITS,
     LINKS_KEPT,
     _apply_deep_link,
@@ -92,6 +91,7 @@ from components.toolpage.navigation import (
     _position,
     _record_applied,
     _reload_item,
+    _stable,
 )
 from components.toolpage.questions import _classification_ui, _comments_ui, _validity_ui
 from components.toolpage.toolbar import (
@@ -371,7 +371,7 @@ def _ahead(kind: str, user: User, dataset: Dataset, item: Item) -> list[dict[str
         return cached[1]
     rank = st.session_state.get(_k(kind, "rank"))
     # The place of a neighbour is this item's place ± n while the filter keeps items in place (see _go).
-    here = rank[2] if rank and rank[0] == item.id and rank[1] == status and status in _STABLE else None
+    here = rank[2] if rank and rank[0] == item.id and rank[1] == status and _stable(walk, flt) else None
     entries: list[dict[str, Any]] = []
     with db.read_session() as session:
         for direction in (1, -1):

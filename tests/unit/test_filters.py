@@ -53,3 +53,18 @@ def test_describe():
     assert flt.describe() == (
         'search: "refund" · class: helpfulness · score = 5 · has comments · annotators disagree · imported 2026-01-01 – …'
     )
+
+
+def test_a_filter_knows_whether_a_kept_draft_can_change_what_it_selects():
+    """A draft (an annotation in status "draft", its work not in its results) changes "untouched", "draft"
+    and "has work by these annotators" (no status); nothing else a filter asks."""
+    unchanged = [{}, {"search": "refund"}, {"status": ["submitted", "rejected"]}, {"status": ["final"]},
+                 {"annotators": ["ann1"], "status": ["submitted"]}, {"label": "q", "attribute": "s", "value": "1"},
+                 {"question": "topic", "answer": "x"}, {"validity": "invalid"}, {"comments": True},
+                 {"disagree": True}, {"models": ["m"]}, {"imported_from": "2026-01-01"}]  # fmt: skip
+    changed = [{"status": ["untouched"]}, {"status": ["draft"]}, {"status": ["submitted", "draft"]},
+               {"annotators": ["ann1"]}, {"annotators": ["ann1"], "status": ["untouched"]}]  # fmt: skip
+    for spec in unchanged:
+        assert ItemFilter.from_dict(spec).unchanged_by_drafts(), spec
+    for spec in changed:
+        assert not ItemFilter.from_dict(spec).unchanged_by_drafts(), spec
