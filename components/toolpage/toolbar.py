@@ -119,7 +119,7 @@ def _toolbar_ui(
         help=item_filter.show_label(kind, st.session_state[filter_key]),
     )  # fmt: skip
     with cols[2]:
-        position = f"{rank} / {total}" if rank else f"– / {total}"
+        position = f"{rank:,} / {total:,}" if rank else f"– / {total:,}"
         st.markdown(f"**{position}**", help="Place of this item among the items shown")
     has_item = item is not None
     cols[3].button("", icon=":material/chevron_left:", key=_k(kind, "prev"), help="Previous item (←)",
