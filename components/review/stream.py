@@ -152,12 +152,15 @@ def review_ui(user: User, dataset: Dataset, onto: Ontology) -> UnderReview | Non
     filters = filters_ui(dataset, onto)
     with db.read_session() as session:
         rows = review_stream(session=session, user=user, dataset_id=dataset.id, limit=STREAM_PAGE, **filters)
+        # Counted only past a full page (a shorter one is the whole stream): every run of the page paid it, at
+        # 1M items 100-240 ms with nothing waiting or under an annotator or a class
         counted = {k: v for k, v in filters.items() if k != "disagreements"}
-        total = (
-            None
-            if filters["disagreements"]
-            else review_count(session=session, user=user, dataset_id=dataset.id, **counted)
-        )
+        if len(rows) < STREAM_PAGE:
+            total: int | None = len(rows)
+        elif filters["disagreements"]:
+            total = None
+        else:
+            total = review_count(session=session, user=user, dataset_id=dataset.id, **counted)
     labels = {row.annotation_id: _label(row) for row in rows}
     ids = list(labels)
     current = st.session_state.get(current_key(dataset.id))

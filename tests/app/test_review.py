@@ -15,6 +15,7 @@ from store.models import Annotation, Dataset, Item, User
 from store.team.settings import team_settings
 from tests.conftest import ROOT
 from tests.review_data import build
+from tests.utils import statements
 
 PAGE = str(ROOT / "pages" / "review.py")
 
@@ -62,7 +63,7 @@ def test_stream_lists_submissions_and_accept_moves_on(data, app_engine):
     assert "Accepted alice on item i1." in [t.value for t in at.toast]
 
 
-def test_the_stream_counts_all_it_holds_and_lists_the_oldest_page(data, monkeypatch):
+def test_the_stream_counts_all_it_holds_and_lists_the_oldest_page(data, app_engine, monkeypatch):
     """Past a page (STREAM_PAGE), the count is still the whole stream's and says how many are listed; under
     "Disagreements only" (checked item by item, as far as a page) a full page shows as n+."""
     from components.review import stream
@@ -76,6 +77,12 @@ def test_the_stream_counts_all_it_holds_and_lists_the_oldest_page(data, monkeypa
     assert stream._count_label(4, None, "awaiting review") == "**4+** awaiting review"
     assert stream._count_label(3, None, "awaiting review") == "**3** awaiting review"
     assert stream._count_label(1, 1_234, "awaiting review") == "**1,234** awaiting review · oldest 1 listed"
+    # A page that is not full is the whole stream: nothing is counted.
+    monkeypatch.setattr(stream, "STREAM_PAGE", 10)
+    with statements(app_engine) as seen:
+        at.run()
+    assert "**6** awaiting review" in "".join(m.value for m in at.markdown)
+    assert not [s for s in seen if s.startswith("select count(*)") and "from annotation" in s], seen
 
 
 def test_result_panel_shows_values_answers_and_reply_diff(data, app_engine):
