@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from store.access import visible_dataset, visible_item
 from store.annotations import bump_version, saved_work, stored_form, write_results
 from store.errors import Conflict, InputError, NotFound
+from store.filters import DONE
 from store.models import Annotation, Item, Result, User, utcnow
 from store.team import history
 from store.team.history import require_reviewer
@@ -60,7 +61,7 @@ def may_disagree(dataset_id: int) -> Any:
         Annotation.dataset_id == dataset_id,
         Annotation.validity == literal_column("'invalid'"),
         Annotation.final == false(),
-        Annotation.status.in_(("submitted", "accepted")),
+        Annotation.status.in_(DONE),
     )
     return or_(Item.disagree == true(), Item.id.in_(invalid))
 
